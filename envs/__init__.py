@@ -1,0 +1,1 @@
+"""Environments: functional JAX environments, adapters, and tabular MDPs with exact solvers."""

@@ -1,0 +1,1 @@
+"""Entry points: `python experiments/main.py --config=configs/<name>.py`."""

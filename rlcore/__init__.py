@@ -1,0 +1,36 @@
+"""rlcore: pure JAX transforms for reward shaping and credit assignment.
+
+The public API is flat, as in rlax: `import rlcore; rlcore.gae(...)`. Each name
+lives in one module of its family:
+
+* `rlcore.returns`: discounted_returns, n_step_returns, lambda_returns, gae
+* `rlcore.group`: grpo_advantages, rloo_advantages, passk_advantages, pass_at_k,
+  opo_advantages, gpg_advantages, reinforce_pp_advantages,
+  reinforce_pp_baseline_advantages, remax_advantages, score_preferences,
+  win_rate_rewards, masked_whiten
+* `rlcore.credit`: min_form, strict_min_form, sum_form, steps_to_tokens,
+  step_ends_from_separators, token_returns, broadcast_to_tokens,
+  rloo_token_baseline, pure_advantages
+* `rlcore.shaping`: potential_based, potential_shaping, laser, laser_d, laser_de,
+  the length rewards, chain, stateless
+"""
+
+from rlcore import credit, group, returns, shaping, types
+from rlcore.credit import (
+    broadcast_to_tokens, min_form, pure_advantages, rloo_token_baseline,
+    step_ends_from_separators, steps_to_tokens, strict_min_form, sum_form, token_returns)
+from rlcore.group import (
+    gpg_advantages, grpo_advantages, masked_whiten, opo_advantages, pass_at_k,
+    passk_advantages, reinforce_pp_advantages, reinforce_pp_baseline_advantages,
+    remax_advantages, rloo_advantages, score_preferences, win_rate_rewards)
+from rlcore.returns import (
+    discounted_returns, gae, lambda_returns, linear_recurrence, n_step_returns)
+from rlcore.shaping import (
+    EmptyState, LaserDState, LaserMonitorStats, ShapingTransform, chain,
+    cosine_length_reward, dapo_overlong_penalty, group_length_penalty, kimi_length_reward,
+    l1_exact_reward, l1_max_reward, laser, laser_d, laser_d_thresholds, laser_de,
+    laser_difficulty, laser_monitor_statistics, laser_target_lengths, length_rewards,
+    potential_based, potential_shaping, stateless, truncation_reward)
+from rlcore.types import SequenceContext, Transition
+
+__version__ = "0.1.0"

@@ -1,0 +1,321 @@
+"""Returns and advantages over time-major trajectories.
+
+All functions take time-major arrays, `[T]` for one stream or `[T, B]` (any trailing
+batch dims) for a batch, and keep termination and truncation apart:
+
+* `terminated[t]`: the MDP ended at the next state s_{t+1}. Its value is 0 and the
+  recursion stops.
+* `truncated[t]`: a time limit cut the episode after step t. The learner bootstraps
+  from the value of the true next state, `next_values[t] = V(s'_t)`, and the
+  lambda-recursion stops (the next row of the batch belongs to a new episode).
+
+Every return here is one linear recurrence run backwards in time,
+
+    y_t = a_t + c_t · y_{t+1},      y_T = 0,
+
+computed either with a sequential `lax.scan` or with a parallel prefix
+`lax.associative_scan` (`method=`). Both paths are differentiable in the rewards, the
+values, the discount and lambda (no internal `stop_gradient`), so a learned discount
+can be trained through them.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from rlcore import _checks
+
+Array = jax.Array
+
+METHODS = ("scan", "associative")
+
+# Defaults per backend, chosen by measurement (benchmarks/transforms.py). On a 2-core
+# CPU a sequential scan with unroll=1 was fastest at every shape we tried; unroll > 1
+# was 3-10x slower and the associative scan 2-4x slower.
+_BACKEND_DEFAULTS = {
+    "cpu": ("scan", 1),
+    "gpu": ("scan", 1),
+    "tpu": ("scan", 1),
+}
+
+
+def _resolve_method(fn: str, method: Optional[str], unroll: Optional[int]):
+  default_method, default_unroll = _BACKEND_DEFAULTS.get(
+      jax.default_backend(), ("scan", 1))
+  method = default_method if method is None else method
+  _checks.check_choice(fn, "method", method, METHODS)
+  unroll = default_unroll if unroll is None else unroll
+  _checks.check_positive_int(fn, "unroll", unroll)
+  return method, unroll
+
+
+def linear_recurrence(a: Array, c: Array, *, method: Optional[str] = None,
+                      unroll: Optional[int] = None) -> Array:
+  """Solves y_t = a_t + c_t · y_{t+1} backwards along axis 0, with y_T = 0.
+
+  This is the kernel behind every function in this module (and `token_returns`).
+
+  Args:
+    a: [T, ...] inhomogeneous term.
+    c: [T, ...] (same shape) coefficient of the next value.
+    method: "scan" (sequential `lax.scan`) or "associative" (parallel prefix,
+      O(log T) depth); None picks the measured default for the backend.
+    unroll: scan unroll factor (ignored by "associative"); None picks the default.
+
+  Returns:
+    [T, ...] the solution y.
+  """
+  fn = "linear_recurrence"
+  method, unroll = _resolve_method(fn, method, unroll)
+  _checks.check_shape(fn, "c", c, a.shape, "(same as `a`)")
+  if a.ndim == 0:
+    raise ValueError(f"{fn}: `a` must have a leading time axis, got a scalar.")
+  if method == "scan":
+    def step(y_next, xs):
+      a_t, c_t = xs
+      y = a_t + c_t * y_next
+      return y, y
+    _, ys = lax.scan(step, jnp.zeros_like(a[0]), (a, c), reverse=True, unroll=unroll)
+    return ys
+
+  # Element (c_t, a_t) is the affine map y_{t+1} -> a_t + c_t y_{t+1}. With
+  # reverse=True, `later` holds the accumulated map of the later times and
+  # `earlier` the map of the earlier ones; composing gives earlier ∘ later.
+  def compose(later, earlier):
+    c_l, a_l = later
+    c_e, a_e = earlier
+    return c_e * c_l, a_e + c_e * a_l
+
+  _, ys = lax.associative_scan(compose, (c, a), reverse=True, axis=0)
+  return ys
+
+
+def _prepare(fn, rewards, terminated, truncated, **named):
+  """Shared checks and float32 casts; returns rewards, flags and named arrays."""
+  _checks.check_rank(fn, "rewards", rewards, range(1, 8), "([T] or time-major [T, B, ...])")
+  rewards = _checks.as_float(rewards)
+  shape = rewards.shape
+  _checks.check_shape(fn, "terminated", terminated, shape, "(same as `rewards`)")
+  terminated = _checks.as_bool(terminated)
+  if truncated is None:
+    truncated = jnp.zeros(shape, bool)
+  else:
+    _checks.check_shape(fn, "truncated", truncated, shape, "(same as `rewards`)")
+    truncated = _checks.as_bool(truncated)
+  out = {}
+  for name, (x, kind) in named.items():
+    if kind == "full":
+      _checks.check_shape(fn, name, x, shape, "(same as `rewards`)")
+      out[name] = _checks.as_float(x)
+    else:  # a coefficient: scalar or broadcastable, range-checked when concrete
+      _checks.check_broadcastable(fn, name, x, shape)
+      _checks.check_range(fn, name, x, 0.0, 1.0)
+      out[name] = jnp.broadcast_to(_checks.as_float(x), shape)
+  return rewards, terminated, truncated, out
+
+
+def _split_values(fn, values, next_values, shape):
+  """Accepts values [T+1, ...] (next = values[1:]) or values [T, ...] + next_values."""
+  if next_values is None:
+    want = (shape[0] + 1,) + tuple(shape[1:])
+    _checks.check_shape(fn, "values", values, want,
+                        "([T+1, ...] when `next_values` is None)")
+    values = _checks.as_float(values)
+    return values[:-1], values[1:]
+  _checks.check_shape(fn, "values", values, shape, "(same as `rewards` when `next_values` is given)")
+  _checks.check_shape(fn, "next_values", next_values, shape, "(same as `rewards`)")
+  return _checks.as_float(values), _checks.as_float(next_values)
+
+
+def gae(rewards: Array, values: Array, terminated: Array, truncated: Optional[Array],
+        gamma, lambda_, *, next_values: Optional[Array] = None,
+        method: Optional[str] = None, unroll: Optional[int] = None) -> Array:
+  """Generalised advantage estimation with separate termination and truncation.
+
+      δ_t = r_t + γ (1 − term_t) V'_t − V_t
+      A_t = δ_t + γ λ (1 − term_t)(1 − trunc_t) A_{t+1},     A_T = 0
+
+  where V'_t is the value of the true next state of step t. At a truncation the
+  TD error still bootstraps from V'_t (a time limit is not a terminal state), and
+  only the λ-recursion is cut. λ = 1 gives discounted returns minus values; λ = 0
+  gives one-step TD errors.
+
+  See "High-Dimensional Continuous Control Using Generalized Advantage Estimation",
+  Schulman et al. 2015 (https://arxiv.org/abs/1506.02438); for truncation,
+  "Time Limits in Reinforcement Learning", Pardo et al. 2018
+  (https://arxiv.org/abs/1712.00378).
+
+  Args:
+    rewards: [T] or [T, B, ...] reward of each transition.
+    values: [T+1, ...] values V(s_0..s_T) when `next_values` is None (the next
+      value of step t is then values[t+1]); else [T, ...] values V(s_t).
+    terminated: [T, ...] bool, the next state is terminal.
+    truncated: [T, ...] bool, the episode was cut after this step, or None.
+    gamma: discount, scalar or broadcastable to [T, ...], in [0, 1].
+    lambda_: GAE λ, scalar or broadcastable to [T, ...], in [0, 1].
+    next_values: [T, ...] V of the true next state of each step (before any
+      auto-reset). Needed whenever rows of a batch cross episode boundaries.
+    method: "scan" or "associative" (see `linear_recurrence`).
+    unroll: scan unroll factor.
+
+  Returns:
+    [T, ...] float32 advantages.
+
+  Example:
+    >>> adv = rlcore.gae(r, v_tp1, term, trunc, 0.99, 0.95)   # v_tp1: [T+1, B]
+  """
+  fn = "gae"
+  rewards, terminated, truncated, coef = _prepare(
+      fn, rewards, terminated, truncated, gamma=(gamma, "coef"), lambda_=(lambda_, "coef"))
+  values, next_values = _split_values(fn, values, next_values, rewards.shape)
+  not_term = 1.0 - terminated.astype(rewards.dtype)
+  not_trunc = 1.0 - truncated.astype(rewards.dtype)
+  deltas = rewards + coef["gamma"] * not_term * next_values - values
+  c = coef["gamma"] * coef["lambda_"] * not_term * not_trunc
+  return linear_recurrence(deltas, c, method=method, unroll=unroll)
+
+
+def lambda_returns(rewards: Array, next_values: Array, terminated: Array,
+                   truncated: Optional[Array], gamma, lambda_, *,
+                   method: Optional[str] = None, unroll: Optional[int] = None) -> Array:
+  """TD(λ) returns with separate termination and truncation.
+
+      G_t = r_t + γ (1 − term_t) [ (1 − λ) V'_t + λ G_{t+1} ]    (no cut at t)
+      G_t = r_t + γ (1 − term_t) V'_t                             (trunc_t or t = T−1)
+
+  V'_t is the value of the true next state of step t. λ = 1 gives Monte-Carlo
+  returns bootstrapped at the end of the trajectory and at truncations; λ = 0 gives
+  one-step targets. When V'_t = V(s_{t+1}) inside episodes, G^λ_t = A_t + V_t with
+  A from `gae` (same γ, λ).
+
+  See "Reinforcement Learning: An Introduction", Sutton & Barto, ch. 12
+  (http://incompleteideas.net/book/the-book-2nd.html); rlax's `lambda_returns` uses
+  the same recursion with a single discount.
+
+  Args:
+    rewards: [T] or [T, B, ...] rewards.
+    next_values: [T, ...] V of the true next state of each step.
+    terminated: [T, ...] bool.
+    truncated: [T, ...] bool or None.
+    gamma: discount, scalar or broadcastable to [T, ...], in [0, 1].
+    lambda_: λ, scalar or broadcastable to [T, ...], in [0, 1].
+    method: "scan" or "associative".
+    unroll: scan unroll factor.
+
+  Returns:
+    [T, ...] float32 λ-returns.
+  """
+  fn = "lambda_returns"
+  rewards, terminated, truncated, coef = _prepare(
+      fn, rewards, terminated, truncated, next_values=(next_values, "full"),
+      gamma=(gamma, "coef"), lambda_=(lambda_, "coef"))
+  return _lambda_returns(rewards, coef["next_values"], terminated, truncated,
+                         coef["gamma"], coef["lambda_"], method, unroll)
+
+
+def _lambda_returns(rewards, next_values, terminated, truncated, gamma, lambda_,
+                    method, unroll):
+  not_term = 1.0 - terminated.astype(rewards.dtype)
+  not_trunc = 1.0 - truncated.astype(rewards.dtype)
+  c = gamma * lambda_ * not_term * not_trunc
+  c = c.at[-1].set(0.0)  # the last step bootstraps from V'_{T-1} in full
+  a = rewards + gamma * not_term * next_values - c * next_values
+  return linear_recurrence(a, c, method=method, unroll=unroll)
+
+
+def discounted_returns(rewards: Array, terminated: Array, truncated: Optional[Array],
+                       gamma, *, next_values: Optional[Array] = None,
+                       method: Optional[str] = None,
+                       unroll: Optional[int] = None) -> Array:
+  """Discounted returns-to-go, cut at episode boundaries.
+
+      G_t = r_t + γ (1 − term_t) [ trunc_t ? V'_t : G_{t+1} ],   G_T = V'_{T−1}
+
+  Without `next_values` nothing is bootstrapped (V' = 0): returns are Monte-Carlo
+  sums that stop at terminations, truncations and the end of the trajectory. This
+  is `lambda_returns` at λ = 1.
+
+  See Sutton & Barto, ch. 3 (http://incompleteideas.net/book/the-book-2nd.html).
+
+  Args:
+    rewards: [T] or [T, B, ...] rewards.
+    terminated: [T, ...] bool.
+    truncated: [T, ...] bool or None.
+    gamma: discount, scalar or broadcastable to [T, ...], in [0, 1].
+    next_values: optional [T, ...] V of the true next state, used at truncations
+      and at the last step.
+    method: "scan" or "associative".
+    unroll: scan unroll factor.
+
+  Returns:
+    [T, ...] float32 returns.
+  """
+  fn = "discounted_returns"
+  if next_values is None:
+    next_values = jnp.zeros(jnp.shape(rewards), jnp.float32)
+  rewards, terminated, truncated, coef = _prepare(
+      fn, rewards, terminated, truncated, next_values=(next_values, "full"),
+      gamma=(gamma, "coef"))
+  ones = jnp.ones_like(rewards)
+  return _lambda_returns(rewards, coef["next_values"], terminated, truncated,
+                         coef["gamma"], ones, method, unroll)
+
+
+def n_step_returns(rewards: Array, next_values: Array, terminated: Array,
+                   truncated: Optional[Array], gamma, n: int) -> Array:
+  """n-step bootstrapped returns, cut at episode boundaries.
+
+      G^(n)_t = Σ_{k=0}^{m−t} γ^k r_{t+k} + γ^{m−t+1} (1 − term_m) V'_m
+
+  with m = min(t + n − 1, first step ≥ t that terminates or truncates, T − 1):
+  sums stop at the episode's end and at the end of the trajectory, and bootstrap
+  from the value of the true next state there (0 after a termination). n = 1 gives
+  one-step TD targets; n ≥ T gives `lambda_returns` at λ = 1.
+
+  See Sutton & Barto, ch. 7 (http://incompleteideas.net/book/the-book-2nd.html).
+
+  Args:
+    rewards: [T] or [T, B, ...] rewards.
+    next_values: [T, ...] V of the true next state of each step.
+    terminated: [T, ...] bool.
+    truncated: [T, ...] bool or None.
+    gamma: discount, scalar or broadcastable to [T, ...], in [0, 1].
+    n: static positive int, the number of steps.
+
+  Returns:
+    [T, ...] float32 n-step returns. Cost O(n·T) elementwise work, one compile.
+  """
+  fn = "n_step_returns"
+  _checks.check_positive_int(fn, "n", n)
+  rewards, terminated, truncated, coef = _prepare(
+      fn, rewards, terminated, truncated, next_values=(next_values, "full"),
+      gamma=(gamma, "coef"))
+  next_values, gamma = coef["next_values"], coef["gamma"]
+  T = rewards.shape[0]
+  n = min(n, T)
+  not_term = 1.0 - terminated.astype(rewards.dtype)
+  stop = (terminated | truncated).astype(rewards.dtype)
+  # Positions past the end are "pass-through" (r = 0, no discount applied, acc kept).
+  pad = [(0, n - 1)] + [(0, 0)] * (rewards.ndim - 1)
+  r_p = jnp.pad(rewards, pad)
+  g_p = jnp.pad(gamma * not_term, pad)
+  v_p = jnp.pad(next_values, pad)
+  s_p = jnp.pad(stop, pad)
+  inside = jnp.pad(jnp.ones_like(rewards), pad)
+  # acc starts as V' at the last step of each window: min(t + n - 1, T - 1).
+  last = jnp.minimum(jnp.arange(T) + n - 1, T - 1)
+  acc = next_values[last]
+
+  def body(i, acc):
+    k = n - 1 - i  # offset inside the window, from n-1 down to 0
+    sl = lambda x: lax.dynamic_slice_in_dim(x, k, T, axis=0)
+    r_k, g_k, v_k, s_k, in_k = sl(r_p), sl(g_p), sl(v_p), sl(s_p), sl(inside)
+    cont = s_k * v_k + (1.0 - s_k) * acc  # episode ends here: bootstrap from V'
+    new = r_k + g_k * cont
+    return in_k * new + (1.0 - in_k) * acc
+
+  return lax.fori_loop(0, n, body, acc)

@@ -1,0 +1,61 @@
+"""Shared test helpers: jit / jit(vmap) parity against numpy references, trace counts."""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import numpy as np
+
+RTOL = 1e-5
+ATOL = 1e-5
+
+
+def assert_close(actual, expected, rtol=RTOL, atol=ATOL, err_msg=""):
+  np.testing.assert_allclose(np.asarray(actual, np.float64), np.asarray(expected, np.float64),
+                             rtol=rtol, atol=atol, err_msg=err_msg)
+
+
+def check_jit_and_vmap(fn, reference, batched_args, *, static_kwargs=None, rtol=RTOL,
+                       atol=ATOL):
+  """Asserts fn matches `reference` eagerly-jitted per example and under jit(vmap).
+
+  Args:
+    fn: JAX function taking positional array args (+ static kwargs).
+    reference: numpy function with the same signature.
+    batched_args: tuple of numpy arrays, each with a leading batch axis V.
+    static_kwargs: keyword arguments passed unchanged to both.
+  """
+  kw = static_kwargs or {}
+  f = functools.partial(fn, **kw)
+  expected = [reference(*[a[i] for a in batched_args], **kw)
+              for i in range(batched_args[0].shape[0])]
+  jitted = jax.jit(f)
+  for i, exp in enumerate(expected):
+    assert_close(jitted(*[a[i] for a in batched_args]), exp, rtol, atol,
+                 err_msg=f"jit, example {i}")
+  out = jax.jit(jax.vmap(f))(*batched_args)
+  assert_close(out, np.stack(expected), rtol, atol, err_msg="jit(vmap)")
+  return out
+
+
+class TraceCounter:
+  """Wraps a function and counts how many times JAX traces it."""
+
+  def __init__(self, fn):
+    self.fn = fn
+    self.count = 0
+
+  def __call__(self, *args, **kwargs):
+    self.count += 1
+    return self.fn(*args, **kwargs)
+
+
+def assert_no_retrace(fn, *args, second_args=None, **kwargs):
+  """Calls jit(fn) twice with same-shaped (different-valued) inputs; expects one trace."""
+  counter = TraceCounter(functools.partial(fn, **kwargs))
+  jitted = jax.jit(counter)
+  jax.block_until_ready(jitted(*args))
+  second = args if second_args is None else second_args
+  jax.block_until_ready(jitted(*second))
+  assert counter.count == 1, f"traced {counter.count} times for same-shaped inputs"
