@@ -1,0 +1,105 @@
+"""Group layout for LLM-style batches: dense [P, G] or ragged [N] with group ids.
+
+Dense batches reduce along the last axis; ragged batches use `jax.ops.segment_*`
+with a static `num_groups`. Every reduction is returned already broadcast back to
+the samples, so callers write one formula for both layouts.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+
+from rlcore import _checks
+
+LAYOUT = "([P, G] dense, or [N] with `group_ids`)"
+
+
+class Groups:
+  """Per-sample group reductions for one batch layout (internal)."""
+
+  def __init__(self, fn: str, name: str, x, group_ids=None, num_groups: Optional[int] = None):
+    self.fn = fn
+    if group_ids is None:
+      if num_groups is not None:
+        raise ValueError(f"{fn}: `num_groups` is only used with `group_ids`.")
+      _checks.check_rank(fn, name, x, 2, "[P, G] (prompts x samples) when `group_ids` is None")
+      self.ids = None
+      self.shape = tuple(jnp.shape(x))
+    else:
+      _checks.check_rank(fn, name, x, 1, "[N] when `group_ids` is given")
+      _checks.check_shape(fn, "group_ids", group_ids, jnp.shape(x), f"(same as `{name}`)")
+      _checks.check_positive_int(fn, "num_groups", num_groups)
+      if not jnp.issubdtype(jnp.asarray(group_ids).dtype, jnp.integer):
+        raise ValueError(f"{fn}: `group_ids` must be integers in [0, num_groups), got dtype "
+                         f"{jnp.asarray(group_ids).dtype}.")
+      _checks.check_range(fn, "group_ids", group_ids, 0, num_groups - 1)
+      self.ids = jnp.asarray(group_ids, jnp.int32)
+      self.num_groups = num_groups
+      self.shape = tuple(jnp.shape(x))
+
+  @property
+  def dense(self) -> bool:
+    return self.ids is None
+
+  def check_same(self, name: str, y) -> None:
+    _checks.check_shape(self.fn, name, y, self.shape, LAYOUT)
+
+  def sum(self, x):
+    if self.dense:
+      return jnp.broadcast_to(jnp.sum(x, axis=-1, keepdims=True), x.shape)
+    return jax.ops.segment_sum(x, self.ids, self.num_groups)[self.ids]
+
+  def max(self, x, fill):
+    """Group max of x where `valid` was already applied as `fill` elsewhere."""
+    if self.dense:
+      return jnp.broadcast_to(jnp.max(x, axis=-1, keepdims=True), x.shape)
+    out = jax.ops.segment_max(x, self.ids, self.num_groups)
+    return jnp.maximum(out, fill)[self.ids]
+
+  def min(self, x, fill):
+    if self.dense:
+      return jnp.broadcast_to(jnp.min(x, axis=-1, keepdims=True), x.shape)
+    out = jax.ops.segment_min(x, self.ids, self.num_groups)
+    return jnp.minimum(out, fill)[self.ids]
+
+  def masked_max(self, x, valid, fill=-jnp.inf):
+    return self.max(jnp.where(valid, x, fill), fill)
+
+  def masked_min(self, x, valid, fill=jnp.inf):
+    return self.min(jnp.where(valid, x, fill), fill)
+
+  def moments(self, x, valid, ddof):
+    """(count, mean, std) over the valid members of each sample's group.
+
+    std uses `count - ddof` in the denominator and is 0 where count <= ddof.
+    """
+    v = valid.astype(x.dtype)
+    xv = jnp.where(valid, x, 0.0)
+    count = self.sum(v)
+    mean = self.sum(xv) / jnp.maximum(count, 1.0)
+    dev = jnp.where(valid, x - mean, 0.0)
+    var = self.sum(dev * dev) / jnp.maximum(count - ddof, 1.0)
+    std = jnp.where(count > ddof, jnp.sqrt(var), 0.0)
+    return count, mean, std
+
+
+def finite_rewards(fn: str, rewards, valid=None, name: str = "rewards"):
+  """Float32 rewards with NaN/inf ('unscorable') and invalid entries zeroed.
+
+  Returns (rewards, valid) where valid = given mask & isfinite(rewards).
+  """
+  rewards = _checks.as_float(rewards)
+  ok = jnp.isfinite(rewards)
+  if valid is not None:
+    _checks.check_shape(fn, "valid", valid, rewards.shape, f"(same as `{name}`)")
+    ok = ok & _checks.as_bool(valid)
+  return jnp.where(ok, rewards, 0.0), ok
+
+
+def safe_div(num, den):
+  """num / den, and 0 where den == 0 (no NaN from 0/0)."""
+  ok = den != 0
+  return jnp.where(ok, num / jnp.where(ok, den, 1.0), 0.0)
