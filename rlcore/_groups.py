@@ -82,8 +82,7 @@ class Groups:
     mean = self.sum(xv) / jnp.maximum(count, 1.0)
     dev = jnp.where(valid, x - mean, 0.0)
     var = self.sum(dev * dev) / jnp.maximum(count - ddof, 1.0)
-    std = jnp.where(count > ddof, jnp.sqrt(var), 0.0)
-    return count, mean, std
+    return count, mean, safe_sqrt(var, count > ddof)
 
 
 def finite_rewards(fn: str, rewards, valid=None, name: str = "rewards"):
@@ -103,3 +102,10 @@ def safe_div(num, den):
   """num / den, and 0 where den == 0 (no NaN from 0/0)."""
   ok = den != 0
   return jnp.where(ok, num / jnp.where(ok, den, 1.0), 0.0)
+
+
+def safe_sqrt(x, ok=True):
+  """sqrt(x) where ok and x > 0, else 0; its gradient is finite everywhere (the
+  double `where` keeps sqrt's infinite slope at 0 out of the backward pass)."""
+  live = ok & (x > 0)
+  return jnp.where(live, jnp.sqrt(jnp.where(live, x, 1.0)), 0.0)

@@ -354,3 +354,12 @@ def test_float32_math_for_low_precision_inputs():
 def test_bad_input_names_the_argument(call, match):
   with pytest.raises(ValueError, match=match):
     call()
+
+
+def test_float64_is_kept_when_x64_is_enabled(rng):
+  r, v, nv, te, tr = episode_batch(rng, (20, 3))
+  with jax.enable_x64(True):
+    r64, v64, nv64 = (np.asarray(x, np.float64) for x in (r, v, nv))
+    out = rlcore.gae(r64, v64, te, tr, 0.99, 0.9, next_values=nv64)
+    assert out.dtype == jnp.float64
+    np.testing.assert_allclose(out, gae_ref(r64, v64, nv64, te, tr, 0.99, 0.9), atol=1e-12)

@@ -86,8 +86,8 @@ def laser(scores: Array, correct: Array, lengths: Array, target_length, *, alpha
   _checks.check_choice(fn, "mode", mode, MODES)
   s, correct, lengths, _ = _sample_arrays(fn, scores, correct, lengths, valid)
   _checks.check_broadcastable(fn, "target_length", target_length, s.shape)
-  return s + _bonus(correct, lengths, _checks.as_float(target_length),
-                    _checks.as_float(alpha), mode)
+  target = jnp.broadcast_to(_checks.as_float(target_length), s.shape)  # no rank promotion
+  return s + _bonus(correct, lengths, target, _checks.as_float(alpha), mode)
 
 
 def _bonus(correct, lengths, target, alpha, mode):
@@ -185,7 +185,8 @@ def laser_monitor_statistics(lengths: Array, correct: Array, thresholds, *,
     _checks.check_shape(fn, "valid", valid, jnp.shape(lengths), "(same as `lengths`)")
   bucket = laser_difficulty(correct, valid=ok)                          # [M, K]
   onehot = jax.nn.one_hot(bucket, 3, dtype=jnp.float32) * ok[..., None]  # [M, K, 3]
-  le = (_checks.as_float(lengths)[..., None] <= _checks.as_float(thresholds)).astype(jnp.float32)
+  th = _checks.as_float(thresholds)[None, None, :]                      # [1, 1, NL]
+  le = (_checks.as_float(lengths)[..., None] <= th).astype(jnp.float32)  # [M, K, NL]
   covered = jnp.einsum("mkd,mkl->dl", onehot, le)
   total = jnp.sum(onehot, axis=(0, 1))
   return LaserMonitorStats(covered=covered, total=total, rollouts=int(jnp.shape(lengths)[1]))

@@ -52,7 +52,8 @@ def truncation_reward(scores: Array, lengths: Array, max_length, *, rho=0.0) -> 
   fn = "truncation_reward"
   s, lengths = _arrays(fn, "scores", scores, lengths=lengths)
   _checks.check_broadcastable(fn, "max_length", max_length, s.shape)
-  return jnp.where(lengths <= _checks.as_float(max_length), s, _checks.as_float(rho))
+  lmax = jnp.broadcast_to(_checks.as_float(max_length), s.shape)  # no rank promotion
+  return jnp.where(lengths <= lmax, s, _checks.as_float(rho))
 
 
 def l1_exact_reward(scores: Array, lengths: Array, target_lengths, *, alpha=3e-4) -> Array:
@@ -79,7 +80,8 @@ def l1_exact_reward(scores: Array, lengths: Array, target_lengths, *, alpha=3e-4
   fn = "l1_exact_reward"
   s, lengths = _arrays(fn, "scores", scores, lengths=lengths)
   _checks.check_broadcastable(fn, "target_lengths", target_lengths, s.shape)
-  return s - _checks.as_float(alpha) * jnp.abs(lengths - _checks.as_float(target_lengths))
+  target = jnp.broadcast_to(_checks.as_float(target_lengths), s.shape)  # no rank promotion
+  return s - _checks.as_float(alpha) * jnp.abs(lengths - target)
 
 
 def l1_max_reward(correct: Array, lengths: Array, target_lengths, *, alpha=3e-4,
@@ -108,7 +110,8 @@ def l1_max_reward(correct: Array, lengths: Array, target_lengths, *, alpha=3e-4,
   fn = "l1_max_reward"
   lengths, correct = _arrays(fn, "lengths", lengths, correct=correct)
   _checks.check_broadcastable(fn, "target_lengths", target_lengths, lengths.shape)
-  inner = _checks.as_float(alpha) * (_checks.as_float(target_lengths) - lengths)
+  target = jnp.broadcast_to(_checks.as_float(target_lengths), lengths.shape)
+  inner = _checks.as_float(alpha) * (target - lengths)
   return jnp.where(correct, jnp.clip(inner + _checks.as_float(delta), 0.0, 1.0), 0.0)
 
 
@@ -122,8 +125,9 @@ def kimi_length_reward(scores: Array, correct: Array, lengths: Array,
 
   and λ = 0 when all lengths in the group are equal (including singleton groups).
   Short correct answers gain up to +0.5·coef, long ones lose up to 0.5·coef; wrong
-  answers are only ever penalised. (LASER's port uses coef 0.4 and leaves format
-  failures unchanged: pass `valid=False` for them to get that.)
+  answers are only ever penalised. LASER's port uses coef 0.4 and leaves format
+  failures unchanged while still counting their lengths in min/max; `valid=False`
+  here leaves a sample unchanged *and* out of min/max.
 
   See "Kimi k1.5: Scaling Reinforcement Learning with LLMs", Kimi Team 2025
   (https://arxiv.org/abs/2501.12599), §2.3.3.
@@ -143,9 +147,9 @@ def kimi_length_reward(scores: Array, correct: Array, lengths: Array,
   fn = "kimi_length_reward"
   groups = Groups(fn, "scores", scores, group_ids, num_groups)
   s, correct, lengths = _arrays(fn, "scores", scores, correct=correct, lengths=lengths)
-  ok = jnp.isfinite(s) if valid is None else _checks.as_bool(valid) & jnp.isfinite(s)
   if valid is not None:
     groups.check_same("valid", valid)
+  ok = jnp.isfinite(s) if valid is None else _checks.as_bool(valid) & jnp.isfinite(s)
   lo = groups.masked_min(lengths, ok)
   hi = groups.masked_max(lengths, ok)
   spread = jnp.where(ok, hi - lo, 0.0)
@@ -188,9 +192,9 @@ def group_length_penalty(scores: Array, correct: Array, lengths: Array,
   fn = "group_length_penalty"
   groups = Groups(fn, "scores", scores, group_ids, num_groups)
   s, correct, lengths = _arrays(fn, "scores", scores, correct=correct, lengths=lengths)
-  ok = jnp.isfinite(s) if valid is None else _checks.as_bool(valid) & jnp.isfinite(s)
   if valid is not None:
     groups.check_same("valid", valid)
+  ok = jnp.isfinite(s) if valid is None else _checks.as_bool(valid) & jnp.isfinite(s)
   good = correct & ok
   _, mean, std = groups.moments(lengths, good, ddof)
   z = (lengths - mean) / (std + _checks.as_float(eps))
