@@ -4,7 +4,9 @@ For each function and shape it reports the compile time (lower + compile), the
 steady-state median time of the compiled call, and speed ratios
 `peer_time / rlcore_time` (> 1 means rlcore is faster) against rlax (where rlax has
 the function) and a numpy implementation (a Python loop over time, vectorised over
-the batch, for the recurrences; vectorised numpy otherwise).
+the batch, for the recurrences; vectorised numpy otherwise). Contenders are timed
+interleaved (round-robin), on device-resident inputs, so that machine drift and
+host-to-device copies do not bias the ratios.
 
     python benchmarks/transforms.py                 # full table
     python benchmarks/transforms.py --quick         # smaller shapes, fewer repeats
@@ -35,28 +37,50 @@ except ImportError:  # rlax is a test extra; the benchmark still runs without it
   rlax = None
 
 
-def timed(fn, args, reps):
-  """(compile seconds, median steady-state seconds) of jit(fn)(*args)."""
-  t0 = time.perf_counter()
-  compiled = jax.jit(fn).lower(*args).compile()
-  compile_s = time.perf_counter() - t0
-  jax.block_until_ready(compiled(*args))
-  times = []
+def compare(candidates, reps):
+  """Times candidates interleaved, round-robin, so that drift hits all of them alike.
+
+  Args:
+    candidates: list of (name, fn, args, is_jax). JAX functions are jitted and their
+      compile time (lower + compile) is measured apart; their array arguments are
+      placed on the device first, so host-to-device copies are not timed.
+    reps: timed rounds.
+
+  Returns:
+    {name: (compile seconds or None, median steady-state seconds)}.
+  """
+  calls, compile_s = {}, {}
+  for name, fn, args, is_jax in candidates:
+    if is_jax:
+      args = jax.device_put(args)
+      t0 = time.perf_counter()
+      compiled = jax.jit(fn).lower(*args).compile()
+      compile_s[name] = time.perf_counter() - t0
+      call = (lambda c, a: lambda: jax.block_until_ready(c(*a)))(compiled, args)
+    else:
+      compile_s[name] = None
+      call = (lambda f, a: lambda: f(*a))(fn, args)
+    call()  # warm up
+    calls[name] = call
+  times = {name: [] for name in calls}
   for _ in range(reps):
-    t = time.perf_counter()
-    jax.block_until_ready(compiled(*args))
-    times.append(time.perf_counter() - t)
-  return compile_s, statistics.median(times)
+    for name, call in calls.items():
+      t = time.perf_counter()
+      call()
+      times[name].append(time.perf_counter() - t)
+  return {name: (compile_s[name], statistics.median(times[name])) for name in calls}
 
 
-def timed_numpy(fn, args, reps):
-  fn(*args)
-  times = []
-  for _ in range(max(3, reps // 5)):
-    t = time.perf_counter()
-    fn(*args)
-    times.append(time.perf_counter() - t)
-  return statistics.median(times)
+def row(function, shape, results, reps_note=None):
+  """A table row from `compare` results keyed "rlcore", "rlax", "numpy"."""
+  c, s = results["rlcore"]
+  out = dict(function=function, shape=shape, compile_ms=c * 1e3, rlcore_us=s * 1e6)
+  for peer in ("rlax", "numpy"):
+    if peer in results:
+      ps = results[peer][1]
+      out[f"{peer}_us"] = ps * 1e6
+      out[f"vs_{peer}"] = ps / s
+  return out
 
 
 # --- numpy peers ------------------------------------------------------------------------------
@@ -103,58 +127,52 @@ def control_data(rng, t, b):
   return r, values, term, trunc
 
 
-def rows_for_control(rng, t, b, reps):
+def rows_for_control(rng, t, b, reps, functions=("gae", "lambda_returns", "min_form",
+                                                    "grpo_advantages")):
   gamma, lam = 0.99, 0.95
   r, values, term, trunc = control_data(rng, t, b)
   discount = (gamma * (1 - term)).astype(np.float32)
   shape = f"[{t}, {b}]"
   out = []
-
-  ours = lambda r, v, te, tr: rlcore.gae(r, v, te, tr, gamma, lam)
-  c, s = timed(ours, (r, values, term, trunc), reps)
-  row = dict(function="gae", shape=shape, compile_ms=c * 1e3, rlcore_us=s * 1e6)
-  if rlax is not None:
-    peer = jax.vmap(rlax.truncated_generalized_advantage_estimation, in_axes=(1, 1, None, 1),
-                    out_axes=1)
-    _, ps = timed(lambda r, d, v: peer(r, d, lam, v), (r, discount, values), reps)
-    row.update(rlax_us=ps * 1e6, vs_rlax=ps / s)
-  ns = timed_numpy(np_gae, (r, values, discount, lam), reps)
-  row.update(numpy_us=ns * 1e6, vs_numpy=ns / s)
-  out.append(row)
-
-  next_values = values[1:]
-  ours = lambda r, nv, te: rlcore.lambda_returns(r, nv, te, None, gamma, lam)
-  c, s = timed(ours, (r, next_values, term), reps)
-  row = dict(function="lambda_returns", shape=shape, compile_ms=c * 1e3, rlcore_us=s * 1e6)
-  if rlax is not None:
-    peer = jax.vmap(rlax.lambda_returns, in_axes=(1, 1, 1, None), out_axes=1)
-    _, ps = timed(lambda r, d, nv: peer(r, d, nv, lam), (r, discount, next_values), reps)
-    row.update(rlax_us=ps * 1e6, vs_rlax=ps / s)
-  ns = timed_numpy(np_lambda_returns, (r, next_values, discount, lam), reps)
-  row.update(numpy_us=ns * 1e6, vs_numpy=ns / s)
-  out.append(row)
-
-  # min_form over B sequences of T steps each; grpo over T*B samples in groups of 8.
-  steps = np.ascontiguousarray(r.T)
-  mask = np.ones_like(steps, bool)
-  c, s = timed(lambda x, m: rlcore.min_form(x, m, temperature=0.1), (steps, mask), reps)
-  ns = timed_numpy(np_min_form, (steps, mask, 0.1), reps)
-  out.append(dict(function="min_form", shape=f"[{b}, {t}] steps", compile_ms=c * 1e3,
-                  rlcore_us=s * 1e6, numpy_us=ns * 1e6, vs_numpy=ns / s))
-  grouped = r.reshape(-1, 8)
-  c, s = timed(lambda x: rlcore.grpo_advantages(x), (grouped,), reps)
-  ns = timed_numpy(np_grpo, (grouped, 1e-6), reps)
-  out.append(dict(function="grpo_advantages", shape=f"[{grouped.shape[0]}, 8]",
-                  compile_ms=c * 1e3, rlcore_us=s * 1e6, numpy_us=ns * 1e6, vs_numpy=ns / s))
+  if "gae" in functions:
+    cands = [("rlcore", lambda r, v, te, tr: rlcore.gae(r, v, te, tr, gamma, lam),
+              (r, values, term, trunc), True),
+             ("numpy", np_gae, (r, values, discount, lam), False)]
+    if rlax is not None:
+      peer = jax.vmap(rlax.truncated_generalized_advantage_estimation,
+                      in_axes=(1, 1, None, 1), out_axes=1)
+      cands.append(("rlax", lambda r, d, v: peer(r, d, lam, v), (r, discount, values), True))
+    out.append(row("gae", shape, compare(cands, reps)))
+  if "lambda_returns" in functions:
+    next_values = values[1:]
+    cands = [("rlcore", lambda r, nv, te: rlcore.lambda_returns(r, nv, te, None, gamma, lam),
+              (r, next_values, term), True),
+             ("numpy", np_lambda_returns, (r, next_values, discount, lam), False)]
+    if rlax is not None:
+      peer_l = jax.vmap(rlax.lambda_returns, in_axes=(1, 1, 1, None), out_axes=1)
+      cands.append(("rlax", lambda r, d, nv: peer_l(r, d, nv, lam), (r, discount, next_values),
+                    True))
+    out.append(row("lambda_returns", shape, compare(cands, reps)))
+  if "min_form" in functions:
+    # min_form over B sequences of T steps each.
+    steps = np.ascontiguousarray(r.T)
+    mask = np.ones_like(steps, bool)
+    cands = [("rlcore", lambda x, m: rlcore.min_form(x, m, temperature=0.1), (steps, mask), True),
+             ("numpy", np_min_form, (steps, mask, 0.1), False)]
+    out.append(row("min_form", f"[{b}, {t}] steps", compare(cands, reps)))
+  if "grpo_advantages" in functions:
+    # grpo over T*B samples in groups of 8.
+    grouped = r.reshape(-1, 8)
+    cands = [("rlcore", lambda x: rlcore.grpo_advantages(x), (grouped,), True),
+             ("numpy", np_grpo, (grouped, 1e-6), False)]
+    out.append(row("grpo_advantages", f"[{grouped.shape[0]}, 8]", compare(cands, reps)))
   return out
 
 
 def rows_for_llm(rng, prompts, group, tokens, steps, reps):
   b = prompts * group
-  out = []
   # Token-level GAE (PPO on an LLM): time axis = tokens.
-  out.extend(r for r in rows_for_control(rng, tokens, b, reps) if r["function"] in
-             ("gae", "lambda_returns"))
+  out = rows_for_control(rng, tokens, b, reps, functions=("gae", "lambda_returns"))
   for r in out:
     r["shape"] = f"[{tokens} tok, {b} seq]"
 
@@ -169,8 +187,6 @@ def rows_for_llm(rng, prompts, group, tokens, steps, reps):
     star = rlcore.min_form(x, m, temperature=0.1)
     return rlcore.token_returns(rlcore.steps_to_tokens(star, e, m, tokens), rm)
 
-  c, s = timed(pure, (step_r, step_mask, ends, resp), reps)
-
   def np_pure(x, m, e, rm):
     star = np.where(m, np_min_form(x, m, 0.1), 0.0)
     tok = np.zeros((b, tokens), np.float32)
@@ -178,46 +194,44 @@ def rows_for_llm(rng, prompts, group, tokens, steps, reps):
       np.add.at(tok[i], e[i][m[i]], star[i][m[i]])
     return np.flip(np.cumsum(np.flip(tok * rm, -1), -1), -1) * rm
 
-  ns = timed_numpy(np_pure, (step_r, step_mask, ends, resp), reps)
-  out.append(dict(function="min_form -> tokens -> returns", shape=f"[{b} seq, {steps} steps, "
-                  f"{tokens} tok]", compile_ms=c * 1e3, rlcore_us=s * 1e6, numpy_us=ns * 1e6,
-                  vs_numpy=ns / s))
-  c, s = timed(lambda x, m: rlcore.min_form(x, m, temperature=0.1), (step_r, step_mask), reps)
-  ns = timed_numpy(np_min_form, (step_r, step_mask, 0.1), reps)
-  out.append(dict(function="min_form", shape=f"[{b} seq, {steps} steps]", compile_ms=c * 1e3,
-                  rlcore_us=s * 1e6, numpy_us=ns * 1e6, vs_numpy=ns / s))
+  res = compare([("rlcore", pure, (step_r, step_mask, ends, resp), True),
+                 ("numpy", np_pure, (step_r, step_mask, ends, resp), False)], reps)
+  out.append(row("min_form -> tokens -> returns",
+                 f"[{b} seq, {steps} steps, {tokens} tok]", res))
+  res = compare([("rlcore", lambda x, m: rlcore.min_form(x, m, temperature=0.1),
+                  (step_r, step_mask), True),
+                 ("numpy", np_min_form, (step_r, step_mask, 0.1), False)], reps)
+  out.append(row("min_form", f"[{b} seq, {steps} steps]", res))
 
   # GRPO on [P, G] and its broadcast to the response tokens.
   rewards = rng.integers(0, 2, size=(prompts, group)).astype(np.float32)
   mask = rng.random((prompts, group, tokens)) < 0.9
-
-  def grpo_tokens(x, m):
-    return rlcore.broadcast_to_tokens(rlcore.grpo_advantages(x), m)
-
-  c, s = timed(grpo_tokens, (rewards, mask), reps)
-  ns = timed_numpy(lambda x, m: np_grpo(x, 1e-6)[..., None] * m, (rewards, mask), reps)
-  out.append(dict(function="grpo_advantages -> tokens", shape=f"[{prompts}, {group}, {tokens} tok]",
-                  compile_ms=c * 1e3, rlcore_us=s * 1e6, numpy_us=ns * 1e6, vs_numpy=ns / s))
-  c, s = timed(lambda x: rlcore.grpo_advantages(x), (rewards,), reps)
-  ns = timed_numpy(np_grpo, (rewards, 1e-6), reps)
-  out.append(dict(function="grpo_advantages", shape=f"[{prompts}, {group}]", compile_ms=c * 1e3,
-                  rlcore_us=s * 1e6, numpy_us=ns * 1e6, vs_numpy=ns / s))
+  res = compare([("rlcore", lambda x, m: rlcore.broadcast_to_tokens(rlcore.grpo_advantages(x), m),
+                  (rewards, mask), True),
+                 ("numpy", lambda x, m: np_grpo(x, 1e-6)[..., None] * m, (rewards, mask), False)],
+                reps)
+  out.append(row("grpo_advantages -> tokens", f"[{prompts}, {group}, {tokens} tok]", res))
+  res = compare([("rlcore", lambda x: rlcore.grpo_advantages(x), (rewards,), True),
+                 ("numpy", np_grpo, (rewards, 1e-6), False)], reps)
+  out.append(row("grpo_advantages", f"[{prompts}, {group}]", res))
   return out
 
 
 def method_sweep(rng, shapes, reps):
   """GAE under each recurrence path, to pick the per-backend default by measurement."""
+  paths = [("scan, unroll 1", dict(method="scan", unroll=1)),
+           ("scan, unroll 8", dict(method="scan", unroll=8)),
+           ("scan, unroll 16", dict(method="scan", unroll=16)),
+           ("associative", dict(method="associative"))]
   rows = []
   for t, b in shapes:
     r, values, term, trunc = control_data(rng, t, b)
-    base = None
-    for label, kw in [("scan, unroll 1", dict(method="scan", unroll=1)),
-                      ("scan, unroll 8", dict(method="scan", unroll=8)),
-                      ("scan, unroll 16", dict(method="scan", unroll=16)),
-                      ("associative", dict(method="associative"))]:
-      fn = lambda r, v, te, tr, kw=kw: rlcore.gae(r, v, te, tr, 0.99, 0.95, **kw)
-      c, s = timed(fn, (r, values, term, trunc), reps)
-      base = s if base is None else base
+    cands = [(label, (lambda kw: lambda r, v, te, tr: rlcore.gae(r, v, te, tr, 0.99, 0.95, **kw))(kw),
+              (r, values, term, trunc), True) for label, kw in paths]
+    res = compare(cands, reps)
+    base = res[paths[0][0]][1]
+    for label, _ in paths:
+      c, s = res[label]
       rows.append(dict(shape=f"[{t}, {b}]", path=label, compile_ms=c * 1e3, us=s * 1e6,
                        vs_scan1=base / s))
   return rows

@@ -43,13 +43,9 @@ def _centre(fn, rewards, group_ids, num_groups, valid, ddof, singleton):
   if not isinstance(ddof, int) or ddof < 0:
     raise ValueError(f"{fn}: `ddof` must be a non-negative Python int, got {ddof!r}.")
   r, ok = finite_rewards(fn, rewards, valid)
+  # A zero-variance group gets mean = its common value and std = 0 exactly (see
+  # `Groups.moments`), so rounding (seven rewards of 0.1) is not blown up into ±O(1).
   count, mean, std = groups.moments(r, ok, ddof)
-  # Zero-variance group: centre on the common value itself, so that rounding in the
-  # mean (e.g. seven rewards of 0.1) is not blown up by the ~0 std into ±O(1).
-  top = groups.masked_max(r, ok)
-  flat = (count > 0) & (top == groups.masked_min(r, ok))
-  mean = jnp.where(flat, top, mean)
-  std = jnp.where(flat, 0.0, std)
   if singleton == "raw":  # verl: a lone sample is centred on 0 and scaled by 1
     lone = count == 1
     mean = jnp.where(lone, 0.0, mean)
