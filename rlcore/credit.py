@@ -128,6 +128,9 @@ def steps_to_tokens(step_values: Array, step_end_index: Array, step_mask: Array,
 
       out[b, step_end_index[b, k]] += step_values[b, k]    for valid (b, k)
 
+  As PURE does with credit-assigned step rewards (Cheng et al. 2025,
+  https://arxiv.org/abs/2504.15275).
+
   Args:
     step_values: [B, K] values (e.g. `min_form` output).
     step_end_index: [B, K] int token index of the last token of each step, in
@@ -165,7 +168,8 @@ def steps_to_tokens(step_values: Array, step_end_index: Array, step_mask: Array,
 def step_ends_from_separators(separator_mask: Array, response_mask: Array,
                               max_steps: int):
   """Finds step boundaries: every separator token ends a step, and so does the
-  last response token (EOS) when it is not a separator.
+  last response token (EOS) when it is not a separator, as PURE splits responses
+  at "\n\n" (Cheng et al. 2025, https://arxiv.org/abs/2504.15275).
 
   Args:
     separator_mask: [B, L] bool, True on step-separator tokens (e.g. tokens whose
@@ -208,7 +212,8 @@ def token_returns(token_rewards: Array, mask: Array, *, gamma=1.0) -> Array:
 
   Masked tokens neither add reward nor discount and get 0: with a contiguous
   response mask this is the plain return-to-go Σ_{t' ≥ t} γ^{t'−t} r_{t'} of
-  PURE (γ = 1) and REINFORCE++.
+  PURE (γ = 1; https://arxiv.org/abs/2504.15275) and REINFORCE++
+  (https://arxiv.org/abs/2501.03262).
 
   Args:
     token_rewards: [B, L] per-token rewards.

@@ -13,10 +13,11 @@ Every return here is one linear recurrence run backwards in time,
 
     y_t = a_t + c_t · y_{t+1},      y_T = 0,
 
-computed either with a sequential `lax.scan` or with a parallel prefix
-`lax.associative_scan` (`method=`). Both paths are differentiable in the rewards, the
-values, the discount and lambda (no internal `stop_gradient`), so a learned discount
-can be trained through them.
+computed either sequentially (`method="scan"`: a backward `lax.fori_loop`, which
+lowers to a scan) or as a parallel prefix (`method="associative"`:
+`lax.associative_scan`, O(log T) depth). Both paths are differentiable in the
+rewards, the values, the discount and lambda (no internal `stop_gradient`), so a
+learned discount can be trained through them.
 """
 
 from __future__ import annotations
@@ -34,10 +35,11 @@ Array = jax.Array
 METHODS = ("scan", "associative")
 
 # Defaults per backend, chosen by measurement (benchmarks/transforms.py, GAE at
-# [128, 2048], [1024, 256], [4096, 64]). On a 2-core CPU a sequential scan with
-# unroll=1 was fastest at every shape; the associative scan was 2-4x slower. On an
-# H200 the scan pays a kernel launch per step and the associative scan was 8x
-# ([128, 2048]) to 200x ([4096, 64]) faster; TPU is unmeasured and follows the GPU.
+# [128, 2048], [1024, 256], [4096, 64]). On a 2-core CPU the sequential loop with
+# unroll=1 was fastest at every shape (unroll 8-16 and the associative scan were
+# 1.1-3x slower). On an H200 the sequential loop pays a kernel launch per step and
+# the associative scan was 5x ([128, 2048]) to 73x ([4096, 64]) faster. TPU is
+# unmeasured and follows the GPU.
 _BACKEND_DEFAULTS = {
     "cpu": ("scan", 1),
     "gpu": ("associative", 1),
@@ -59,7 +61,7 @@ def linear_recurrence(a: Array, c: Array, *, method: Optional[str] = None,
                       unroll: Optional[int] = None) -> Array:
   """Solves y_t = a_t + c_t · y_{t+1} backwards along axis 0, with y_T = 0.
 
-  This is the kernel behind every function in this module (and `token_returns`).
+  The general form behind this module's associative path and `token_returns`.
 
   Args:
     a: [T, ...] inhomogeneous term.
@@ -97,15 +99,16 @@ def linear_recurrence(a: Array, c: Array, *, method: Optional[str] = None,
 
 
 def _prepare(fn, rewards, terminated, truncated, **named):
-  """Shared checks and float32 casts; returns rewards, flags and named arrays."""
+  """Shared checks and float32 casts; returns rewards, flags and named arrays.
+
+  `truncated` stays None when not given, so the loops need not read it.
+  """
   _checks.check_rank(fn, "rewards", rewards, range(1, 8), "([T] or time-major [T, B, ...])")
   rewards = _checks.as_float(rewards)
   shape = rewards.shape
   _checks.check_shape(fn, "terminated", terminated, shape, "(same as `rewards`)")
   terminated = _checks.as_bool(terminated)
-  if truncated is None:
-    truncated = jnp.zeros(shape, bool)
-  else:
+  if truncated is not None:
     _checks.check_shape(fn, "truncated", truncated, shape, "(same as `rewards`)")
     truncated = _checks.as_bool(truncated)
   out = {}
@@ -128,10 +131,10 @@ def _backward_loop(step, per_step, init, length, unroll):
 
   Each array of the dict `per_step` is read at row t in place, so arrays may be
   longer than `length` (values [T+1]) and nothing is sliced or precomputed outside
-  the loop. On CPU this was the fastest sequential form measured: 1.04-1.21x rlax's
-  scan-based GAE at [128, 2048], [1024, 256] and [4096, 64], and 2-4x at small
-  shapes such as [128, 4], where every extra full-array pass before the loop costs
-  a fixed thread hand-off.
+  the loop. On CPU this was the fastest sequential form measured (faster than a
+  `lax.scan` over precomputed TD errors at every shape in benchmarks/transforms.py,
+  and 2-4x faster at small shapes such as [128, 4], where every full-array pass
+  before the loop costs a fixed thread hand-off).
   """
   first = next(iter(per_step.values()))
   out = jnp.zeros((length,) + first.shape[1:], jnp.result_type(first, jnp.float32))
@@ -155,6 +158,11 @@ def _coefficients(per_step, **coefs):
     else:
       per_step[name] = value
   return lambda x, name: x[name] if name in x else scalars[name]
+
+
+def _cut(terminated, truncated):
+  """Where the λ-recursion stops: terminations and (if given) truncations."""
+  return terminated if truncated is None else terminated | truncated
 
 
 def _split_values(fn, values, next_values, shape):
@@ -216,10 +224,12 @@ def gae(rewards: Array, values: Array, terminated: Array, truncated: Optional[Ar
   if method == "associative":
     v_t, v_next = (values, next_values) if separate else (values[:-1], values[1:])
     deltas = rewards + jnp.where(terminated, 0.0, gamma * v_next) - v_t
-    c = jnp.where(terminated | truncated, 0.0, gamma * lam)
+    c = jnp.where(_cut(terminated, truncated), 0.0, gamma * lam)
     return linear_recurrence(deltas, jnp.broadcast_to(c, deltas.shape), method=method)
 
-  per_step = dict(r=rewards, v=values, term=terminated, trunc=truncated)
+  per_step = dict(r=rewards, v=values, term=terminated)
+  if truncated is not None:
+    per_step["trunc"] = truncated
   if separate:
     per_step["nv"] = next_values
   coef_of = _coefficients(per_step, gamma=gamma, lam=lam)
@@ -229,7 +239,8 @@ def gae(rewards: Array, values: Array, terminated: Array, truncated: Optional[Ar
     g = coef_of(x, "gamma")
     nv = x["nv"] if separate else v_next  # V of s_{t+1}, carried from step t+1
     delta = x["r"] + jnp.where(x["term"], 0.0, g * nv) - x["v"]
-    acc = delta + jnp.where(x["term"] | x["trunc"], 0.0, g * coef_of(x, "lam")) * acc
+    cut = _cut(x["term"], x.get("trunc"))
+    acc = delta + jnp.where(cut, 0.0, g * coef_of(x, "lam")) * acc
     return (acc, x["v"]), acc
 
   length = rewards.shape[0]
@@ -281,19 +292,23 @@ def _lambda_returns(fn, rewards, next_values, terminated, truncated, gamma, lamb
   method, unroll = _resolve_method(fn, method, unroll)
   if method == "associative":
     last = jnp.arange(rewards.shape[0]) == rewards.shape[0] - 1
-    cut = terminated | truncated | last.reshape((-1,) + (1,) * (rewards.ndim - 1))
+    cut = _cut(terminated, truncated) | last.reshape((-1,) + (1,) * (rewards.ndim - 1))
     coef = gamma * lambda_
     a = (rewards + jnp.where(terminated, 0.0, gamma * next_values)
          - jnp.where(cut, 0.0, coef * next_values))
     c = jnp.where(cut, 0.0, coef)
     return linear_recurrence(a, jnp.broadcast_to(c, a.shape), method=method)
 
-  per_step = dict(r=rewards, nv=next_values, term=terminated, trunc=truncated)
+  per_step = dict(r=rewards, nv=next_values, term=terminated)
+  if truncated is not None:
+    per_step["trunc"] = truncated
   coef_of = _coefficients(per_step, gamma=gamma, lam=lambda_)
 
   def step(acc, x):
     lam, nv = coef_of(x, "lam"), x["nv"]
-    cont = jnp.where(x["trunc"], nv, (1.0 - lam) * nv + lam * acc)
+    cont = (1.0 - lam) * nv + lam * acc
+    if "trunc" in x:
+      cont = jnp.where(x["trunc"], nv, cont)
     acc = x["r"] + jnp.where(x["term"], 0.0, coef_of(x, "gamma") * cont)
     return acc, acc
 
@@ -371,7 +386,7 @@ def n_step_returns(rewards: Array, next_values: Array, terminated: Array,
   T = rewards.shape[0]
   n = min(n, T)
   not_term = 1.0 - terminated.astype(rewards.dtype)
-  stop = (terminated | truncated).astype(rewards.dtype)
+  stop = _cut(terminated, truncated).astype(rewards.dtype)
   gamma = jnp.broadcast_to(gamma, rewards.shape)
   # Positions past the end are "pass-through" (r = 0, no discount applied, acc kept).
   pad = [(0, n - 1)] + [(0, 0)] * (rewards.ndim - 1)

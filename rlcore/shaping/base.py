@@ -36,6 +36,12 @@ def _no_update(state, statistics=None):
 def stateless(fn: Callable[[Any, Any], Any]) -> ShapingTransform:
   """Wraps `fn(rewards, context) -> rewards` as a `ShapingTransform`.
 
+  Args:
+    fn: a pure function of the rewards and the context.
+
+  Returns:
+    A `ShapingTransform` with empty state whose `update` does nothing.
+
   Example:
     >>> t = rlcore.stateless(
     ...     lambda r, ctx: rlcore.laser(r, ctx.correct, ctx.lengths, 4096))

@@ -105,6 +105,7 @@ def laser_difficulty(correct: Array, group_ids: Optional[Array] = None,
       easy (2) if 3c ≥ 2n,   medium (1) if 3c ≥ n,   hard (0) otherwise
 
   with c correct among the n valid samples of the prompt (module docstring).
+  See Liu et al. 2025 (https://arxiv.org/abs/2505.15612), §5.1.
 
   Args:
     correct: [P, G] or [N] bool.
@@ -129,7 +130,15 @@ def laser_d_thresholds(lower: int, upper: int, interval: int) -> np.ndarray:
 
   `[lower, lower + I, …, upper]`, or `[lower, I, 2I, …, upper]` when lower < I
   (the official `get_length_threshold`). Defaults in the paper: I = 1024,
-  upper = 16384.
+  upper = 16384. See Liu et al. 2025 (https://arxiv.org/abs/2505.15612), §5.2.
+
+  Args:
+    lower: smallest candidate (LASER-D's L_T), a positive int.
+    upper: largest candidate (the maximum response length).
+    interval: spacing I.
+
+  Returns:
+    [NL] int32 numpy array of sorted, distinct candidate lengths.
   """
   fn = "laser_d_thresholds"
   for name, v in (("lower", lower), ("upper", upper), ("interval", interval)):
@@ -166,6 +175,7 @@ def laser_monitor_statistics(lengths: Array, correct: Array, thresholds, *,
 
   over *all* responses, correct or not. Correctness here is answer correctness
   (the official monitor ignores the format); pass what your verifier reports.
+  See Liu et al. 2025 (https://arxiv.org/abs/2505.15612), §5.2.
 
   Args:
     lengths: [M, K] response lengths of the monitor rollouts.

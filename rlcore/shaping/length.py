@@ -30,6 +30,16 @@ def _arrays(fn, first_name, first, **others):
   return out
 
 
+def _group_arrays(fn, scores, correct, lengths, group_ids, num_groups, valid):
+  """Checked arrays of a group-based length reward, and its valid (finite) mask."""
+  groups = Groups(fn, "scores", scores, group_ids, num_groups)
+  s, correct, lengths = _arrays(fn, "scores", scores, correct=correct, lengths=lengths)
+  if valid is not None:
+    groups.check_same("valid", valid)
+  ok = jnp.isfinite(s) if valid is None else _checks.as_bool(valid) & jnp.isfinite(s)
+  return groups, s, correct, lengths, ok
+
+
 def truncation_reward(scores: Array, lengths: Array, max_length, *, rho=0.0) -> Array:
   """Vanilla truncation: responses over the context budget get a fixed reward.
 
@@ -145,11 +155,8 @@ def kimi_length_reward(scores: Array, correct: Array, lengths: Array,
     float32 shaped scores.
   """
   fn = "kimi_length_reward"
-  groups = Groups(fn, "scores", scores, group_ids, num_groups)
-  s, correct, lengths = _arrays(fn, "scores", scores, correct=correct, lengths=lengths)
-  if valid is not None:
-    groups.check_same("valid", valid)
-  ok = jnp.isfinite(s) if valid is None else _checks.as_bool(valid) & jnp.isfinite(s)
+  groups, s, correct, lengths, ok = _group_arrays(fn, scores, correct, lengths, group_ids,
+                                                  num_groups, valid)
   lo = groups.masked_min(lengths, ok)
   hi = groups.masked_max(lengths, ok)
   spread = jnp.where(ok, hi - lo, 0.0)
@@ -190,11 +197,8 @@ def group_length_penalty(scores: Array, correct: Array, lengths: Array,
     float32 shaped scores.
   """
   fn = "group_length_penalty"
-  groups = Groups(fn, "scores", scores, group_ids, num_groups)
-  s, correct, lengths = _arrays(fn, "scores", scores, correct=correct, lengths=lengths)
-  if valid is not None:
-    groups.check_same("valid", valid)
-  ok = jnp.isfinite(s) if valid is None else _checks.as_bool(valid) & jnp.isfinite(s)
+  groups, s, correct, lengths, ok = _group_arrays(fn, scores, correct, lengths, group_ids,
+                                                  num_groups, valid)
   good = correct & ok
   _, mean, std = groups.moments(lengths, good, ddof)
   z = (lengths - mean) / (std + _checks.as_float(eps))
