@@ -12,7 +12,8 @@ host-to-device copies do not bias the ratios.
     python benchmarks/transforms.py --quick         # smaller shapes, fewer repeats
     python benchmarks/transforms.py --json out.json # also write the rows as JSON
 
-Shapes: control [T, B] = [128, 2048], [1024, 256], [4096, 64]; LLM: 64 prompts x 8
+Shapes: control [T, B] = [128, 2048], [1024, 256], [4096, 64] and PureJaxRL's CartPole
+rollout [128, 4]; LLM: 64 prompts x 8
 samples x 4096 tokens (token-level GAE over [4096, 512], PURE credit with 64 steps
 per response, GRPO on [64, 8] broadcast to the tokens).
 """
@@ -254,7 +255,7 @@ def main():
     control = [(32, 64), (128, 16)]
     llm = (4, 4, 256, 16)
   else:
-    control = [(128, 2048), (1024, 256), (4096, 64)]
+    control = [(128, 2048), (1024, 256), (4096, 64), (128, 4)]
     llm = (64, 8, 4096, 64)
 
   device = jax.devices()[0]
@@ -272,7 +273,7 @@ def main():
     print(f"| {r['function']} | {r['shape']} | {r['compile_ms']:.0f} | {r['rlcore_us']:.1f} | "
           f"{fmt(r.get('rlax_us'), '.1f')} | {fmt(r.get('vs_rlax'), '.2f')}x | "
           f"{fmt(r.get('numpy_us'), '.1f')} | {fmt(r.get('vs_numpy'), '.1f')}x |")
-  sweep = [] if args.skip_sweep else method_sweep(rng, control, reps)
+  sweep = [] if args.skip_sweep else method_sweep(rng, control[:3], reps)
   if sweep:
     print("\nGAE recurrence paths (default per backend is chosen from this):")
     print("| shape | path | compile ms | µs | speed vs scan unroll 1 |")

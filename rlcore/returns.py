@@ -36,8 +36,8 @@ METHODS = ("scan", "associative")
 
 # Defaults per backend, chosen by measurement (benchmarks/transforms.py, GAE at
 # [128, 2048], [1024, 256], [4096, 64]). On a 2-core CPU the sequential loop with
-# unroll=1 was fastest at every shape (unroll 8-16 and the associative scan were
-# 1.1-3x slower). On an H200 the sequential loop pays a kernel launch per step and
+# unroll=1 was fastest at every shape (unroll 8-16 was 1.1-1.6x slower, the
+# associative scan 2.5-4x slower). On an H200 the sequential loop pays a kernel launch per step and
 # the associative scan was 5x ([128, 2048]) to 73x ([4096, 64]) faster. TPU is
 # unmeasured and follows the GPU.
 _BACKEND_DEFAULTS = {
