@@ -169,7 +169,7 @@ def step_ends_from_separators(separator_mask: Array, response_mask: Array,
                               max_steps: int):
   """Finds step boundaries: every separator token ends a step, and so does the
   last response token (EOS) when it is not a separator, as PURE splits responses
-  at "\n\n" (Cheng et al. 2025, https://arxiv.org/abs/2504.15275).
+  at "\\n\\n" (Cheng et al. 2025, https://arxiv.org/abs/2504.15275).
 
   Args:
     separator_mask: [B, L] bool, True on step-separator tokens (e.g. tokens whose

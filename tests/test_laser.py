@@ -769,3 +769,29 @@ def test_bad_inputs_laser_d_family():
   _raises("lengths", t.apply, np.ones((2, 3)), t.init(), ctx)
   ctx = rlcore.SequenceContext(correct=np.ones(6, bool), lengths=np.ones(6))
   _raises("correct", t.apply, np.ones(6), t.init(), ctx)  # [B] needs group_ids
+
+
+@pytest.mark.parametrize("make", [rlcore.laser_d, rlcore.laser_de])
+def test_stateful_apply_and_update_under_jit_vmap_match_per_example(make):
+  rng = np.random.default_rng(7)
+  thresholds = rlcore.laser_d_thresholds(8, 64, 8)
+  t = make(thresholds, alpha=0.5)
+  v, p, g = 3, 4, 6
+  mon_len = rng.integers(1, 70, size=(v, 5, g))
+  mon_cor = rng.random((v, 5, g)) < 0.5
+  stats = [rlcore.laser_monitor_statistics(mon_len[i], mon_cor[i], thresholds) for i in range(v)]
+  states = [t.update(t.init(), s) for s in stats]
+  scores = np.where(rng.random((v, p, g)) < 0.5, 1.0, -0.5).astype(np.float32)
+  ctx = rlcore.SequenceContext(correct=scores == 1.0, lengths=rng.integers(1, 70, (v, p, g)),
+                               repetitive=rng.random((v, p, g)) < 0.3)
+  expected = [jax.jit(t.apply)(scores[i], states[i], jax.tree_util.tree_map(
+      lambda x, i=i: x[i], ctx))[0] for i in range(v)]
+  stacked = jax.tree_util.tree_map(lambda *x: jnp.stack(x), *states)
+  out, _ = jax.jit(jax.vmap(t.apply))(scores, stacked, ctx)
+  assert_close(out, np.stack(expected))
+  # update, vmapped over monitor passes, gives the same states as one by one.
+  vstats = jax.tree_util.tree_map(lambda *x: jnp.stack(x), *stats)
+  batched = jax.jit(jax.vmap(t.update))(jax.tree_util.tree_map(
+      lambda x: jnp.stack([x] * v), t.init()), vstats)
+  np.testing.assert_array_equal(batched.target_lengths,
+                                np.stack([s.target_lengths for s in states]))
