@@ -303,9 +303,8 @@ def gpg_advantages(rewards: Array, group_ids: Optional[Array] = None,
                                             "zero")
   b = jnp.sum(ok).astype(jnp.float32)
   if alpha_mode == "paper":
-    spread = groups.masked_max(r, ok) - groups.masked_min(r, ok)
-    flat = ok & ~(spread > 0)
-    useful = b - jnp.sum(flat)
+    # Zero-variance groups (singletons included) have std exactly 0: `Groups.moments`.
+    useful = b - jnp.sum(ok & (std == 0))
   else:
     useful = jnp.sum(ok & (r != 0)).astype(jnp.float32)
   alpha = jnp.where(useful > 0, b / jnp.maximum(useful, 1.0), 1.0)
@@ -340,13 +339,13 @@ def masked_whiten(x: Array, mask: Array, *, ddof: int = 1, eps=1e-8) -> Array:
   x = _checks.as_float(x)
   m = _checks.as_bool(mask)
   n = jnp.sum(m).astype(x.dtype)
-  mean = jnp.sum(jnp.where(m, x, 0.0)) / jnp.maximum(n, 1.0)
-  dev = jnp.where(m, x - mean, 0.0)
+  # Shift by one masked value (as `Groups.moments`): constant x then has deviations
+  # and variance exactly 0 and whitens to 0, also with eps = 0 (no 0 · inf).
+  shift = jnp.max(jnp.where(m, x, -jnp.inf))
+  xs = jnp.where(m, x - jnp.where(jnp.isfinite(shift), shift, 0.0), 0.0)
+  dev = jnp.where(m, xs - jnp.sum(xs) / jnp.maximum(n, 1.0), 0.0)
   var = jnp.sum(dev * dev) / jnp.maximum(n - ddof, 1.0)
-  # Constant x (zero variance) whitens to 0, also with eps = 0 (no 0 · inf) and when
-  # rounding in the mean leaves a tiny nonzero deviation.
-  spread = jnp.max(jnp.where(m, x, -jnp.inf)) - jnp.min(jnp.where(m, x, jnp.inf))
-  live = spread > 0
+  live = var > 0
   out = jnp.where(live, dev * jax.lax.rsqrt(jnp.where(live, var + eps, 1.0)), 0.0)
   return jnp.where(m & (n > ddof), out, 0.0)
 
