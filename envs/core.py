@@ -1,0 +1,334 @@
+"""The functional environment protocol, and the wrappers every task shares.
+
+One protocol for every JAX environment here (DESIGN.md §6):
+
+    state = env.reset(key)            # EnvState
+    state = env.step(state, action)   # EnvState after one transition
+
+An `EnvState` carries, besides the environment's own state, everything the
+learner needs about the transition that produced it: `reward`, `terminated` (the
+MDP ended: next value 0), `truncated` (a time limit cut the episode: bootstrap from
+the true next state), `next_obs` (the true next observation, *before* any
+auto-reset) and `valid` (False on filler transitions). `obs` is what the agent acts
+on next: after an auto-reset it is the first observation of the new episode, while
+`next_obs` still holds the last observation of the old one.
+
+Wrappers keep their own fields in `state.info` under their own keys, so they stack:
+
+    env = EpisodeStatistics(AutoReset(TimeLimit(base, 500)))
+    batched = VmapEnv(env, num_envs)                 # leaves get a leading [B] axis
+    batched = NormalizeObservation(batched)          # statistics shared by the batch
+
+Everything is a pure function of its inputs, so `jit`, `vmap` and `lax.scan` apply.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Array = jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvState:
+  """Environment state plus the last transition, as a pytree (see module docstring)."""
+  env_state: Any        # the environment's own state
+  obs: Array            # observation to act on (after auto-reset: the new episode's first)
+  reward: Array         # [] float32, reward of the last transition
+  terminated: Array     # [] bool
+  truncated: Array      # [] bool
+  next_obs: Array       # true next observation of the last transition, before auto-reset
+  valid: Array          # [] bool, False on filler transitions
+  key: Array            # RNG for stochastic transitions and resets
+  info: dict            # wrapper fields, keyed by wrapper
+
+  def replace(self, **changes) -> "EnvState":
+    return dataclasses.replace(self, **changes)
+
+
+jax.tree_util.register_dataclass(
+    EnvState,
+    data_fields=["env_state", "obs", "reward", "terminated", "truncated", "next_obs",
+                 "valid", "key", "info"],
+    meta_fields=[])
+
+
+@dataclasses.dataclass(frozen=True)
+class ActionSpec:
+  """What `step` accepts: `num_actions` discrete actions, or a float box."""
+  kind: str                          # "discrete" | "continuous"
+  num_actions: int = 0               # discrete only
+  shape: tuple = ()                  # continuous only
+  low: Optional[np.ndarray] = None   # continuous only
+  high: Optional[np.ndarray] = None  # continuous only
+
+  @property
+  def is_discrete(self) -> bool:
+    return self.kind == "discrete"
+
+
+class Environment:
+  """Base class: subclasses set `observation_shape`, `action_spec` and implement
+  `reset(key)` and `step(state, action)`."""
+  observation_shape: tuple = ()
+  action_spec: ActionSpec = None
+  name: str = "environment"
+
+  def reset(self, key: Array) -> EnvState:
+    raise NotImplementedError
+
+  def step(self, state: EnvState, action: Array) -> EnvState:
+    raise NotImplementedError
+
+  @property
+  def unwrapped(self) -> "Environment":
+    return self
+
+
+class Wrapper(Environment):
+  """Delegates to `env`; subclasses override `reset` and/or `step`."""
+
+  def __init__(self, env: Environment):
+    if not isinstance(env, Environment):
+      raise TypeError(f"{type(self).__name__}: `env` must be an envs.Environment, "
+                      f"got {type(env).__name__}.")
+    self.env = env
+
+  def __getattr__(self, name):
+    if name == "env":   # not yet set (e.g. during unpickling)
+      raise AttributeError(name)
+    return getattr(self.env, name)
+
+  @property
+  def observation_shape(self):
+    return self.env.observation_shape
+
+  @property
+  def action_spec(self):
+    return self.env.action_spec
+
+  @property
+  def name(self):
+    return self.env.name
+
+  @property
+  def unwrapped(self):
+    return self.env.unwrapped
+
+  def reset(self, key):
+    return self.env.reset(key)
+
+  def step(self, state, action):
+    return self.env.step(state, action)
+
+
+def _first_transition(env_state, obs, key, info=None) -> EnvState:
+  """An EnvState right after a reset (no transition yet: reward 0, not done)."""
+  return EnvState(env_state=env_state, obs=obs, reward=jnp.zeros((), jnp.float32),
+                  terminated=jnp.zeros((), bool), truncated=jnp.zeros((), bool),
+                  next_obs=obs, valid=jnp.ones((), bool), key=key,
+                  info={} if info is None else info)
+
+
+class FuncEnvAdapter(Environment):
+  """Adapts a gymnasium `FuncEnv` (gymnasium.experimental.functional) to the protocol.
+
+  The adapter draws a fresh key for each transition (stochastic `transition`s get
+  one); `terminal` is evaluated on the next state; no time limit is applied (wrap
+  with `TimeLimit`).
+
+  Args:
+    func_env: a `gymnasium.experimental.functional.FuncEnv` written in JAX.
+    params: the environment's parameter dataclass.
+    name: for messages and logs.
+  """
+
+  def __init__(self, func_env, params, name: str):
+    self.func_env = func_env
+    self.params = params
+    self.name = name
+    self.observation_shape = tuple(func_env.observation_space.shape)
+    space = func_env.action_space
+    if hasattr(space, "n"):
+      self.action_spec = ActionSpec("discrete", num_actions=int(space.n))
+    else:
+      self.action_spec = ActionSpec("continuous", shape=tuple(space.shape),
+                                    low=np.asarray(space.low, np.float32),
+                                    high=np.asarray(space.high, np.float32))
+
+  def reset(self, key):
+    key, init_key = jax.random.split(key)
+    inner = self.func_env.initial(init_key, self.params)
+    obs = jnp.asarray(self.func_env.observation(inner, None, self.params), jnp.float32)
+    return _first_transition(inner, obs, key)
+
+  def step(self, state, action):
+    key, step_key = jax.random.split(state.key)
+    fe, p = self.func_env, self.params
+    nxt = fe.transition(state.env_state, action, step_key, p)
+    reward = jnp.asarray(fe.reward(state.env_state, action, nxt, step_key, p), jnp.float32)
+    terminated = jnp.asarray(fe.terminal(nxt, step_key, p), bool)
+    obs = jnp.asarray(fe.observation(nxt, step_key, p), jnp.float32)
+    return state.replace(env_state=nxt, obs=obs, reward=reward, terminated=terminated,
+                         truncated=jnp.zeros((), bool), next_obs=obs,
+                         valid=jnp.ones((), bool), key=key)
+
+
+class TimeLimit(Wrapper):
+  """Truncates (never terminates) an episode after `max_episode_steps` steps.
+
+  A step that both terminates and reaches the limit is a termination.
+  """
+
+  def __init__(self, env, max_episode_steps: int):
+    super().__init__(env)
+    if int(max_episode_steps) != max_episode_steps or max_episode_steps < 1:
+      raise ValueError("TimeLimit: `max_episode_steps` must be a positive integer, got "
+                       f"{max_episode_steps!r}.")
+    self.max_episode_steps = int(max_episode_steps)
+
+  def reset(self, key):
+    s = self.env.reset(key)
+    return s.replace(info={**s.info, "time_limit.steps": jnp.zeros((), jnp.int32)})
+
+  def step(self, state, action):
+    s = self.env.step(state, action)
+    steps = state.info["time_limit.steps"] + 1
+    truncated = (s.truncated | (steps >= self.max_episode_steps)) & ~s.terminated
+    return s.replace(truncated=truncated, info={**s.info, "time_limit.steps": steps})
+
+
+class AutoReset(Wrapper):
+  """Starts a new episode after a terminated or truncated step.
+
+  The returned state keeps the finished transition's `reward`, `terminated`,
+  `truncated` and true `next_obs`; `obs`, the environment state and the inner
+  wrappers' fields are those of the fresh episode. A reset is computed every step and
+  selected where the episode ended (no control flow, so it vmaps).
+  """
+
+  def step(self, state, action):
+    s = self.env.step(state, action)
+    key, reset_key = jax.random.split(s.key)
+    fresh = self.env.reset(reset_key)
+    done = s.terminated | s.truncated
+    pick = lambda new, old: jnp.where(done, new, old)
+    inner_info = {k: pick(fresh.info[k], s.info[k]) for k in fresh.info}
+    return s.replace(env_state=jax.tree.map(pick, fresh.env_state, s.env_state),
+                     obs=pick(fresh.obs, s.obs), key=key,
+                     info={**s.info, **inner_info})
+
+
+class EpisodeStatistics(Wrapper):
+  """Tracks the undiscounted return and length of the running episode.
+
+  Fields in `info`: `episode.return`, `episode.length` (the running episode) and
+  `episode.returned_return`, `episode.returned_length` (the last finished episode;
+  valid where `episode.done` is True on the step that finished it). Place it outside
+  `AutoReset`, so it sees the end of an episode before the reset.
+  """
+
+  def reset(self, key):
+    s = self.env.reset(key)
+    zf, zi = jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32)
+    return s.replace(info={**s.info, "episode.return": zf, "episode.length": zi,
+                           "episode.returned_return": zf, "episode.returned_length": zi,
+                           "episode.done": jnp.zeros((), bool)})
+
+  def step(self, state, action):
+    s = self.env.step(state, action)
+    i = state.info
+    ret = i["episode.return"] + jnp.where(s.valid, s.reward, 0.0)
+    length = i["episode.length"] + s.valid.astype(jnp.int32)
+    done = (s.terminated | s.truncated) & s.valid
+    return s.replace(info={
+        **s.info,
+        "episode.return": jnp.where(done, 0.0, ret),
+        "episode.length": jnp.where(done, 0, length),
+        "episode.returned_return": jnp.where(done, ret, i["episode.returned_return"]),
+        "episode.returned_length": jnp.where(done, length, i["episode.returned_length"]),
+        "episode.done": done})
+
+
+class ClipAction(Wrapper):
+  """Clips continuous actions to the action box before stepping."""
+
+  def step(self, state, action):
+    spec = self.env.action_spec
+    if spec.is_discrete:
+      return self.env.step(state, action)
+    return self.env.step(state, jnp.clip(action, spec.low, spec.high))
+
+
+class VmapEnv(Wrapper):
+  """A batch of `num_envs` independent copies; every leaf gets a leading [B] axis."""
+
+  def __init__(self, env, num_envs: int):
+    super().__init__(env)
+    if int(num_envs) != num_envs or num_envs < 1:
+      raise ValueError(f"VmapEnv: `num_envs` must be a positive integer, got {num_envs!r}.")
+    self.num_envs = int(num_envs)
+
+  def reset(self, key):
+    return jax.vmap(self.env.reset)(jax.random.split(key, self.num_envs))
+
+  def step(self, state, action):
+    return jax.vmap(self.env.step)(state, action)
+
+
+class NormalizeObservation(Wrapper):
+  """Normalises observations of a batched env (`VmapEnv`) with running statistics.
+
+  Mean and variance are merged over the whole batch at every step (Chan et al.'s
+  parallel update), so every copy sees the same normaliser. `obs` and `next_obs` of a
+  step are normalised with the same statistics; the raw values stay in
+  `info["raw_obs"]` and `info["raw_next_obs"]` (potential functions read those, so a
+  moving normaliser does not make the potential non-stationary).
+  """
+
+  def __init__(self, env, epsilon: float = 1e-8, clip: float = 10.0):
+    super().__init__(env)
+    self.epsilon, self.clip = epsilon, clip
+
+  def _normalise(self, x, mean, var):
+    mean, scale = (jnp.broadcast_to(v, x.shape) for v in (mean, jnp.sqrt(var + self.epsilon)))
+    return jnp.clip((x - mean) / scale, -self.clip, self.clip)
+
+  def _update(self, info, x):
+    n = jnp.asarray(x.shape[0], jnp.float32)
+    bmean, bvar = jnp.mean(x, 0), jnp.var(x, 0)
+    count, mean, var = info["obs_norm.count"], info["obs_norm.mean"], info["obs_norm.var"]
+    total = count + n
+    delta = bmean - mean
+    new_mean = mean + delta * (n / total)
+    m2 = var * count + bvar * n + delta ** 2 * (count * n / total)
+    return total, new_mean, m2 / total
+
+  def _with_stats(self, s, count, mean, var):
+    info = {**s.info, "obs_norm.count": count, "obs_norm.mean": mean, "obs_norm.var": var,
+            "raw_obs": s.obs, "raw_next_obs": s.next_obs}
+    return s.replace(obs=self._normalise(s.obs, mean, var),
+                     next_obs=self._normalise(s.next_obs, mean, var), info=info)
+
+  def reset(self, key):
+    s = self.env.reset(key)
+    shape = self.env.observation_shape
+    zero = {"obs_norm.count": jnp.asarray(1e-4, jnp.float32),
+            "obs_norm.mean": jnp.zeros(shape, jnp.float32),
+            "obs_norm.var": jnp.ones(shape, jnp.float32)}
+    count, mean, var = self._update(zero, s.obs)
+    return self._with_stats(s, count, mean, var)
+
+  def step(self, state, action):
+    own = ("obs_norm.count", "obs_norm.mean", "obs_norm.var", "raw_obs", "raw_next_obs")
+    inner_info = {k: v for k, v in state.info.items() if k not in own}
+    raw = state.replace(obs=state.info["raw_obs"], next_obs=state.info["raw_next_obs"],
+                        info=inner_info)
+    s = self.env.step(raw, action)
+    count, mean, var = self._update(state.info, s.obs)
+    return self._with_stats(s, count, mean, var)

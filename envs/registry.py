@@ -1,0 +1,66 @@
+"""`envs.make(name, **options)`: every JAX task by name, wrapped for training.
+
+Names: `CartPole-v1` (alias `cartpole`), `Pendulum-v1` (`pendulum`), and the brax
+tasks in `BRAX_ENVS` (`ant`, `inverted_pendulum`, `reacher`, ...; option `backend`).
+"""
+
+from __future__ import annotations
+
+from envs import core
+
+CLASSIC_ENVS = {"CartPole-v1": "cartpole", "cartpole": "cartpole",
+                "Pendulum-v1": "pendulum", "pendulum": "pendulum"}
+BRAX_ENVS = ("ant", "halfcheetah", "hopper", "humanoid", "inverted_pendulum",
+             "inverted_double_pendulum", "pusher", "reacher", "walker2d")
+
+
+def available() -> list[str]:
+  """All names `make` accepts."""
+  return list(CLASSIC_ENVS) + list(BRAX_ENVS)
+
+
+def make(name: str, *, max_episode_steps: int | None = None,
+         backend: str | None = None) -> core.Environment:
+  """Builds the single-copy environment `name` with its time limit (no auto-reset).
+
+  Args:
+    name: one of `available()`.
+    max_episode_steps: the time limit; None keeps the task's own (500 CartPole,
+      200 Pendulum, 1000 brax).
+    backend: brax physics backend (brax tasks only; None = the default measured
+      fastest on CPU, see `envs.brax_envs`).
+
+  Returns:
+    An `envs.core.Environment` whose episodes truncate at the limit.
+  """
+  if name in CLASSIC_ENVS:
+    if backend is not None:
+      raise ValueError(f"envs.make: `backend` applies to brax tasks only, got "
+                       f"backend={backend!r} for {name!r}.")
+    from envs import classic
+    fn = getattr(classic, CLASSIC_ENVS[name])
+    return fn() if max_episode_steps is None else fn(max_episode_steps)
+  if name in BRAX_ENVS:
+    from envs import brax_envs
+    kwargs = {} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}
+    return brax_envs.make_brax(name, backend=backend, **kwargs)
+  raise ValueError(f"envs.make: unknown env name {name!r}; allowed: "
+                   f"{', '.join(available())}.")
+
+
+def make_batched(name: str, num_envs: int, *, normalize_obs: bool = False,
+                 **options) -> core.Environment:
+  """`make(name)` with episode statistics, auto-reset and `num_envs` copies.
+
+  Args:
+    name: see `make`.
+    num_envs: batch size B; every EnvState leaf gets a leading [B] axis.
+    normalize_obs: add `NormalizeObservation` over the batch.
+    **options: passed to `make`.
+
+  Returns:
+    The batched environment.
+  """
+  env = core.EpisodeStatistics(core.AutoReset(make(name, **options)))
+  env = core.VmapEnv(env, num_envs)
+  return core.NormalizeObservation(env) if normalize_obs else env
