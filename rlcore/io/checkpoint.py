@@ -1,0 +1,337 @@
+"""Checkpoints of JAX pytrees with orbax, durable and crash-safe.
+
+`Checkpointer` wraps `orbax.checkpoint.CheckpointManager`. Each step directory
+`<directory>/<step>/` holds three orbax items:
+
+* `state`: the pytree (`StandardSave`), with typed PRNG keys stored as their
+  `jax.random.key_data` (uint32) and rewrapped on restore;
+* `metadata`: the caller's JSON dict (`JsonSave`), converted by `to_jsonable`
+  (non-finite floats become `null`);
+* `manifest`: path, shape, dtype (and PRNG impl) of every leaf, so that `restore`
+  can reject a template that does not match what was saved instead of letting orbax
+  silently cast dtypes.
+
+Crash safety, as orbax 0.12.8 implements it on a local filesystem: a step is written
+into `<step>.orbax-checkpoint-tmp...`, `commit_success.txt` is written inside it, and
+the directory is renamed to `<step>` (an atomic rename). Temporary directories are
+never listed as steps; this class deletes them on start-up. On top of that it only
+counts a step directory that contains `commit_success.txt` (orbax itself would list
+a bare `<step>/` directory, e.g. one left by a power loss before the data reached the
+disk), moves such uncommitted directories aside on start-up, and fsyncs every file and directory of a
+finished step before `save` (or `wait`) returns: orbax does not fsync. A SIGKILL or
+power loss after `save()` returned therefore loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import time
+from typing import Any
+
+import jax
+
+from rlcore.io.atomic import PathLike, fsync_dir, to_jsonable
+
+COMMIT_MARKER = "commit_success.txt"
+# orbax writes step N into "N.orbax-checkpoint-tmp[-<timestamp>]" and renames it.
+_TMP_STEP = re.compile(r"^\d+\.orbax-checkpoint-tmp")
+_MANIFEST_FORMAT = 1
+
+_log = logging.getLogger(__name__)
+
+
+def _is_key_dtype(dtype: Any) -> bool:
+  return dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
+
+
+def _key_impl_name(x: Any) -> str:
+  """Name of the PRNG implementation of a typed key array or ShapeDtypeStruct."""
+  if isinstance(x, jax.Array):
+    return str(jax.random.key_impl(x))
+  impl = getattr(x.dtype, "_impl", None)  # No public API for a ShapeDtypeStruct.
+  if impl is None:
+    raise ValueError(f"cannot tell the PRNG implementation of {x}.")
+  return str(getattr(impl, "name", impl))
+
+
+def _leaf_spec(x: Any, with_impl: bool = True) -> dict:
+  """JSON description of one leaf: shape, dtype and, for typed keys, the impl."""
+  dtype = getattr(x, "dtype", None)
+  shape = getattr(x, "shape", None)
+  if dtype is None or shape is None:
+    return {"python": type(x).__name__}
+  spec = {"shape": [int(d) for d in shape], "dtype": str(dtype)}
+  if with_impl and _is_key_dtype(dtype):
+    spec["key_impl"] = _key_impl_name(x)
+  return spec
+
+
+def _fsync_tree(root: str) -> None:
+  """fsyncs every file and directory under `root`, then `root`'s parent."""
+  for dirpath, _, filenames in os.walk(root):
+    for name in filenames:
+      fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
+      try:
+        os.fsync(fd)
+      finally:
+        os.close(fd)
+    fsync_dir(dirpath)
+  fsync_dir(os.path.dirname(root))
+
+
+class Checkpointer:
+  """Saves and restores pytree checkpoints with orbax, keeping the newest few.
+
+  One writer per directory. Steps must increase from one save to the next.
+
+  Example:
+
+    with Checkpointer(workdir / "ckpt", max_to_keep=2) as ckpt:
+      if ckpt.latest_step() is not None:
+        state, meta = ckpt.restore(template)
+      ...
+      ckpt.save(update, state, {"env_steps": env_steps})
+
+  Args:
+    directory: checkpoint root; created if missing.
+    max_to_keep: number of newest checkpoints kept (None keeps all).
+    fsync: fsync each finished checkpoint before `save`/`wait` return (durable
+      against power loss; a process kill needs only orbax's own atomic rename).
+  """
+
+  def __init__(self, directory: PathLike, max_to_keep: int | None = 2, *,
+               fsync: bool = True):
+    import orbax.checkpoint as ocp  # Heavy import, only when checkpointing.
+    self._ocp = ocp
+    if max_to_keep is not None and max_to_keep < 1:
+      raise ValueError(f"Checkpointer: max_to_keep must be >= 1 or None, got {max_to_keep}.")
+    self.directory = os.path.abspath(os.fspath(directory))
+    self._fsync = fsync
+    self._pending: list[int] = []
+    os.makedirs(self.directory, exist_ok=True)
+    self._clean_interrupted()
+    # orbax's own cleanup_tmp_directories runs in a background future that only
+    # `save` awaits; `_clean_interrupted` does the same synchronously.
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=max_to_keep, create=True, cleanup_tmp_directories=False,
+        enable_async_checkpointing=True)
+    self._manager = ocp.CheckpointManager(self.directory, options=options)
+
+  # --- steps -----------------------------------------------------------------
+
+  def _step_dir(self, step: int) -> str:
+    return os.path.join(self.directory, str(step))
+
+  def _is_committed(self, step: int) -> bool:
+    return os.path.isfile(os.path.join(self._step_dir(step), COMMIT_MARKER))
+
+  def _step_names(self) -> list[str]:
+    try:
+      names = os.listdir(self.directory)
+    except FileNotFoundError:
+      return []
+    return [n for n in names if n.isdigit() and os.path.isdir(os.path.join(self.directory, n))]
+
+  def _clean_interrupted(self) -> None:
+    """Removes orbax temporary step directories; moves uncommitted steps aside."""
+    for name in os.listdir(self.directory):
+      path = os.path.join(self.directory, name)
+      if (_TMP_STEP.match(name) and os.path.isdir(path)
+          and not os.path.islink(path)):
+        _log.info("Checkpointer: removing interrupted save %s.", path)
+        shutil.rmtree(path, ignore_errors=True)
+    for name in self._step_names():
+      if not os.path.isfile(os.path.join(self.directory, name, COMMIT_MARKER)):
+        aside = os.path.join(self.directory, f"{name}.uncommitted-{time.time_ns()}")
+        _log.warning("Checkpointer: step directory %s has no %s (an interrupted "
+                     "write); moved to %s.", name, COMMIT_MARKER, aside)
+        os.replace(os.path.join(self.directory, name), aside)
+
+  def all_steps(self) -> list[int]:
+    """Committed (complete) checkpoint steps on disk, ascending."""
+    return sorted(int(n) for n in self._step_names() if self._is_committed(int(n)))
+
+  def latest_step(self) -> int | None:
+    """The newest committed step, or None when there is none.
+
+    A step still being written asynchronously is not counted until it finishes.
+    """
+    steps = self.all_steps()
+    return steps[-1] if steps else None
+
+  # --- save ------------------------------------------------------------------
+
+  def save(self, step: int, state: Any, metadata: dict | None = None, *,
+           block: bool = True) -> None:
+    """Saves `state` and `metadata` as checkpoint `step`.
+
+    Args:
+      step: a non-negative int, larger than every step saved before.
+      state: any pytree of arrays (jax, numpy; typed PRNG keys allowed) and
+        Python scalars.
+      metadata: a JSON-able dict (numpy/JAX scalars allowed; NaN becomes null).
+      block: when True (default) return only once the checkpoint is complete,
+        committed and (with `fsync=True`) on disk. When False, return once the
+        arrays are copied to host memory and finish in the background; call `wait`
+        (or the next `save`/`close`) to make it durable.
+
+    Raises:
+      ValueError: if `step` is not larger than the latest saved step.
+    """
+    ocp = self._ocp
+    step = int(step)
+    if step < 0:
+      raise ValueError(f"Checkpointer.save: step must be >= 0, got {step}.")
+    known = self.all_steps() + self._pending
+    if known and step <= max(known):
+      raise ValueError(
+          f"Checkpointer.save: step {step} is not larger than the latest saved step "
+          f"{max(known)} in {self.directory}; steps must increase.")
+    paths_leaves, _ = jax.tree_util.tree_flatten_with_path(state)
+    manifest = {
+        "format": _MANIFEST_FORMAT,
+        "leaves": [[jax.tree_util.keystr(p), _leaf_spec(x)] for p, x in paths_leaves],
+    }
+    encoded = jax.tree.map(
+        lambda x: jax.random.key_data(x) if _is_key_dtype(getattr(x, "dtype", None)) else x,
+        state)
+    args = ocp.args.Composite(
+        state=ocp.args.StandardSave(encoded),
+        metadata=ocp.args.JsonSave(to_jsonable(dict(metadata or {}))),
+        manifest=ocp.args.JsonSave(manifest))
+    # force=True: orbax would otherwise silently skip a save its policy rejects.
+    if not self._manager.save(step, args=args, force=True):
+      raise RuntimeError(f"Checkpointer.save: orbax declined to save step {step}.")
+    self._pending.append(step)
+    if block:
+      self.wait()
+
+  def wait(self) -> None:
+    """Blocks until pending saves are complete, committed and durable."""
+    self._manager.wait_until_finished()
+    pending, self._pending = self._pending, []
+    for step in pending:
+      if not os.path.isdir(self._step_dir(step)):
+        continue  # Already removed by max_to_keep.
+      if not self._is_committed(step):
+        raise RuntimeError(f"Checkpointer: step {step} finished without {COMMIT_MARKER}.")
+      if self._fsync:
+        _fsync_tree(self._step_dir(step))
+
+  # --- restore ---------------------------------------------------------------
+
+  def _read_item(self, step: int, name: str) -> Any:
+    ocp = self._ocp
+    kwargs = {name: ocp.args.JsonRestore()}
+    return self._manager.restore(step, args=ocp.args.Composite(**kwargs))[name]
+
+  def restore(self, template: Any, step: int | None = None) -> tuple[Any, dict]:
+    """Restores a checkpoint into the structure of `template`.
+
+    Args:
+      template: a pytree with the structure, shapes and dtypes of the saved state:
+        concrete arrays (their shardings are used) or `jax.ShapeDtypeStruct`s (e.g.
+        from `jax.eval_shape`; their sharding if set, else the default device, so
+        a checkpoint saved on another topology restores); typed PRNG key leaves
+        come back as typed keys.
+      step: the step to restore; None restores `latest_step()`.
+
+    Returns:
+      `(state, metadata)`: state has the template's tree structure, shapes and
+      dtypes and is bitwise equal to what was saved; metadata is the saved dict.
+
+    Raises:
+      FileNotFoundError: no committed checkpoint (or not `step`).
+      ValueError: the template's leaves do not match the saved ones.
+    """
+    ocp = self._ocp
+    if step is None:
+      step = self.latest_step()
+      if step is None:
+        raise FileNotFoundError(f"Checkpointer: no committed checkpoint in {self.directory}.")
+    step = int(step)
+    if step in self._pending:
+      self.wait()
+    if not self._is_committed(step):
+      raise FileNotFoundError(
+          f"Checkpointer: no committed checkpoint for step {step} in {self.directory}.")
+
+    paths_leaves, treedef = jax.tree_util.tree_flatten_with_path(template)
+    try:
+      manifest = self._read_item(step, "manifest")
+    except Exception:  # pylint: disable=broad-except  (checkpoint from elsewhere)
+      manifest = None
+    saved_impls = {}
+    if manifest is not None:
+      saved_impls = self._check_template(step, paths_leaves, manifest)
+
+    # A ShapeDtypeStruct without a sharding would make orbax place the array as it
+    # was saved (e.g. on "cpu:0"), which fails on another topology (a GPU run's
+    # checkpoint restored on a CPU, or the reverse): use the default device instead.
+    default_sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    restore_leaves, key_impls = [], []
+    for path, x in paths_leaves:
+      dtype = getattr(x, "dtype", None)
+      if _is_key_dtype(dtype):
+        impl = saved_impls.get(jax.tree_util.keystr(path)) or _key_impl_name(x)
+        data = jax.eval_shape(jax.random.key_data, jax.ShapeDtypeStruct(x.shape, dtype))
+        if isinstance(x, jax.Array):
+          sharding = jax.random.key_data(x).sharding
+        else:
+          sharding = getattr(x, "sharding", None) or default_sharding
+        restore_leaves.append(jax.ShapeDtypeStruct(data.shape, data.dtype, sharding=sharding))
+        key_impls.append(impl)
+      elif isinstance(x, jax.ShapeDtypeStruct) and x.sharding is None:
+        restore_leaves.append(jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=default_sharding))
+        key_impls.append(None)
+      else:
+        restore_leaves.append(x)
+        key_impls.append(None)
+    restore_template = jax.tree_util.tree_unflatten(treedef, restore_leaves)
+
+    restored = self._manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(restore_template),
+        metadata=ocp.args.JsonRestore()))
+    leaves = treedef.flatten_up_to(restored["state"])
+    leaves = [jax.random.wrap_key_data(v, impl=impl) if impl is not None else v
+              for v, impl in zip(leaves, key_impls)]
+    metadata = restored["metadata"]
+    return jax.tree_util.tree_unflatten(treedef, leaves), dict(metadata or {})
+
+  def _check_template(self, step: int, paths_leaves, manifest: dict) -> dict:
+    """Raises ValueError if the template disagrees with the saved manifest."""
+    saved = {path: spec for path, spec in manifest["leaves"]}
+    wanted = {jax.tree_util.keystr(p): _leaf_spec(x, with_impl=False) for p, x in paths_leaves}
+    problems = []
+    for path in sorted(set(saved) | set(wanted)):
+      if path not in wanted:
+        problems.append(f"{path}: saved but missing from the template")
+      elif path not in saved:
+        problems.append(f"{path}: in the template but not saved")
+      else:
+        s, w = saved[path], wanted[path]
+        if "shape" in s and "shape" in w and (s["shape"], s["dtype"]) != (w["shape"], w["dtype"]):
+          problems.append(f"{path}: saved {s['dtype']}{s['shape']}, "
+                          f"template {w['dtype']}{w['shape']}")
+    if problems:
+      raise ValueError(f"Checkpointer.restore: template does not match step {step} in "
+                       f"{self.directory}:\n  " + "\n  ".join(problems[:20]))
+    return {path: spec["key_impl"] for path, spec in saved.items() if "key_impl" in spec}
+
+  # --- lifetime --------------------------------------------------------------
+
+  def close(self) -> None:
+    """Finishes pending saves and releases orbax's resources."""
+    try:
+      self.wait()
+    finally:
+      self._manager.close()
+
+  def __enter__(self) -> "Checkpointer":
+    return self
+
+  def __exit__(self, *exc) -> None:
+    self.close()
