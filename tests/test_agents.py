@@ -1,0 +1,166 @@
+"""Control agents: learning on small budgets, sweeps by vmap, the shaping hook, config errors."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import rlcore
+from envs import potentials
+from rlcore.agents import common, ppo, reinforce
+
+
+def _cartpole(**overrides):
+  c = ppo.default_config()
+  c.total_timesteps = 512 * 60
+  for k, v in overrides.items():
+    node = c
+    *path, leaf = k.split(".")
+    for p in path:
+      node = node[p]
+    node[leaf] = v
+  return c
+
+
+@pytest.fixture(scope="module")
+def ppo_run():
+  train = jax.jit(jax.vmap(ppo.make_train(_cartpole())))
+  return train(jax.random.split(jax.random.key(0), 2))
+
+
+def test_ppo_learns_cartpole_on_a_small_budget(ppo_run):
+  _, m = ppo_run
+  ret = np.asarray(m["episode_return"])
+  assert ret.shape == (2, 60)
+  assert np.all(ret[:, :3].mean(1) < 40)          # random policy: ~22
+  assert np.all(ret[:, -5:].mean(1) > 120), ret[:, -5:]
+  assert np.asarray(m["env_steps"])[0, -1] == 512 * 60
+
+
+def test_ppo_losses_are_finite_and_kl_small(ppo_run):
+  _, m = ppo_run
+  for k in ("loss", "actor_loss", "value_loss", "entropy", "approx_kl"):
+    assert np.all(np.isfinite(np.asarray(m[k]))), k
+  assert np.abs(np.asarray(m["approx_kl"])).max() < 0.1
+  lr = np.asarray(m["learning_rate"])[0]
+  np.testing.assert_allclose(lr[0], 2.5e-4, rtol=1e-6)
+  assert lr[-1] < lr[0] / 30   # annealed linearly
+
+
+def test_reinforce_learns_cartpole():
+  c = _cartpole(num_envs=8, lr=1e-3, gae_lambda=1.0, total_timesteps=1024 * 80)
+  _, m = jax.jit(jax.vmap(reinforce.make_train(c)))(jax.random.split(jax.random.key(1), 2))
+  ret = np.asarray(m["episode_return"])
+  assert np.all(ret[:, -5:].mean(1) > 2.5 * ret[:, :3].mean(1)), ret[:, -5:]
+
+
+def test_ppo_learns_pendulum_continuous():
+  from configs import ppo_pendulum
+  c = ppo_pendulum.get_config()
+  c.total_timesteps = 16 * 128 * 60
+  _, m = jax.jit(ppo.make_train(c))(jax.random.key(0))
+  ret = np.asarray(m["episode_return"])
+  assert np.all(np.isfinite(ret))
+  assert ret[-5:].mean() > ret[:5].mean() + 150, (ret[:5], ret[-5:])
+
+
+def test_hyperparameter_sweep_by_vmap_matches_separate_runs():
+  c = _cartpole(total_timesteps=512 * 3)
+  agent = ppo.make_agent(c)
+  train = ppo.make_train(c)
+  hp = agent.default_hparams()
+  hps = dict(lr=jnp.array([2.5e-4, 1e-3]), ent_coef=jnp.array([0.01, 0.0]))   # partial
+  key = jax.random.key(3)
+  swept, _ = jax.jit(jax.vmap(train, in_axes=(None, 0)))(key, hps)
+  single, _ = jax.jit(train)(key, dict(hp, lr=jnp.float32(1e-3), ent_coef=jnp.float32(0.0)))
+  for a, b in zip(jax.tree.leaves(single.params), jax.tree.leaves(swept.params)):
+    np.testing.assert_allclose(np.asarray(b[1]), np.asarray(a), rtol=2e-5, atol=2e-6)
+  diff = [np.abs(np.asarray(b[0] - b[1])).max() for b in jax.tree.leaves(swept.params)]
+  assert max(diff) > 1e-3
+
+
+def test_zero_scale_potential_shaping_is_exactly_no_shaping():
+  c0 = _cartpole(total_timesteps=512 * 3)
+  c1 = _cartpole(total_timesteps=512 * 3, **{"shaping.chain": "potential_based",
+                                             "shaping.potential": "cartpole_upright",
+                                             "shaping.scale": 0.0})
+  k = jax.random.key(5)
+  s0, _ = jax.jit(ppo.make_train(c0))(k)
+  s1, m1 = jax.jit(ppo.make_train(c1))(k)
+  for a, b in zip(jax.tree.leaves(s0.params), jax.tree.leaves(s1.params)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  np.testing.assert_array_equal(np.asarray(m1["shaped_return"]), np.asarray(m1["episode_return"]))
+
+
+def test_shaped_return_telescopes_with_gamma_one():
+  """γ = 1 and Φ(terminal) = 0: a terminated episode's shaped return is R − Φ(s_0)."""
+  c = _cartpole(total_timesteps=512 * 4, gamma=1.0,
+                **{"shaping.chain": "potential_based", "shaping.potential": "cartpole_upright",
+                   "shaping.scale": 1.0})
+  _, m = jax.jit(ppo.make_train(c))(jax.random.key(2))
+  gap = np.asarray(m["episode_return"]) - np.asarray(m["shaped_return"])
+  # Φ(s_0) for |x|, |θ| <= 0.05 lies in [0.87, 1]; early episodes all terminate.
+  assert np.all((gap > 0.86) & (gap <= 1.0 + 1e-5)), gap
+
+
+def test_advantages_bootstrap_from_the_true_next_observation_on_truncation():
+  c = _cartpole()
+  agent = ppo.make_agent(c)
+  params = agent.init(jax.random.key(0)).params
+  T, B = 6, 2
+  rng = np.random.default_rng(0)
+  obs = jnp.asarray(rng.normal(size=(T, B, 4)), jnp.float32)
+  next_obs = jnp.asarray(rng.normal(size=(T, B, 4)), jnp.float32)
+  terminated = jnp.zeros((T, B), bool).at[2, 0].set(True)
+  truncated = jnp.zeros((T, B), bool).at[3, 1].set(True)
+  _, value = agent.network.apply(params, obs)
+  traj = dict(obs=obs, raw_obs=obs, next_obs=next_obs, raw_next_obs=next_obs,
+              action=jnp.zeros((T, B), jnp.int32), value=value,
+              reward=jnp.ones((T, B)), terminated=terminated, truncated=truncated,
+              valid=jnp.ones((T, B), bool))
+  hp = agent.default_hparams()
+  shaped, _, adv = common.shaped_advantages(c, agent.network, params, traj, (), hp, None)
+  _, v_next = agent.network.apply(params, next_obs)
+  v, vn = np.asarray(value), np.asarray(v_next)
+  g, lam = 0.99, 0.95
+  expected = np.zeros((T, B))
+  for b in range(B):
+    a = 0.0
+    for t in reversed(range(T)):
+      term, trunc = bool(terminated[t, b]), bool(truncated[t, b])
+      delta = 1.0 + g * (0.0 if term else vn[t, b]) - v[t, b]
+      a = delta + (0.0 if (term or trunc) else g * lam * a)
+      expected[t, b] = a
+  np.testing.assert_allclose(np.asarray(adv), expected, rtol=1e-5, atol=1e-5)
+  np.testing.assert_array_equal(np.asarray(shaped), 1.0)
+
+
+@pytest.mark.parametrize("overrides, match", [
+    (dict(num_minibatches=3), r"4 \* 128 = 512 is not divisible by num_minibatches = 3"),
+    (dict(num_envs=0), "num_envs must be a positive integer"),
+    (dict(activation="gelu"), "activation.*tanh"),
+    (dict(env_name="Cartpole"), "unknown env name 'Cartpole'"),
+    ({"shaping.chain": "potential_based,laser"}, "unknown transform 'laser'"),
+    ({"shaping.chain": "potential_based", "shaping.potential": "upright"},
+     "unknown potential 'upright'"),
+    (dict(total_timesteps=100), "smaller than one update's batch"),
+])
+def test_bad_configs_fail_with_the_value_and_what_is_allowed(overrides, match):
+  with pytest.raises(ValueError, match=match):
+    ppo.make_agent(_cartpole(**overrides))
+
+
+def test_hparams_keys_are_checked():
+  agent = ppo.make_agent(_cartpole())
+  with pytest.raises(ValueError, match="unknown keys \\['learning_rate'\\]"):
+    agent.init(jax.random.key(0), dict(agent.default_hparams(), learning_rate=1.0))
+  partial = agent.init(jax.random.key(0), {"lr": 1e-3})
+  assert float(partial.hparams["lr"]) == np.float32(1e-3)
+  assert float(partial.hparams["gamma"]) == np.float32(0.99)
+
+
+def test_partial_hparams_fill_from_the_config():
+  agent = ppo.make_agent(_cartpole())
+  partial = agent.init(jax.random.key(0), {"lr": 1e-3})
+  assert float(partial.hparams["lr"]) == np.float32(1e-3)
+  assert float(partial.hparams["gamma"]) == np.float32(0.99)
