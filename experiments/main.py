@@ -1,8 +1,13 @@
 """Experiment runner: `python experiments/main.py --config=configs/<name>.py`.
 
-The runner (training in jitted chunks, metrics, checkpoints, sweeps) arrives with the
-control-agents issue. Until then this entry point runs, validates a config if one is
-given, and says that there is nothing to train yet.
+    python experiments/main.py                                   # configs/ppo_cartpole.py
+    python experiments/main.py --config=configs/ppo_brax.py:ant --workdir=runs/ant
+    python experiments/main.py --config=configs/ppo_cartpole.py --config.seed=3
+    python experiments/main.py --config=configs/pbrs_cartpole.py --workdir=runs/pbrs
+
+Training runs in jitted chunks; between chunks `<workdir>/metrics.jsonl` grows, an
+orbax checkpoint is saved and the progress bar moves. Rerun a killed command with
+the same `--workdir` to resume. See `experiments/runner.py`.
 """
 
 from __future__ import annotations
@@ -10,36 +15,57 @@ from __future__ import annotations
 import os
 import sys
 
-from absl import app, flags
+from absl import app, flags, logging
 from ml_collections import config_flags
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Path to a config file, e.g. configs/ppo_cartpole.py (optionally "
-    "with ':arg').", lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for metrics and checkpoints.")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+  sys.path.insert(0, ROOT)
+CONFIG_DIR = os.path.join(ROOT, "configs")
 
-CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", os.path.join(CONFIG_DIR, "ppo_cartpole.py"),
+    "Path to a config file, e.g. configs/ppo_cartpole.py (optionally with ':arg').",
+    lock_config=True)
+_WORKDIR = flags.DEFINE_string(
+    "workdir", None, "Directory for metrics, checkpoints and plots "
+    "(default: runs/<config name>). Reuse it to resume.")
+_PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar.")
+_DISTRIBUTED = flags.DEFINE_bool(
+    "distributed", False, "Call jax.distributed.initialize() first (multi-host runs; "
+    "coordinator and process ids come from the cluster environment).")
 
 
 def available_configs() -> list[str]:
-  if not os.path.isdir(CONFIG_DIR):
-    return []
   return sorted(f for f in os.listdir(CONFIG_DIR) if f.endswith(".py") and not f.startswith("_"))
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+  logging.set_verbosity(logging.WARNING)   # orbax logs every save at INFO
   import jax  # pylint: disable=import-outside-toplevel
-  import rlcore  # pylint: disable=import-outside-toplevel
-  print(f"rlcore {rlcore.__version__}, jax {jax.__version__}, backend {jax.default_backend()}")
-  configs = available_configs()
-  if _CONFIG.value is None:
-    print("no experiments yet: the training runner lands with the control-agents issue.")
-    print("configs available: " + (", ".join(configs) if configs else "none"))
-    return 0
-  print("no experiments yet: config parsed, but there is no runner to execute it.")
-  print(_CONFIG.value)
+  if _DISTRIBUTED.value:
+    jax.distributed.initialize()
+  from experiments import runner  # pylint: disable=import-outside-toplevel
+  config_path = flags.FLAGS["config"].config_filename
+  workdir = _WORKDIR.value or os.path.join(
+      "runs", os.path.splitext(os.path.basename(config_path.split(":")[0]))[0])
+  print(f"jax {jax.__version__} on {jax.device_count()} {jax.default_backend()} device(s); "
+        f"config {config_path}; workdir {workdir}")
+  summaries = runner.run(_CONFIG.value, workdir, progress=_PROGRESS.value)
+  for s in summaries:
+    for name, point in s["points"].items():
+      final = point["final"]
+      line = (f"{s['group']}/{name}: env steps {final.get('env_steps')}, "
+              f"episode return {final.get('episode_return', float('nan')):.1f}")
+      if "host_eval" in point:
+        line += f", on gymnasium {point['host_eval']['env']}: {point['host_eval']['mean_return']:.1f}"
+      print(line)
+    sps = s["steps_per_second"]
+    print(f"{s['group']}: {sps:,.0f} env steps/s after a {s['compile_seconds']:.1f} s compile"
+          if sps else f"{s['group']}: finished earlier")
+  print(f"results in {workdir}/ (metrics.jsonl, summary.json, curve.png)")
   return 0
 
 

@@ -1,0 +1,25 @@
+"""PPO on CartPole-v1 (gymnasium's functional JAX CartPole) with PureJaxRL's settings.
+
+4 envs x 128 steps, 4 epochs of 4 minibatches, lr 2.5e-4 annealed, 5e5 env steps;
+time limits are truncations (bootstrapped), unlike PureJaxRL. After training, the
+greedy policy of every seed is also run on gymnasium's own `CartPole-v1`.
+
+Launch (the README's first command):
+
+    python experiments/main.py --config=configs/ppo_cartpole.py --workdir=runs/cartpole
+    python experiments/main.py --config=configs/ppo_cartpole.py --config.num_seeds=8
+
+RUNTIME
+"""
+
+from experiments import runner
+from rlcore.agents import ppo
+
+
+def get_config(arg=None):
+  del arg
+  c = runner.with_runner_defaults(ppo.default_config())
+  c.env_name = "CartPole-v1"
+  c.host_eval_env = "CartPole-v1"
+  c.host_eval_episodes = 10
+  return c
