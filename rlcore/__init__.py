@@ -11,11 +11,13 @@ lives in one module of its family:
 * `rlcore.credit`: min_form, strict_min_form, sum_form, steps_to_tokens,
   step_ends_from_separators, token_returns, broadcast_to_tokens,
   rloo_token_baseline, pure_advantages
+* `rlcore.losses`: ppo_clip_loss, policy_gradient_loss, kl_estimate (k1, k2, k3),
+  aggregate_tokens (token-mean, seq-mean-token-sum, seq-mean-token-mean, constant)
 * `rlcore.shaping`: potential_based, potential_shaping, laser, laser_d, laser_de,
   the length rewards, chain, stateless
 """
 
-from rlcore import credit, group, returns, shaping, types
+from rlcore import credit, group, losses, returns, shaping, types
 from rlcore.credit import (
     broadcast_to_tokens, min_form, pure_advantages, rloo_token_baseline,
     step_ends_from_separators, steps_to_tokens, strict_min_form, sum_form, token_returns)
@@ -23,6 +25,8 @@ from rlcore.group import (
     gpg_advantages, grpo_advantages, masked_whiten, opo_advantages, pass_at_k,
     passk_advantages, reinforce_pp_advantages, reinforce_pp_baseline_advantages,
     remax_advantages, rloo_advantages, score_preferences, win_rate_rewards)
+from rlcore.losses import (
+    aggregate_tokens, kl_estimate, masked_mean, policy_gradient_loss, ppo_clip_loss)
 from rlcore.returns import (
     discounted_returns, gae, lambda_returns, linear_recurrence, n_step_returns)
 from rlcore.shaping import (

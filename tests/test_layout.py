@@ -33,8 +33,9 @@ def test_every_public_function_has_args_and_a_paper_reference():
   import inspect
   import rlcore
   utilities = {"linear_recurrence", "masked_whiten", "broadcast_to_tokens", "chain",
-               "stateless", "potential_shaping"}  # generic helpers: no paper of their own
-  links = ("arxiv.org", "eecs.berkeley.edu", "incompleteideas.net")
+               "stateless", "potential_shaping", "masked_mean"}  # generic helpers: no paper of their own
+  links = ("arxiv.org", "eecs.berkeley.edu", "incompleteideas.net", "joschu.net",
+           "link.springer.com")
   for name in dir(rlcore):
     obj = getattr(rlcore, name)
     if (name.startswith("_") or not callable(obj) or inspect.isclass(obj)
