@@ -1,0 +1,259 @@
+"""Import of Hugging Face Llama / Qwen2 checkpoints and tokenizers from a local folder.
+
+Nothing is downloaded: point `load_hf` at a directory holding `config.json` and the
+weights (`model.safetensors`, or shards listed in `model.safetensors.index.json`),
+as written by `save_pretrained` or `huggingface-cli download`. The safetensors files
+are read by a small built-in reader (memory-mapped; float32, float16 and bfloat16
+included), so no torch, transformers or safetensors package is needed; only
+`load_tokenizer` needs the `tokenizers` package, imported when called.
+
+Model: "LLaMA: Open and Efficient Foundation Language Models", Touvron et al. 2023
+(https://arxiv.org/abs/2302.13971); Qwen2 adds q/k/v biases and ties the embeddings
+of its small models.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import struct
+from typing import Tuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rlcore.lm.model import LMConfig, init_params
+
+SUPPORTED_MODEL_TYPES = ("llama", "qwen2")
+
+_SAFETENSORS_DTYPES = {
+    "F64": np.dtype("<f8"), "F32": np.dtype("<f4"), "F16": np.dtype("<f2"),
+    "BF16": np.dtype(jnp.bfloat16), "I64": np.dtype("<i8"), "I32": np.dtype("<i4"),
+    "I16": np.dtype("<i2"), "I8": np.dtype("i1"), "U8": np.dtype("u1"),
+    "BOOL": np.dtype(bool),
+}
+
+# HF name inside `model.layers.{i}.` -> (our path under params["layers"], is a kernel).
+_LAYER_WEIGHTS = {
+    "input_layernorm.weight": (("input_norm", "scale"), False),
+    "post_attention_layernorm.weight": (("post_attention_norm", "scale"), False),
+    "self_attn.q_proj.weight": (("attn", "q", "kernel"), True),
+    "self_attn.k_proj.weight": (("attn", "k", "kernel"), True),
+    "self_attn.v_proj.weight": (("attn", "v", "kernel"), True),
+    "self_attn.o_proj.weight": (("attn", "o", "kernel"), True),
+    "self_attn.q_proj.bias": (("attn", "q", "bias"), False),
+    "self_attn.k_proj.bias": (("attn", "k", "bias"), False),
+    "self_attn.v_proj.bias": (("attn", "v", "bias"), False),
+    "mlp.gate_proj.weight": (("mlp", "gate", "kernel"), True),
+    "mlp.up_proj.weight": (("mlp", "up", "kernel"), True),
+    "mlp.down_proj.weight": (("mlp", "down", "kernel"), True),
+}
+_LAYER_NAME = re.compile(r"^model\.layers\.(\d+)\.(.+)$")
+
+
+def read_safetensors(path: str) -> dict:
+  """Memory-maps the tensors of one .safetensors file as numpy arrays.
+
+  Format: an 8-byte little-endian header length, a JSON header
+  {name: {dtype, shape, data_offsets}}, then the raw little-endian data.
+  bfloat16 tensors come back with ml_dtypes' bfloat16 dtype (`jnp.bfloat16`).
+
+  Args:
+    path: a .safetensors file.
+
+  Returns:
+    {name: read-only np.ndarray} (views into the memory map).
+  """
+  with open(path, "rb") as f:
+    (header_len,) = struct.unpack("<Q", f.read(8))
+    header = json.loads(f.read(header_len))
+  header.pop("__metadata__", None)
+  data = np.memmap(path, dtype=np.uint8, mode="r", offset=8 + header_len)
+  out = {}
+  for name, info in header.items():
+    if info["dtype"] not in _SAFETENSORS_DTYPES:
+      raise ValueError(f"{path}: tensor {name} has unsupported dtype {info['dtype']}")
+    start, end = info["data_offsets"]
+    out[name] = data[start:end].view(_SAFETENSORS_DTYPES[info["dtype"]]).reshape(info["shape"])
+  return out
+
+
+def _read_weights(path: str) -> dict:
+  index = os.path.join(path, "model.safetensors.index.json")
+  if os.path.exists(index):
+    with open(index) as f:
+      files = sorted(set(json.load(f)["weight_map"].values()))
+  elif os.path.exists(os.path.join(path, "model.safetensors")):
+    files = ["model.safetensors"]
+  else:
+    files = sorted(n for n in os.listdir(path) if n.endswith(".safetensors"))
+    if not files:
+      raise FileNotFoundError(f"no *.safetensors weights in {path} (.bin checkpoints are "
+                              "not supported; re-save with safe_serialization=True)")
+  tensors = {}
+  for name in files:
+    tensors.update(read_safetensors(os.path.join(path, name)))
+  return tensors
+
+
+def config_from_hf(hf_config: dict, param_dtype: str = "float32") -> LMConfig:
+  """An LMConfig from the dict of a HF `config.json` (model_type llama or qwen2).
+
+  Reads the rotary base from `rope_theta` or, in transformers >= 5 files,
+  `rope_parameters["rope_theta"]`; only the default (unscaled) rotary embedding is
+  supported.
+
+  Args:
+    hf_config: the parsed config.json.
+    param_dtype: "float32" or "bfloat16" for the returned config.
+
+  Returns:
+    The LMConfig (Llama, https://arxiv.org/abs/2302.13971, layout).
+
+  Raises:
+    ValueError: unsupported model_type, activation, rope scaling, sliding window or
+      biases.
+  """
+  model_type = hf_config.get("model_type")
+  if model_type not in SUPPORTED_MODEL_TYPES:
+    raise ValueError(f"model_type={model_type!r} is not supported; allowed: "
+                     f"{list(SUPPORTED_MODEL_TYPES)}")
+  if hf_config.get("hidden_act", "silu") != "silu":
+    raise ValueError(f"hidden_act={hf_config['hidden_act']!r}; only 'silu' (SwiGLU) is supported")
+  rope = hf_config.get("rope_parameters") or {}
+  scaling = hf_config.get("rope_scaling") or {}
+  rope_type = rope.get("rope_type", scaling.get("rope_type", scaling.get("type", "default")))
+  if rope_type != "default":
+    raise ValueError(f"rope_type={rope_type!r} is not supported; only 'default'")
+  rope_theta = rope.get("rope_theta", hf_config.get("rope_theta", 10000.0))
+  if model_type == "qwen2":
+    if hf_config.get("use_sliding_window", False):
+      raise ValueError("Qwen2 use_sliding_window=True is not supported")
+    attention_bias = True
+  else:
+    if hf_config.get("mlp_bias", False):
+      raise ValueError("Llama mlp_bias=True is not supported")
+    if hf_config.get("attention_bias", False):
+      # Llama's attention_bias also adds an o_proj bias, which this layout lacks.
+      raise ValueError("Llama attention_bias=True is not supported")
+    attention_bias = False
+  heads = hf_config["num_attention_heads"]
+  return LMConfig(
+      vocab_size=hf_config["vocab_size"], hidden_size=hf_config["hidden_size"],
+      intermediate_size=hf_config["intermediate_size"],
+      num_layers=hf_config["num_hidden_layers"], num_heads=heads,
+      num_kv_heads=hf_config.get("num_key_value_heads") or heads,
+      head_dim=hf_config.get("head_dim") or hf_config["hidden_size"] // heads,
+      rope_theta=float(rope_theta), rms_norm_eps=float(hf_config.get("rms_norm_eps", 1e-6)),
+      tie_embeddings=bool(hf_config.get("tie_word_embeddings", False)),
+      max_position=int(hf_config.get("max_position_embeddings", 2048)),
+      attention_bias=attention_bias, param_dtype=param_dtype)
+
+
+def load_hf(path: str, param_dtype: str = "float32") -> Tuple[LMConfig, dict]:
+  """Loads a local HF Llama or Qwen2 causal LM as (LMConfig, params).
+
+  Weight names map as `model.embed_tokens.weight` -> embed/embedding,
+  `model.layers.{i}.self_attn.q_proj.weight` -> layers/attn/q/kernel[i] (transposed),
+  ..., `model.norm.weight` -> final_norm/scale, `lm_head.weight` -> lm_head/kernel
+  (transposed; ignored when `tie_word_embeddings`). Layers are stacked on a leading
+  axis. Unknown tensors (e.g. rotary buffers) are ignored; missing or misshapen ones
+  raise. Model: Llama (https://arxiv.org/abs/2302.13971).
+
+  Args:
+    path: directory with config.json and model.safetensors (or sharded
+      model-0000x-of-0000y.safetensors with model.safetensors.index.json).
+    param_dtype: "float32" or "bfloat16", the dtype the parameters are cast to.
+
+  Returns:
+    (config, params) for `apply`, `token_logprobs` and `sample`.
+  """
+  with open(os.path.join(path, "config.json")) as f:
+    config = config_from_hf(json.load(f), param_dtype)
+  tensors = _read_weights(path)
+  dtype = np.dtype(config.dtype)
+  expected = jax.eval_shape(lambda: init_params(config, jax.random.key(0)))
+
+  def get(name, transpose=False):
+    if name not in tensors:
+      raise KeyError(f"{path}: weight {name} is missing")
+    array = np.asarray(tensors[name])
+    return (array.T if transpose else array).astype(dtype)
+
+  params = {"embed": {"embedding": get("model.embed_tokens.weight")},
+            "final_norm": {"scale": get("model.norm.weight")}}
+  if not config.tie_embeddings:
+    params["lm_head"] = {"kernel": get("lm_head.weight", transpose=True)}
+  layers = {}
+  for suffix, (where, transpose) in _LAYER_WEIGHTS.items():
+    if where[-1] == "bias" and not config.attention_bias:
+      continue
+    stacked = np.stack([get(f"model.layers.{i}.{suffix}", transpose)
+                        for i in range(config.num_layers)])
+    node = layers
+    for key in where[:-1]:
+      node = node.setdefault(key, {})
+    node[where[-1]] = stacked
+  params["layers"] = layers
+  for name in tensors:
+    match = _LAYER_NAME.match(name)
+    if match and int(match.group(1)) >= config.num_layers:
+      raise ValueError(f"{path}: weight {name} beyond num_hidden_layers={config.num_layers}")
+
+  flat_expected = jax.tree_util.tree_flatten_with_path(expected)[0]
+  flat_params = dict(jax.tree_util.tree_flatten_with_path(params)[0])
+  if len(flat_params) != len(flat_expected):
+    raise ValueError(f"{path}: {len(flat_params)} parameter arrays, expected "
+                     f"{len(flat_expected)}")
+  for key_path, spec in flat_expected:
+    got = flat_params.get(key_path)
+    if got is None or got.shape != spec.shape:
+      raise ValueError(f"{path}: {jax.tree_util.keystr(key_path)} has shape "
+                       f"{None if got is None else got.shape}, expected {spec.shape}")
+  return config, jax.tree_util.tree_map(jnp.asarray, params)
+
+
+def load_tokenizer(path: str):
+  """The `tokenizers.Tokenizer` of `path/tokenizer.json` (or of a tokenizer.json file).
+
+  The end-of-sequence ids are not in tokenizer.json in a dependable form; read them
+  with `load_eos_ids(path)` (generation_config.json's `eos_token_id`, else
+  config.json's), or `tokenizer.token_to_id("<|endoftext|>")` for a known name.
+  Needs the `tokenizers` package (imported here, not by `import rlcore`).
+
+  Args:
+    path: a model directory holding tokenizer.json, or the tokenizer.json file.
+
+  Returns:
+    A tokenizers.Tokenizer: `encode(text).ids`, `decode(ids)`, `token_to_id(str)`.
+  """
+  from tokenizers import Tokenizer  # pylint: disable=import-outside-toplevel
+  file = os.path.join(path, "tokenizer.json") if os.path.isdir(path) else path
+  return Tokenizer.from_file(file)
+
+
+def load_eos_ids(path: str) -> Tuple[int, ...]:
+  """End-of-sequence token ids of a local HF model directory.
+
+  Looks in generation_config.json first (what `generate` stops on; Qwen2-Instruct
+  lists both <|im_end|> and <|endoftext|> there), then config.json. Either may hold
+  an int or a list.
+
+  Args:
+    path: the model directory.
+
+  Returns:
+    A tuple of ints, possibly empty; pass it as `sample(..., eos_id=...)`.
+  """
+  for name in ("generation_config.json", "config.json"):
+    file = os.path.join(path, name)
+    if not os.path.exists(file):
+      continue
+    with open(file) as f:
+      eos = json.load(f).get("eos_token_id")
+    if eos is not None:
+      return tuple(int(e) for e in np.atleast_1d(eos))
+  return ()
+
