@@ -2,7 +2,7 @@
 brax tasks, a host adapter for regular gymnasium envs, and tabular MDPs with exact
 solvers."""
 
-from envs.core import (ActionSpec, AutoReset, ClipAction, Environment, EnvState,
+from envs.core import (ActionSpec, AutoReset, BatchedAutoReset, ClipAction, Environment, EnvState,
                        EpisodeStatistics, FuncEnvAdapter, NormalizeObservation,
                        TimeLimit, VmapEnv, Wrapper)
 from envs.registry import available, make, make_batched

@@ -224,21 +224,58 @@ class AutoReset(Wrapper):
                      info={**s.info, **inner_info})
 
 
+class BatchedAutoReset(Wrapper):
+  """`AutoReset` for a batched env (`VmapEnv`): resets only when some copy is done.
+
+  Same semantics as `AutoReset` applied to each copy (the finished transition keeps
+  its reward, flags and true `next_obs`; `obs` and the state are the fresh
+  episode's), but the resets are computed under `lax.cond(any(done))` on the whole
+  batch, so steps where no episode ends skip them. On CPU that halves the cost of a
+  CartPole step (the reset draws random numbers every step otherwise).
+  """
+
+  def __init__(self, env):
+    super().__init__(env)
+    if not isinstance(env, VmapEnv):
+      raise TypeError("BatchedAutoReset: `env` must be a VmapEnv (use AutoReset for a "
+                      f"single environment), got {type(env).__name__}.")
+
+  def step(self, state, action):
+    s = self.env.step(state, action)
+    done = s.terminated | s.truncated
+
+    def reset(s):
+      keys = jax.vmap(jax.random.split)(s.key)          # [B, 2]
+      fresh = jax.vmap(self.env.env.reset)(keys[:, 1])
+
+      def pick(new, old):
+        return jnp.where(done.reshape(done.shape + (1,) * (new.ndim - 1)), new, old)
+
+      inner_info = {k: pick(fresh.info[k], s.info[k]) for k in fresh.info}
+      return s.replace(env_state=jax.tree.map(pick, fresh.env_state, s.env_state),
+                       obs=pick(fresh.obs, s.obs), key=keys[:, 0],
+                       info={**s.info, **inner_info})
+
+    return jax.lax.cond(jnp.any(done), reset, lambda s: s, s)
+
+
 class EpisodeStatistics(Wrapper):
   """Tracks the undiscounted return and length of the running episode.
 
   Fields in `info`: `episode.return`, `episode.length` (the running episode) and
   `episode.returned_return`, `episode.returned_length` (the last finished episode;
   valid where `episode.done` is True on the step that finished it). Place it outside
-  `AutoReset`, so it sees the end of an episode before the reset.
+  `AutoReset` (or `BatchedAutoReset`), so it sees the end of an episode before the
+  reset; it works on one env or on a batch.
   """
 
   def reset(self, key):
     s = self.env.reset(key)
-    zf, zi = jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32)
+    shape = jnp.shape(s.reward)   # [] for one env, [B] for a batched one
+    zf, zi = jnp.zeros(shape, jnp.float32), jnp.zeros(shape, jnp.int32)
     return s.replace(info={**s.info, "episode.return": zf, "episode.length": zi,
                            "episode.returned_return": zf, "episode.returned_length": zi,
-                           "episode.done": jnp.zeros((), bool)})
+                           "episode.done": jnp.zeros(shape, bool)})
 
   def step(self, state, action):
     s = self.env.step(state, action)

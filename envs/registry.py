@@ -50,7 +50,10 @@ def make(name: str, *, max_episode_steps: int | None = None,
 
 def make_batched(name: str, num_envs: int, *, normalize_obs: bool = False,
                  **options) -> core.Environment:
-  """`make(name)` with episode statistics, auto-reset and `num_envs` copies.
+  """`num_envs` copies of `make(name)` with auto-reset and episode statistics.
+
+  `EpisodeStatistics(BatchedAutoReset(VmapEnv(make(name), num_envs)))`, then
+  `NormalizeObservation` if asked.
 
   Args:
     name: see `make`.
@@ -61,6 +64,6 @@ def make_batched(name: str, num_envs: int, *, normalize_obs: bool = False,
   Returns:
     The batched environment.
   """
-  env = core.EpisodeStatistics(core.AutoReset(make(name, **options)))
-  env = core.VmapEnv(env, num_envs)
+  env = core.BatchedAutoReset(core.VmapEnv(make(name, **options), num_envs))
+  env = core.EpisodeStatistics(env)
   return core.NormalizeObservation(env) if normalize_obs else env

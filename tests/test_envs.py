@@ -134,3 +134,27 @@ def test_host_adapter_on_gymnasium_cartpole():
   assert np.all(always_left < 20)
   with pytest.raises(ValueError, match="episodes"):
     host.evaluate(policy, "CartPole-v1", episodes=0)
+
+
+def test_batched_auto_reset_matches_per_env_semantics():
+  env = envs.make_batched("CartPole-v1", 3)
+  s = env.reset(jax.random.key(0))
+  assert s.info["episode.return"].shape == (3,)
+  step = jax.jit(env.step)
+  seen_done = 0
+  for t in range(80):
+    prev = s
+    s = step(s, jnp.full((3,), t % 2, jnp.int32))
+    done = np.asarray(s.terminated | s.truncated)
+    for b in np.flatnonzero(done):
+      seen_done += 1
+      assert np.all(np.abs(np.asarray(s.obs[b])) <= 0.05)           # fresh episode
+      assert not np.allclose(np.asarray(s.next_obs[b]), np.asarray(s.obs[b]))
+      assert int(s.info["time_limit.steps"][b]) == 0
+      assert float(s.info["episode.returned_return"][b]) == float(
+          prev.info["episode.return"][b]) + 1.0
+    for b in np.flatnonzero(~done):
+      np.testing.assert_array_equal(np.asarray(s.obs[b]), np.asarray(s.next_obs[b]))
+  assert seen_done > 3
+  with pytest.raises(TypeError, match="VmapEnv"):
+    core.BatchedAutoReset(classic.cartpole())

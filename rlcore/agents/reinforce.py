@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 import jax
+import jax.flatten_util
 import jax.numpy as jnp
 import optax
 
@@ -87,15 +88,15 @@ def make_agent(config, *, env: Optional[envs.Environment] = None,
     env_state, key, traj = rollout(state.params, state.env_state, state.key)
     shaped, shaping_state, advantage = common.shaped_advantages(
         config, network, state.params, traj, state.shaping_state, hp, gae_method)
-    (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        state.params, traj, advantage, hp)
-    norm = optax.global_norm(grads)
-    grads = jax.tree.map(lambda g: g * jnp.minimum(1.0, hp["max_grad_norm"] / (norm + 1e-12)),
-                         grads)
+    flat, unravel = jax.flatten_util.ravel_pytree(state.params)  # Adam state is flat (PPO's)
+    (loss, aux), grads = jax.value_and_grad(
+        lambda f: loss_fn(unravel(f), traj, advantage, hp), has_aux=True)(flat)
+    norm = jnp.sqrt(jnp.sum(grads * grads))
+    grads = grads * jnp.minimum(1.0, hp["max_grad_norm"] / (norm + 1e-12))
     updates, opt_state = adam.update(grads, state.opt_state)
     frac = 1.0 - state.update_step.astype(jnp.float32) / base.num_updates if anneal else 1.0
     lr = hp["lr"] * frac
-    params = jax.tree.map(lambda p, u: p - lr * u, state.params, updates)
+    params = unravel(flat - lr * updates)
     stats, ep_metrics = state.episode_stats.update(traj, shaped)
     metrics = dict(ep_metrics, loss=loss, **aux, learning_rate=lr,
                    env_steps=(state.update_step + 1) * base.steps_per_update)

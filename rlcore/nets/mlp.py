@@ -23,17 +23,23 @@ ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu, "swish": nn.swish}
 
 
 class Distribution(NamedTuple):
-  """Functions of a policy head's output `h` ([..., head_size])."""
-  sample: Callable      # (key, h) -> action
-  log_prob: Callable    # (h, action) -> [...]
-  entropy: Callable     # (h) -> [...]
-  mode: Callable        # (h) -> action, the greedy action
+  """Functions of a policy head's output `h` ([..., head_size]).
+
+  `noise(key, batch_shape)` draws the randomness of many samples at once and
+  `sample_with_noise(h, noise)` turns one slice of it into actions, so a rollout
+  draws all its random numbers in one call before its loop (fewer small kernels
+  per step on CPU); `sample(key, h)` is the two together.
+  """
+  sample: Callable             # (key, h) -> action
+  log_prob: Callable           # (h, action) -> [...]
+  entropy: Callable            # (h) -> [...]
+  mode: Callable               # (h) -> action, the greedy action
+  noise: Callable              # (key, batch_shape) -> noise [*batch_shape, size]
+  sample_with_noise: Callable  # (h, noise) -> action
 
 
 def categorical(num_actions: int) -> Distribution:
   """A categorical over `num_actions` actions from logits [..., num_actions]."""
-  del num_actions
-
   def log_prob(logits, action):
     logp = jax.nn.log_softmax(logits)
     return jnp.take_along_axis(logp, action[..., None].astype(jnp.int32), -1)[..., 0]
@@ -42,9 +48,12 @@ def categorical(num_actions: int) -> Distribution:
     logp = jax.nn.log_softmax(logits)
     return -jnp.sum(jnp.exp(logp) * logp, -1)
 
-  return Distribution(sample=lambda key, logits: jax.random.categorical(key, logits),
+  noise = lambda key, shape: jax.random.gumbel(key, tuple(shape) + (num_actions,))
+  with_noise = lambda logits, g: jnp.argmax(logits + g, -1)   # Gumbel-max = categorical
+  return Distribution(sample=lambda key, logits: with_noise(logits, noise(key, logits.shape[:-1])),
                       log_prob=log_prob, entropy=entropy,
-                      mode=lambda logits: jnp.argmax(logits, -1))
+                      mode=lambda logits: jnp.argmax(logits, -1), noise=noise,
+                      sample_with_noise=with_noise)
 
 
 def diagonal_gaussian(action_size: int) -> Distribution:
@@ -55,9 +64,15 @@ def diagonal_gaussian(action_size: int) -> Distribution:
   def split(h):
     return h[..., :action_size], h[..., action_size:]
 
-  def sample(key, h):
+  def noise(key, shape):
+    return jax.random.normal(key, tuple(shape) + (action_size,))
+
+  def sample_with_noise(h, eps):
     mean, log_std = split(h)
-    return mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape, mean.dtype)
+    return mean + jnp.exp(log_std) * eps
+
+  def sample(key, h):
+    return sample_with_noise(h, noise(key, h.shape[:-1]))
 
   def log_prob(h, action):
     mean, log_std = split(h)
@@ -68,7 +83,8 @@ def diagonal_gaussian(action_size: int) -> Distribution:
     return jnp.sum(split(h)[1] + half_log_2pi_e, -1)
 
   return Distribution(sample=sample, log_prob=log_prob, entropy=entropy,
-                      mode=lambda h: split(h)[0])
+                      mode=lambda h: split(h)[0], noise=noise,
+                      sample_with_noise=sample_with_noise)
 
 
 class ActorCritic(nn.Module):
@@ -86,19 +102,23 @@ class ActorCritic(nn.Module):
   activation: str = "tanh"
 
   @nn.compact
-  def __call__(self, obs):
+  def __call__(self, obs, critic: bool = True):
+    """(head, value); with `critic=False` only the actor runs and value is None."""
     act = ACTIVATIONS[self.activation]
-    dense = lambda n, gain: nn.Dense(n, kernel_init=nn.initializers.orthogonal(gain),
-                                     bias_init=nn.initializers.zeros)
+    dense = lambda n, gain, name: nn.Dense(
+        n, kernel_init=nn.initializers.orthogonal(gain), bias_init=nn.initializers.zeros,
+        name=name)
     h = obs
-    for n in self.hidden_sizes:
-      h = act(dense(n, np.sqrt(2))(h))
-    head = dense(self.action_size, 0.01)(h)
+    for i, n in enumerate(self.hidden_sizes):
+      h = act(dense(n, np.sqrt(2), f"actor_{i}")(h))
+    head = dense(self.action_size, 0.01, "actor_head")(h)
     if not self.discrete:
       log_std = self.param("log_std", nn.initializers.zeros, (self.action_size,))
       head = jnp.concatenate([head, jnp.broadcast_to(log_std, head.shape)], -1)
+    if not critic:
+      return head, None
     v = obs
-    for n in self.hidden_sizes:
-      v = act(dense(n, np.sqrt(2))(v))
-    value = dense(1, 1.0)(v)[..., 0]
+    for i, n in enumerate(self.hidden_sizes):
+      v = act(dense(n, np.sqrt(2), f"critic_{i}")(v))
+    value = dense(1, 1.0, "critic_head")(v)[..., 0]
     return head, value
