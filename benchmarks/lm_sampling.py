@@ -139,12 +139,103 @@ def logprob_grad_rows(args):
 
 
 # ---------------------------------------------------------------------------------------
-# HOOK: `grpo_step_split(args) -> list[dict]` goes here (another worker adds it): the time
-# split of one GRPO step (sampling, reward/advantages, logprob forward+backward,
-# optimizer) with rows of section="grpo_step_split"; then append it to SECTIONS below.
-# ---------------------------------------------------------------------------------------
+# The time split of one GRPO step.
 
-SECTIONS = {"sampling": sampling_rows, "logprob_grad": logprob_grad_rows}
+
+def _task_model_split(args):
+  """Real GRPO steps of `rlcore.agents.grpo` on the text task (P=16 x G=8, 96 new tokens):
+  medians of the per-phase timers the agent records (after 2 warm-up steps)."""
+  import tempfile
+  from rlcore.agents import grpo
+  c = grpo.default_config()
+  c.sft.steps = 20 if args.quick else 200      # timing only: a short warm start suffices
+  c.sft.cache_dir = tempfile.mkdtemp(prefix="rlcore_bench_sft_")
+  c.eval_every = 10_000
+  if args.quick:
+    c.prompts_per_step, c.group_size = 4, 4
+  agent = grpo.make_agent(c)
+  state = agent.init(jax.random.key(0))
+  state, _ = agent.run_steps(state, 2, 0)                  # compile every shape once
+  state, m = agent.run_steps(state, 2 if args.quick else 5, 0)
+  phases = {k: float(np.median(m[f"time_{k}"])) for k in
+            ("sample", "score", "advantages", "update")}
+  return dict(section="grpo_step_split", case="task model (GRPO agent, SFT warm start)",
+              shape=f"P={c.prompts_per_step} G={c.group_size} N=96",
+              params_m=lm.count_params(state.params) / 1e6, **phases,
+              total_s=sum(phases.values()))
+
+
+def _manual_split(name, config, P, G, prompt_len, new_tokens, reps):
+  """One GRPO step of a random-init model with a stand-in scorer (random 0/1 rewards:
+  no task exists for a 151k-token vocabulary): sampling, scoring, advantages, and the
+  update (old/ref log-probs + forward/backward of the clipped loss + Adam)."""
+  import optax
+  import rlcore
+  params = lm.init_params(config, jax.random.key(0))
+  rng = np.random.default_rng(0)
+  prompts, pmask = random_prompts(rng, P * G, prompt_len, config.vocab_size)
+  opt = optax.adam(1e-6)
+  opt_state = opt.init(params)
+
+  @jax.jit
+  def sample(p, key):
+    out = lm.sample(p, config, prompts, pmask, key, max_new_tokens=new_tokens,
+                    temperature=1.0, eos_id=-1, pad_id=0)
+    return out.tokens, out.response_mask
+
+  @jax.jit
+  def advantages(rewards, response_mask):
+    return rlcore.broadcast_to_tokens(rlcore.grpo_advantages(rewards).reshape(-1),
+                                      response_mask > 0)
+
+  @jax.jit
+  def update(p, o, tokens, mask, response_mask, adv):
+    lp_old = lm.token_logprobs(p, config, tokens, mask)[:, prompt_len:]
+
+    def loss(q):
+      lp = lm.token_logprobs(q, config, tokens, mask)[:, prompt_len:]
+      return rlcore.ppo_clip_loss(lp, lp_old, adv, response_mask)[0]
+
+    g = jax.grad(loss)(p)
+    u, o = opt.update(g, o, p)
+    return optax.apply_updates(p, u), o
+
+  times = {k: [] for k in ("sample", "score", "advantages", "update")}
+  for i in range(reps + 1):
+    t0 = time.perf_counter()
+    tokens, rmask = jax.block_until_ready(sample(params, jax.random.key(i)))
+    t1 = time.perf_counter()
+    rewards = jnp.asarray(rng.integers(0, 2, (P, G)).astype(np.float32))
+    t2 = time.perf_counter()
+    adv = jax.block_until_ready(advantages(rewards, rmask))
+    t3 = time.perf_counter()
+    mask = jnp.concatenate([jnp.asarray(pmask, jnp.float32), rmask], 1)
+    params, opt_state = jax.block_until_ready(update(params, opt_state, tokens, mask, rmask, adv))
+    t4 = time.perf_counter()
+    if i:   # the first step compiles
+      for k, v in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+        times[k].append(v)
+  phases = {k: float(np.median(v)) for k, v in times.items()}
+  return dict(section="grpo_step_split", case=name,
+              shape=f"P={P} G={G} prompt={prompt_len} N={new_tokens}",
+              params_m=lm.count_params(params) / 1e6, **phases, total_s=sum(phases.values()))
+
+
+def grpo_step_split(args):
+  """Time split of one GRPO step (sampling, scoring, advantages, update)."""
+  rows = [_task_model_split(args)]
+  print_rows(rows[-1:])
+  qwen = lm.LMConfig.qwen2_0_5b(param_dtype=args.qwen_dtype,
+                                **({"num_layers": 2} if args.quick else {}))
+  rows.append(_manual_split("qwen2-0.5b size (random init, stand-in scorer)" +
+                            (", 2 layers" if args.quick else ""), qwen, 1, 4, 16,
+                            4 if args.quick else 16, 1 if args.quick else 2))
+  print_rows(rows[-1:])
+  return rows
+
+
+SECTIONS = {"sampling": sampling_rows, "logprob_grad": logprob_grad_rows,
+            "grpo_step_split": grpo_step_split}
 
 
 def print_rows(rows):
@@ -154,6 +245,11 @@ def print_rows(rows):
             f"{r['compile_s']:.1f} / {r['peer_compile_s']:.1f} | {r['cache_s'] * 1e3:.0f} | "
             f"{r['peer_s'] * 1e3:.0f} | {r['cache_tok_s']:.0f} | {r['peer_tok_s']:.1f} | "
             f"{r['speedup']:.1f}x | {r['same_tokens']} |")
+    elif r["section"] == "grpo_step_split":
+      print(f"| {r['case']} | {r['shape']} | {r['params_m']:.1f}M | "
+            + " | ".join(f"{r[k] * 1e3:.0f} ({100 * r[k] / r['total_s']:.0f}%)"
+                         for k in ("sample", "score", "advantages", "update"))
+            + f" | {r['total_s'] * 1e3:.0f} |")
     else:
       print(f"| {r['case']} | {r['shape']} | {r['params_m']:.2f}M | {r['compile_s']:.1f} | "
             f"{r.get('step_s', float('nan')) * 1e3:.0f} | {r.get('tok_s', float('nan')):.0f} |")
@@ -165,6 +261,8 @@ HEADERS = {
                  "|---|---|---|---:|---:|---:|---:|---:|---:|---|"),
     "logprob_grad": ("| step | shape | params | compile s | ms | tokens/s |\n"
                      "|---|---|---|---:|---:|---:|"),
+    "grpo_step_split": ("| model | shape | params | sampling ms | scoring ms | advantages ms | "
+                        "update ms | step ms |\n|---|---|---|---:|---:|---:|---:|---:|"),
 }
 
 

@@ -57,14 +57,20 @@ def main(argv):
   for s in summaries:
     for name, point in s["points"].items():
       final = point["final"]
-      line = (f"{s['group']}/{name}: env steps {final.get('env_steps')}, "
-              f"episode return {final.get('episode_return', float('nan')):.1f}")
+      shown = {k: final[k] for k in ("episode_return", "accuracy", "mean_length") if k in final}
+      shown.update({k: v for k, v in point.get("last_eval", {}).items()
+                    if k in ("eval_accuracy", "eval_length")})
+      line = f"{s['group']}/{name}: env steps {final.get('env_steps')}, " + ", ".join(
+          f"{k.replace('_', ' ')} {v:.3f}" for k, v in shown.items())
       if "host_eval" in point:
         line += f", on gymnasium {point['host_eval']['env']}: {point['host_eval']['mean_return']:.1f}"
       print(line)
-    sps = s["steps_per_second"]
-    print(f"{s['group']}: {sps:,.0f} env steps/s after a {s['compile_seconds']:.1f} s compile"
-          if sps else f"{s['group']}: finished earlier")
+    sps, compile_s = s["steps_per_second"], s.get("compile_seconds")
+    if sps is None:
+      print(f"{s['group']}: finished earlier")
+    else:
+      print(f"{s['group']}: {sps:,.1f} steps/s after compile"
+            + (f" ({compile_s:.1f} s compile)" if compile_s is not None else ""))
   print(f"results in {workdir}/ (metrics.jsonl, summary.json, curve.png)")
   return 0
 

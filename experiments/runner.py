@@ -42,6 +42,7 @@ RUNNER_DEFAULTS = dict(
     seed=0,                 # base seed; run r of seed s uses fold_in(key(seed), s)
     num_seeds=1,            # seeds vmapped in one call
     sweep={},               # {"key": [values]}: a product of values
+    sweep_points=[],        # [{"key": value, ..., "_name": label}]: listed structural points
     chunk_updates=20,       # updates per jitted chunk (checkpoint/log interval)
     log_every=1,            # write every n-th update's metrics
     shard="auto",           # "auto" | "seeds" | "envs" | "none"
@@ -72,8 +73,8 @@ def with_runner_defaults(config) -> ml_collections.ConfigDict:
 
 def agent_module(name: str):
   """The agent module for `config.agent`."""
-  from rlcore.agents import ppo, reinforce
-  modules = {"ppo": ppo, "reinforce": reinforce}
+  from rlcore.agents import grpo, ppo, reinforce
+  modules = {"ppo": ppo, "reinforce": reinforce, "grpo": grpo}
   if name not in modules:
     raise ValueError(f"config.agent: unknown agent {name!r}; allowed: {', '.join(modules)}.")
   return modules[name]
@@ -94,6 +95,8 @@ def prepare_config(config) -> ml_collections.ConfigDict:
   """Fills runner defaults and fails on unknown keys, sweep keys and values."""
   module = agent_module(config.get("agent", "ppo"))
   config = with_runner_defaults(config.copy_and_resolve_references())
+  with config.unlocked():
+    config.sweep_points = [dict(p) for p in config.sweep_points]
   allowed = set(_flat_keys(module.default_config())) | set(RUNNER_DEFAULTS)
   unknown = sorted(set(_flat_keys(config)) - allowed)
   if unknown:
@@ -106,6 +109,11 @@ def prepare_config(config) -> ml_collections.ConfigDict:
     if not isinstance(values, (list, tuple)) or not values:
       raise ValueError(f"config.sweep[{key!r}] must be a non-empty list of values, "
                        f"got {values!r}.")
+  for i, point in enumerate(config.sweep_points):
+    bad = [k for k in point if k != "_name" and (k not in allowed or k in RUNNER_DEFAULTS)]
+    if not isinstance(point, dict) or bad:
+      raise ValueError(f"config.sweep_points[{i}] must be a dict of config keys; unknown or "
+                       f"unsweepable keys: {bad}.")
   if config.shard not in SHARD_MODES:
     raise ValueError(f"config.shard: {config.shard!r} is not allowed; choose one of "
                      f"{', '.join(SHARD_MODES)}.")
@@ -113,7 +121,10 @@ def prepare_config(config) -> ml_collections.ConfigDict:
     v = config[name]
     if isinstance(v, bool) or int(v) != v or v < 1:
       raise ValueError(f"config.{name} must be a positive integer, got {v!r}.")
-  module.validate_config(_with(config, {k: v[0] for k, v in sweep.items()}))
+  first = {k: v[0] for k, v in sweep.items()}
+  for point in list(config.sweep_points) or [{}]:
+    module.validate_config(_with(config, {**first, **{k: v for k, v in point.items()
+                                                      if k != "_name"}}))
   return config
 
 
@@ -145,13 +156,20 @@ def plan(config) -> list[dict]:
   sweep = dict(config.sweep)
   structural = {k: v for k, v in sweep.items() if k not in module.HPARAMS}
   vmapped = {k: v for k, v in sweep.items() if k in module.HPARAMS}
+  listed = [dict(p) for p in config.get("sweep_points", [])] or [{}]
   groups = []
   for combo in itertools.product(*structural.values()) if structural else [()]:
-    overrides = dict(zip(structural, combo))
-    points = [dict(zip(vmapped, c)) for c in itertools.product(*vmapped.values())]
-    groups.append(dict(name=_point_name(overrides) if structural else "",
-                       config=_with(config, overrides), points=points or [{}],
-                       overrides=overrides))
+    for extra in listed:
+      label = extra.pop("_name", None)
+      overrides = {**dict(zip(structural, combo)), **extra}
+      points = [dict(zip(vmapped, c)) for c in itertools.product(*vmapped.values())]
+      name = _point_name(overrides) if overrides else ""
+      if label:
+        name = "_".join(filter(None, [_point_name(dict(zip(structural, combo)))
+                                      if structural else "", label]))
+      groups.append(dict(name=name,
+                         config=_with(config, overrides), points=points or [{}],
+                         overrides=overrides))
   return groups
 
 
@@ -242,6 +260,8 @@ def run_group(group: dict, gdir: str, *, progress: bool = True) -> dict:
   os.makedirs(gdir, exist_ok=True)
 
   module = agent_module(config.agent)
+  if getattr(module, "HOST_LOOP", False):
+    return _run_host_group(group, gdir, module, progress=progress)
   S, R = config.num_seeds, len(points) * config.num_seeds
   mesh, shard_mode = _make_mesh(config, R)
   constrain = None
@@ -326,7 +346,93 @@ def run_group(group: dict, gdir: str, *, progress: bool = True) -> dict:
   return summary
 
 
-def _records(metrics, points, names, S, first_update, log_every, sps, wall):
+def _run_host_group(group: dict, gdir: str, module, *, progress: bool = True) -> dict:
+  """A host-loop agent (GRPO): seeds one after another, chunks of host steps.
+
+  Same files and resume behaviour as the jitted path: after each chunk every seed's
+  state is checkpointed together with the metrics written so far; a rerun restores
+  them and continues with the same host RNG streams (seeded by step).
+  """
+  config = group["config"]
+  S = config.num_seeds
+  agent = module.make_agent(config)
+  seeds = [int(config.seed) + s for s in range(S)]
+  t0 = time.perf_counter()
+  states = [agent.init(jax.random.fold_in(jax.random.key(int(config.seed)), s))
+            for s in range(S)]
+  init_s = time.perf_counter() - t0
+  ckpt = rio.Checkpointer(os.path.join(gdir, "checkpoints"))
+  metrics_writer = rio.MetricsWriter(gdir, tensorboard=bool(config.tensorboard))
+  done = 0
+  if ckpt.latest_step() is not None:
+    states, meta = ckpt.restore(states)
+    done = int(meta["updates"])
+    metrics_writer.truncate_after("update", done)
+    print(f"[runner] {gdir}: resuming after update {done}/{agent.num_updates}.")
+  bar = (rio.ProgressBar(agent.num_updates, desc=os.path.basename(gdir.rstrip("/")) or "run")
+         if progress else None)
+  if bar is not None and done:
+    bar.update(done)
+  run_s, run_steps, t_start = 0.0, 0, time.time()
+  first_chunk_s = None
+  while done < agent.num_updates:
+    length = min(config.chunk_updates, agent.num_updates - done)
+    t = time.perf_counter()
+    per_seed = []
+    for i, seed in enumerate(seeds):
+      states[i], m = agent.run_steps(states[i], length, seed)
+      per_seed.append(m)
+    dt = time.perf_counter() - t
+    if first_chunk_s is None:
+      first_chunk_s = dt
+    else:
+      run_s += dt
+      run_steps += length * agent.steps_per_update * S
+    metrics = {k: np.stack([m[k] for m in per_seed]) for k in per_seed[0]}
+    records = _records(metrics, [{}], ["default"], S, done, config.log_every,
+                       sps=length * agent.steps_per_update * S / dt, wall=time.time() - t_start,
+                       per_seed_keys=module.PLOT_METRICS)
+    metrics_writer.write_many(records)
+    done += length
+    ckpt.save(done, states, {"updates": done, "config": _config_json(config)})
+    if bar is not None:
+      key = module.PLOT_METRICS[0]
+      bar.update(length, **{key: f"{float(np.nanmean(metrics[key][:, -1])):.3f}"})
+  if bar is not None:
+    bar.close()
+  ckpt.close()
+  metrics_writer.close()
+  records = rio.read_jsonl(os.path.join(gdir, "metrics.jsonl"))
+  final = records[-1] if records else {}
+  evals = [r for r in records if "eval_accuracy" in r]
+  summary = dict(group=group["name"] or "default", overrides=group["overrides"],
+                 points={"default": dict(point="default", overrides={}, final=final,
+                                         last_eval=evals[-1] if evals else {},
+                                         env_steps=final.get("env_steps"))},
+                 init_seconds=init_s, first_chunk_seconds=first_chunk_s,
+                 compile_seconds=None,
+                 steps_per_second=run_steps / run_s if run_s else None,
+                 run_seconds=run_s, jax_version=jax.__version__,
+                 device=str(jax.devices()[0].device_kind), num_devices=jax.device_count(),
+                 backend=jax.default_backend(), config=_config_json(config))
+  if config.plot and records:
+    for key in module.PLOT_METRICS:
+      curves = {}
+      recs = [r for r in records if key + "_per_seed" in r]
+      if recs:
+        x = np.array([r["env_steps"] for r in recs])
+        curves[key] = (x, np.array([r[key + "_per_seed"] for r in recs], np.float64).T)
+        rio.learning_curve_png(os.path.join(gdir, f"curve_{key}.png" if key != module.PLOT_METRICS[0]
+                                            else "curve.png"), curves,
+                               xlabel="completions sampled", ylabel=key,
+                               title=f"{config.agent}: {group['name'] or 'default'}")
+  rio.write_json_atomic(os.path.join(gdir, "points", "default.json"), summary["points"]["default"])
+  rio.write_json_atomic(os.path.join(gdir, "summary.json"), summary)
+  return summary
+
+
+def _records(metrics, points, names, S, first_update, log_every, sps, wall,
+             per_seed_keys=("episode_return", "shaped_return")):
   """One record per logged update per point: seed means plus per-seed lists."""
   K = np.shape(metrics["env_steps"])[1]   # metrics are [R, K]
   out = []
@@ -342,8 +448,10 @@ def _records(metrics, points, names, S, first_update, log_every, sps, wall):
         if key == "env_steps":
           continue
         v = np.asarray(value[sl, k], np.float64)
-        rec[key] = float(v.mean())
-        if key in ("episode_return", "shaped_return"):
+        if np.all(np.isnan(v)):
+          continue   # not measured at this update (e.g. evaluations)
+        rec[key] = float(np.nanmean(v))
+        if key in per_seed_keys:
           rec[key + "_per_seed"] = v.tolist()
       out.append(rec)
   return out

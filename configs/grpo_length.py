@@ -1,0 +1,36 @@
+"""GRPO on chained arithmetic: no shaping vs LASER vs LASER-D vs LASER-DE vs the
+group-based length penalty (Efficient Reasoning).
+
+A ~0.3M-parameter character-level LM is warm-started (SFT, cached) on solutions of
+mixed verbosity (0-3 filler steps), then trained with GRPO (P = 16 prompts x G = 8,
+clip 0.2 / 0.28, k3 KL 0.001) on the verifier score (1 / -0.5 / -1) with each
+length-shaping method applied before the group normalisation. The claim tested (LASER,
+Liu et al. 2025, https://arxiv.org/abs/2505.15612): LASER variants cut response length
+by >= 30% against no shaping with <= 2 points of held-out accuracy lost; LASER-D keeps
+hard problems longer than easy ones; the group-based penalty trades accuracy for length.
+
+Launch:
+
+    python experiments/main.py --config=configs/grpo_length.py --workdir=runs/grpo_length
+
+RUNTIME
+"""
+
+from experiments import runner
+from rlcore.agents import grpo
+
+
+def get_config(arg=None):
+  del arg
+  c = runner.with_runner_defaults(grpo.default_config())
+  c.num_updates = 100
+  c.chunk_updates = 10
+  c.shaping.target_length = 40
+  c.sweep_points = [
+      {"shaping.chain": "", "_name": "none"},
+      {"shaping.chain": "laser", "_name": "laser"},
+      {"shaping.chain": "laser_d", "_name": "laser_d"},
+      {"shaping.chain": "laser_de", "_name": "laser_de"},
+      {"shaping.chain": "group_length_penalty", "_name": "group"},
+  ]
+  return c

@@ -1,0 +1,141 @@
+"""GRPO trainer: the reward pipeline's order and composition, config errors, and small
+runs that assert the direction of the LASER and PURE effects."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import rlcore
+from rlcore.agents import grpo
+
+
+def _config(**overrides):
+  c = grpo.default_config()
+  for k, v in overrides.items():
+    node = c
+    *path, leaf = k.split(".")
+    for p in path:
+      node = node[p]
+    node[leaf] = v
+  return c
+
+
+def _scored(rng, P=3, G=4, K=5, N=12):
+  correct = rng.random((P, G)) < 0.5
+  well_formed = correct | (rng.random((P, G)) < 0.5)
+  score = np.where(correct, 1.0, np.where(well_formed, -0.5, -1.0)).astype(np.float32)
+  lengths = rng.integers(3, N + 1, (P, G)).astype(np.float32)
+  steps = rng.random((P, G, K)).astype(np.float32)
+  nsteps = rng.integers(1, K + 1, (P, G))
+  smask = np.arange(K)[None, None] < nsteps[..., None]
+  ends = np.sort(rng.integers(0, 3, (P, G, K)).cumsum(-1), -1)
+  ends = np.minimum(ends + np.arange(K), lengths[..., None] - 1).astype(np.int32)
+  seps = np.zeros((P, G, N), bool)
+  return grpo.Scored(
+      verifier_score=jnp.asarray(score), correct=jnp.asarray(correct),
+      well_formed=jnp.asarray(well_formed), lengths=jnp.asarray(lengths),
+      pointwise=jnp.asarray(0.7 + 0.001 * rng.standard_normal((P, G)), jnp.float32),
+      step_scores=jnp.asarray(steps), step_mask=jnp.asarray(smask),
+      step_ends=jnp.asarray(ends), separators=jnp.asarray(seps))
+
+
+def _response_mask(scored, N=12):
+  lengths = np.asarray(scored.lengths).reshape(-1)
+  return jnp.asarray((np.arange(N)[None] < lengths[:, None]).astype(np.float32))
+
+
+def test_outcome_pipeline_is_shaping_then_group_normalisation_then_tokens(rng):
+  s = _scored(rng)
+  mask = _response_mask(s)
+  c = _config(**{"shaping.chain": "laser", "shaping.target_length": 7})
+  adv, shaped, _, _ = grpo.advantages(c, s, mask, grpo.make_shaping(c).init())
+  expect_shaped = rlcore.laser(s.verifier_score, s.correct, s.lengths, 7, alpha=0.5)
+  np.testing.assert_allclose(np.asarray(shaped), np.asarray(expect_shaped), rtol=1e-6)
+  seq = rlcore.grpo_advantages(expect_shaped).reshape(-1)
+  np.testing.assert_allclose(np.asarray(adv), np.asarray(seq)[:, None] * np.asarray(mask),
+                             rtol=1e-5, atol=1e-6)
+
+
+def test_process_pipeline_composes_pure(rng):
+  s = _scored(rng)
+  mask = _response_mask(s)
+  P, G, K = s.step_scores.shape
+  for credit, fn in (("min", lambda r, m: rlcore.min_form(r, m, temperature=0.1)),
+                     ("sum", rlcore.sum_form)):
+    c = _config(reward="process", **{"process.credit": credit,
+                                     "process.verifier_coef": 1.0})
+    adv, _, _, _ = grpo.advantages(c, s, mask, ())
+    r = 2 * s.step_scores - 1
+    r_star = fn(r.reshape(P * G, K), s.step_mask.reshape(P * G, K)).reshape(P, G, K)
+    starts = jnp.concatenate([jnp.zeros_like(s.step_ends[..., :1]), s.step_ends[..., :-1] + 1], -1)
+    ntok = jnp.where(s.step_mask, s.step_ends - starts + 1, 0)
+    base = rlcore.rloo_token_baseline(r_star, ntok, s.step_mask, response_lengths=s.lengths)
+    tok = rlcore.steps_to_tokens(base.reshape(P * G, K), s.step_ends.reshape(P * G, K),
+                                 s.step_mask.reshape(P * G, K), 12)
+    vr = rlcore.rloo_advantages(s.correct.astype(jnp.float32) - 1).reshape(-1)
+    last = (np.asarray(s.lengths).reshape(-1) - 1).astype(int)
+    tok = tok + vr[:, None] * jax.nn.one_hot(last, 12)
+    expect = rlcore.pure_advantages(tok, mask > 0, s.separators.reshape(P * G, 12))
+    np.testing.assert_allclose(np.asarray(adv), np.asarray(expect), rtol=1e-5, atol=1e-5)
+
+
+def test_win_rates_with_a_tie_margin_silence_sub_noise_differences(rng):
+  s = _scored(rng)     # pointwise scores differ by ~0.001
+  mask = _response_mask(s)
+  pointwise, _, _, st = grpo.advantages(_config(reward="pointwise_rm"), s, mask, ())
+  pref, _, _, st_pref = grpo.advantages(
+      _config(reward="pointwise_rm", **{"pref.enabled": True, "pref.margin": 0.01}), s, mask, ())
+  assert float(st["abs_advantage"]) > 0.5          # z-scores blow noise up to unit scale
+  assert float(st_pref["abs_advantage"]) == 0.0    # everything is a tie
+  assert np.all(np.asarray(pref) == 0)
+
+
+@pytest.mark.parametrize("overrides, match", [
+    (dict(reward="prm"), "config.reward: 'prm'"),
+    (dict(advantage="ppo"), "config.advantage: 'ppo'"),
+    ({"shaping.chain": "laser,lazer"}, "'lazer'"),
+    ({"shaping.chain": "laser", "reward": "process"}, "needs reward='outcome'"),
+    (dict(num_minibatches=3), "not divisible by num_minibatches = 3"),
+    (dict(group_size=1), "group_size must be >= 2"),
+    (dict(aggregation="mean"), "config.aggregation"),
+])
+def test_bad_configs_fail_early(overrides, match):
+  with pytest.raises(ValueError, match=match):
+    grpo.validate_config(_config(**overrides))
+
+
+# --- small training runs: the direction of the effects ------------------------------
+
+
+@pytest.fixture(scope="module")
+def sft_dir(tmp_path_factory):
+  return str(tmp_path_factory.mktemp("sft"))
+
+
+def _small_run(sft_dir, steps, **overrides):
+  c = _config(**{"sft.cache_dir": sft_dir, "sft.steps": 400, "sft.batch_size": 32,
+                 "prompts_per_step": 8, "group_size": 8, "lr": 3e-4, "eval_every": 1000,
+                 "shaping.target_length": 40, **overrides})
+  agent = grpo.make_agent(c)
+  state = agent.init(jax.random.key(0))
+  _, m = agent.run_steps(state, steps, 0)
+  return m
+
+
+def test_laser_shortens_responses_against_no_shaping(sft_dir):
+  none = _small_run(sft_dir, 12)
+  laser = _small_run(sft_dir, 12, **{"shaping.chain": "laser"})
+  late = slice(-4, None)
+  assert laser["mean_length"][late].mean() < none["mean_length"][late].mean() - 3, (
+      laser["mean_length"], none["mean_length"])
+  assert laser["filler_steps"][late].mean() < none["filler_steps"][late].mean()
+
+
+def test_sum_form_prm_is_hacked_with_filler_and_min_form_is_not(sft_dir):
+  sum_form = _small_run(sft_dir, 12, reward="process", **{"process.credit": "sum"})
+  min_form = _small_run(sft_dir, 12, reward="process", **{"process.credit": "min"})
+  late = slice(-4, None)
+  assert sum_form["filler_steps"][late].mean() > sum_form["filler_steps"][:3].mean()
+  assert sum_form["filler_steps"][late].mean() > min_form["filler_steps"][late].mean() + 0.5, (
+      sum_form["filler_steps"], min_form["filler_steps"])
