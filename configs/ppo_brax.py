@@ -17,7 +17,7 @@ from rlcore.agents import ppo
 
 TASKS = {
     # env: (total_timesteps, num_envs, num_steps, num_minibatches, reward_scale, lr, gamma)
-    "inverted_pendulum": (1_000_000, 64, 32, 8, 1.0, 1e-3, 0.97),
+    "inverted_pendulum": (500_000, 32, 32, 4, 1.0, 3e-4, 0.99),
     "reacher": (2_000_000, 64, 64, 8, 1.0, 3e-4, 0.97),
     "ant": (5_000_000, 128, 32, 8, 0.1, 3e-4, 0.97),
 }

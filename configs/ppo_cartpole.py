@@ -22,4 +22,5 @@ def get_config(arg=None):
   c.env_name = "CartPole-v1"
   c.host_eval_env = "CartPole-v1"
   c.host_eval_episodes = 10
+  c.chunk_updates = 61     # 976 updates = 16 chunks of 61: one compiled chunk
   return c

@@ -123,12 +123,13 @@ def prepare_config(config) -> ml_collections.ConfigDict:
       raise ValueError(f"config.{name} must be a positive integer, got {v!r}.")
   first = {k: v[0] for k, v in sweep.items()}
   for point in list(config.sweep_points) or [{}]:
-    module.validate_config(_with(config, {**first, **{k: v for k, v in point.items()
+    module.validate_config(override(config, {**first, **{k: v for k, v in point.items()
                                                       if k != "_name"}}))
   return config
 
 
-def _with(config, overrides: dict):
+def override(config, overrides: dict):
+  """A copy of `config` with dotted keys set: override(c, {"shaping.scale": 2.0})."""
   c = config.copy_and_resolve_references()
   with c.unlocked():
     for key, value in overrides.items():
@@ -168,7 +169,7 @@ def plan(config) -> list[dict]:
         name = "_".join(filter(None, [_point_name(dict(zip(structural, combo)))
                                       if structural else "", label]))
       groups.append(dict(name=name,
-                         config=_with(config, overrides), points=points or [{}],
+                         config=override(config, overrides), points=points or [{}],
                          overrides=overrides))
   return groups
 

@@ -11,15 +11,8 @@ from rlcore.agents import common, ppo, reinforce
 
 
 def _cartpole(**overrides):
-  c = ppo.default_config()
-  c.total_timesteps = 512 * 60
-  for k, v in overrides.items():
-    node = c
-    *path, leaf = k.split(".")
-    for p in path:
-      node = node[p]
-    node[leaf] = v
-  return c
+  from experiments.runner import override
+  return override(ppo.default_config(), {"total_timesteps": 512 * 60, **overrides})
 
 
 @pytest.fixture(scope="module")

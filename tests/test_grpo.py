@@ -11,14 +11,8 @@ from rlcore.agents import grpo
 
 
 def _config(**overrides):
-  c = grpo.default_config()
-  for k, v in overrides.items():
-    node = c
-    *path, leaf = k.split(".")
-    for p in path:
-      node = node[p]
-    node[leaf] = v
-  return c
+  from experiments.runner import override
+  return override(grpo.default_config(), overrides)
 
 
 def _scored(rng, P=3, G=4, K=5, N=12):
@@ -139,3 +133,38 @@ def test_sum_form_prm_is_hacked_with_filler_and_min_form_is_not(sft_dir):
   assert sum_form["filler_steps"][late].mean() > sum_form["filler_steps"][:3].mean()
   assert sum_form["filler_steps"][late].mean() > min_form["filler_steps"][late].mean() + 0.5, (
       sum_form["filler_steps"], min_form["filler_steps"])
+
+
+def test_runner_resumes_a_grpo_run_with_identical_parameters(tmp_path, sft_dir):
+  """Crash after the first chunk (the last checkpoint and the summary lost), rerun:
+  same parameters and LASER-D state as an uninterrupted run."""
+  import shutil
+  from experiments import runner
+  from rlcore import io as rio
+  c = runner.with_runner_defaults(_config(**{
+      "sft.cache_dir": sft_dir, "sft.steps": 20, "prompts_per_step": 4, "group_size": 4,
+      "num_updates": 4, "eval_every": 2, "eval_problems": 16, "shaping.chain": "laser_d",
+      "shaping.monitor_every": 2, "shaping.monitor_prompts": 4}))
+  c.chunk_updates = 2
+  runner.run(c, str(tmp_path / "full"), progress=False)
+  runner.run(c, str(tmp_path / "crash"), progress=False)
+  crash = tmp_path / "crash"
+  shutil.rmtree(crash / "checkpoints" / "4")
+  (crash / "summary.json").unlink()
+  shutil.rmtree(crash / "points")
+  runner.run(c, str(crash), progress=False)
+  agent = grpo.make_agent(runner.prepare_config(c))
+  template = [agent.init(jax.random.key(0))]
+  with rio.Checkpointer(tmp_path / "full" / "checkpoints") as ck:
+    a, _ = ck.restore(template)
+  with rio.Checkpointer(crash / "checkpoints") as ck:
+    b, meta = ck.restore(template)
+  assert meta["updates"] == 4 and int(b[0].step) == 4
+  for x, y in zip(jax.tree.leaves((a[0].params, a[0].shaping_state)),
+                  jax.tree.leaves((b[0].params, b[0].shaping_state))):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+  ra = rio.read_jsonl(tmp_path / "full" / "metrics.jsonl")
+  rb = rio.read_jsonl(crash / "metrics.jsonl")
+  keep = lambda rs: [{k: v for k, v in r.items() if not k.startswith(("time_", "wall", "steps_per"))}
+                     for r in rs]
+  assert keep(ra) == keep(rb)

@@ -145,17 +145,8 @@ class CharTokenizer:
     Raises:
       ValueError: if a prompt does not fit in `length` or has an unknown character.
     """
-    tokens = np.full((len(texts), length), PAD_ID, np.int32)
-    mask = np.zeros((len(texts), length), bool)
-    for b, t in enumerate(texts):
-      ids = self.encode(t, add_bos=add_bos)
-      if len(ids) > length:
-        raise ValueError(f"CharTokenizer.batch_encode_prompts: prompt {t!r} needs "
-                         f"{len(ids)} tokens > length {length}.")
-      if ids:
-        tokens[b, length - len(ids):] = ids
-        mask[b, length - len(ids):] = True
-    return tokens, mask
+    return self._pad(texts, length, "batch_encode_prompts", "prompt", left=True,
+                     add_bos=add_bos)
 
   def batch_encode_completions(self, texts: Sequence[str], length: int, *,
                                add_eos: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -172,13 +163,20 @@ class CharTokenizer:
     Raises:
       ValueError: if a completion does not fit or has an unknown character.
     """
+    return self._pad(texts, length, "batch_encode_completions", "completion", left=False,
+                     add_eos=add_eos)
+
+  def _pad(self, texts, length, fn, what, *, left, **encode_kw):
+    """Encodes `texts` into [B, length] int32 + bool mask, padded on the left or right."""
     tokens = np.full((len(texts), length), PAD_ID, np.int32)
     mask = np.zeros((len(texts), length), bool)
     for b, t in enumerate(texts):
-      ids = self.encode(t, add_eos=add_eos)
+      ids = self.encode(t, **encode_kw)
       if len(ids) > length:
-        raise ValueError(f"CharTokenizer.batch_encode_completions: completion {t!r} needs "
-                         f"{len(ids)} tokens > length {length}.")
-      tokens[b, :len(ids)] = ids
-      mask[b, :len(ids)] = True
+        raise ValueError(f"CharTokenizer.{fn}: {what} {t!r} needs {len(ids)} tokens > "
+                         f"length {length}.")
+      if ids:
+        where = slice(length - len(ids), length) if left else slice(0, len(ids))
+        tokens[b, where] = ids
+        mask[b, where] = True
     return tokens, mask

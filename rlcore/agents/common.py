@@ -158,3 +158,15 @@ def shaped_advantages(config, network, params, traj, shaping_state, hparams, gae
                          hparams["gamma"], hparams["gae_lambda"], next_values=next_value,
                          method=gae_method)
   return shaped, shaping_state, advantage
+
+
+def make_train_fn(agent):
+  """PureJaxRL's `train(key, hparams=None) -> (final state, metrics [num_updates])` for
+  an agent with `init` and `update`; `train.agent` is the agent."""
+
+  def train(key, hparams=None):
+    state = agent.init(key, hparams)
+    return jax.lax.scan(lambda s, _: agent.update(s), state, None, agent.num_updates)
+
+  train.agent = agent
+  return train

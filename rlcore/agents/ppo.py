@@ -284,11 +284,4 @@ def make_train(config, **kwargs) -> Callable:
   Returns:
     The train function.
   """
-  agent = make_agent(config, **kwargs)
-
-  def train(key, hparams=None):
-    state = agent.init(key, hparams)
-    return jax.lax.scan(lambda s, _: agent.update(s), state, None, agent.num_updates)
-
-  train.agent = agent   # default_hparams, policy, observe, num_updates for callers
-  return train
+  return common.make_train_fn(make_agent(config, **kwargs))
