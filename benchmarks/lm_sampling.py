@@ -27,6 +27,14 @@ are printed by `print_rows` (keys: section, case, shape, compile_s, ... any numb
 
 from __future__ import annotations
 
+import os
+
+# Both contenders run with single-threaded Eigen: XLA:CPU's multi-threaded pool can
+# deadlock on vmapped programs on 2-core machines (see experiments/main.py).
+if "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
+  os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                             " --xla_cpu_multi_thread_eigen=false").strip()
+
 import argparse
 import json
 import platform

@@ -15,7 +15,16 @@ from __future__ import annotations
 import os
 import sys
 
-from absl import app, flags, logging
+# XLA:CPU's multi-threaded Eigen pool can wedge forever on vmapped training programs
+# on small machines (seen here: every thread parked on a futex inside
+# block_until_ready, 2 cores; also https://github.com/PyAutoLabs/PyAutoFit/issues/1528).
+# Single-threaded Eigen avoids it and measured no slower for these small kernels.
+# Set XLA_FLAGS yourself to override.
+if "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
+  os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                             " --xla_cpu_multi_thread_eigen=false").strip()
+
+from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
 from ml_collections import config_flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -332,7 +332,7 @@ def run_group(group: dict, gdir: str, *, progress: bool = True) -> dict:
     ckpt.save(done_updates, state, {"updates": done_updates, "config": _config_json(config),
                                     "points": names})
     if bar is not None:
-      bar.update(length, **{"return": f"{float(np.mean(metrics['episode_return'][-1])):.1f}"})
+      bar.update(length, **{"return": f"{float(np.nanmean(metrics['episode_return'][:, -1])):.1f}"})
   if bar is not None:
     bar.close()
   ckpt.close()
@@ -502,7 +502,7 @@ def host_evaluate(agent, state, config) -> np.ndarray:
 def _plot(records, names, path, config):
   curves = {}
   for name in names:
-    recs = [r for r in records if r["point"] == name]
+    recs = [r for r in records if r["point"] == name and "episode_return_per_seed" in r]
     x = np.array([r["env_steps"] for r in recs])
     y = np.array([r["episode_return_per_seed"] for r in recs]).T
     curves[f"{name} (return)"] = (x, y)

@@ -2,7 +2,13 @@
 
 import os
 
-import jax
+# See experiments/main.py: XLA:CPU's multi-threaded Eigen pool can deadlock on vmapped
+# programs on 2-core machines; the subprocesses the tests start inherit this.
+if "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
+  os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                             " --xla_cpu_multi_thread_eigen=false").strip()
+
+import jax  # pylint: disable=g-import-not-at-top
 import pytest
 from hypothesis import HealthCheck, settings
 

@@ -53,7 +53,8 @@ def test_ppo_learns_pendulum_continuous():
   c.total_timesteps = 16 * 128 * 60
   _, m = jax.jit(ppo.make_train(c))(jax.random.key(0))
   ret = np.asarray(m["episode_return"])
-  assert np.all(np.isfinite(ret))
+  assert np.isnan(ret[0])             # no 200-step episode has ended after 128 steps
+  ret = ret[np.isfinite(ret)]
   assert ret[-5:].mean() > ret[:5].mean() + 150, (ret[:5], ret[-5:])
 
 
@@ -132,7 +133,7 @@ def test_advantages_bootstrap_from_the_true_next_observation_on_truncation():
     (dict(num_minibatches=3), r"4 \* 128 = 512 is not divisible by num_minibatches = 3"),
     (dict(num_envs=0), "num_envs must be a positive integer"),
     (dict(activation="gelu"), "activation.*tanh"),
-    (dict(env_name="Cartpole"), "unknown env name 'Cartpole'"),
+    (dict(env_name="Cartpole"), "config.env_name: 'Cartpole' is not allowed.*CartPole-v1"),
     ({"shaping.chain": "potential_based,laser"}, "unknown transform 'laser'"),
     ({"shaping.chain": "potential_based", "shaping.potential": "upright"},
      "unknown potential 'upright'"),

@@ -1,5 +1,8 @@
-"""GRPO trainer: the reward pipeline's order and composition, config errors, and small
-runs that assert the direction of the LASER and PURE effects."""
+"""GRPO trainer: the reward pipeline's order and composition, config errors, resume,
+and (with RLCORE_SLOW_TESTS=1) training runs that assert the direction of the LASER
+and PURE effects."""
+
+import os
 
 import jax
 import jax.numpy as jnp
@@ -99,7 +102,13 @@ def test_bad_configs_fail_early(overrides, match):
     grpo.validate_config(_config(**overrides))
 
 
-# --- small training runs: the direction of the effects ------------------------------
+# --- training runs: the direction of the effects ---------------------------------
+# They need the default SFT warm start (1500 steps; cached in ~/.cache/rlcore/sft) and
+# ~4 x 30 GRPO steps: about 10 minutes on a 2-core CPU without the cache, too long
+# for CI's budget. Run them with RLCORE_SLOW_TESTS=1.
+
+slow = pytest.mark.skipif(not os.environ.get("RLCORE_SLOW_TESTS"),
+                          reason="training runs; set RLCORE_SLOW_TESTS=1")
 
 
 @pytest.fixture(scope="module")
@@ -107,32 +116,30 @@ def sft_dir(tmp_path_factory):
   return str(tmp_path_factory.mktemp("sft"))
 
 
-def _small_run(sft_dir, steps, **overrides):
-  c = _config(**{"sft.cache_dir": sft_dir, "sft.steps": 400, "sft.batch_size": 32,
-                 "prompts_per_step": 8, "group_size": 8, "lr": 3e-4, "eval_every": 1000,
-                 "shaping.target_length": 40, **overrides})
-  agent = grpo.make_agent(c)
-  state = agent.init(jax.random.key(0))
-  _, m = agent.run_steps(state, steps, 0)
+def _run(steps, **overrides):
+  agent = grpo.make_agent(_config(**{"eval_every": 1000, "eval_problems": 64, **overrides}))
+  _, m = agent.run_steps(agent.init(jax.random.key(0)), steps, 0)
   return m
 
 
-def test_laser_shortens_responses_against_no_shaping(sft_dir):
-  none = _small_run(sft_dir, 12)
-  laser = _small_run(sft_dir, 12, **{"shaping.chain": "laser"})
-  late = slice(-4, None)
-  assert laser["mean_length"][late].mean() < none["mean_length"][late].mean() - 3, (
-      laser["mean_length"], none["mean_length"])
-  assert laser["filler_steps"][late].mean() < none["filler_steps"][late].mean()
+@slow
+def test_laser_removes_filler_faster_than_no_shaping():
+  none = _run(30)
+  laser = _run(30, **{"shaping.chain": "laser", "shaping.target_length": 40})
+  late = slice(-10, None)
+  assert laser["filler_steps"][late].mean() < none["filler_steps"][late].mean() - 0.5
+  assert laser["mean_length"][late].mean() < none["mean_length"][late].mean()
+  assert laser["accuracy"][late].mean() > none["accuracy"][late].mean() - 0.05
 
 
-def test_sum_form_prm_is_hacked_with_filler_and_min_form_is_not(sft_dir):
-  sum_form = _small_run(sft_dir, 12, reward="process", **{"process.credit": "sum"})
-  min_form = _small_run(sft_dir, 12, reward="process", **{"process.credit": "min"})
-  late = slice(-4, None)
-  assert sum_form["filler_steps"][late].mean() > sum_form["filler_steps"][:3].mean()
-  assert sum_form["filler_steps"][late].mean() > min_form["filler_steps"][late].mean() + 0.5, (
-      sum_form["filler_steps"], min_form["filler_steps"])
+@slow
+def test_sum_form_prm_is_hacked_with_filler_and_min_form_is_not():
+  sum_form = _run(30, reward="process", **{"process.credit": "sum"})
+  min_form = _run(30, reward="process", **{"process.credit": "min"})
+  late = slice(-10, None)
+  assert sum_form["filler_steps"][late].mean() > sum_form["filler_steps"][:3].mean() + 1.0
+  assert sum_form["prm_sum"][late].mean() > sum_form["prm_sum"][:3].mean()
+  assert min_form["filler_steps"][late].mean() < min_form["filler_steps"][:3].mean()
 
 
 def test_runner_resumes_a_grpo_run_with_identical_parameters(tmp_path, sft_dir):

@@ -16,7 +16,8 @@ class EpisodeTracker(NamedTuple):
 
   Metrics of an update are the means over the episodes that finished during its
   rollout; an update in which none finished repeats the previous values (so curves
-  stay defined with long episodes), and `episodes` says how many finished.
+  stay defined with long episodes), NaN before the first episode ends (left out of
+  metrics.jsonl), and `episodes` says how many finished.
   """
   shaped_running: jax.Array   # [B] float32, shaped return of each running episode
   last_return: jax.Array      # [] float32
@@ -25,8 +26,8 @@ class EpisodeTracker(NamedTuple):
 
   @staticmethod
   def init(num_envs: int) -> "EpisodeTracker":
-    z = jnp.zeros((), jnp.float32)
-    return EpisodeTracker(jnp.zeros((num_envs,), jnp.float32), z, z, z)
+    nan = jnp.full((), jnp.nan, jnp.float32)
+    return EpisodeTracker(jnp.zeros((num_envs,), jnp.float32), nan, nan, nan)
 
   def update(self, traj: dict, shaped: jax.Array):
     """Folds one rollout in. `traj` holds [T, B] episode_done/return/length, valid."""

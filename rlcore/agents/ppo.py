@@ -126,6 +126,7 @@ def validate_config(config) -> None:
     raise ValueError(f"total_timesteps = {config.total_timesteps} is smaller than one "
                      f"update's batch num_envs * num_steps = {batch}.")
   common.check_choice("activation", config.activation, tuple(mlp.ACTIVATIONS))
+  common.check_choice("env_name", config.env_name, tuple(envs.available()))
   shaping_hook.validate(config.shaping)
 
 

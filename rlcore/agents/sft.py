@@ -3,7 +3,7 @@
     L(θ) = − (1 / Σ m) Σ_{b,t} m_{b,t} log π_θ(y_{b,t} | x_b, y_{b,<t})
 
 over the completion tokens (EOS included) of (prompt, completion) pairs from
-`envs.text.sft_corpus`, whose mixture of verbosities and occasional slips gives the
+`envs.text.sft_corpus` (at `config.difficulties`), whose mixture of verbosities and occasional slips gives the
 policy a moderate pass rate and a spread of lengths for length shaping to act on.
 The layout is the sampler's: LEFT-padded prompt [P] then RIGHT-padded completion
 [N], so the warm-started model sees at training time exactly what it sees when
@@ -39,7 +39,9 @@ def lm_config(config, vocab_size: int) -> lm.LMConfig:
 
 def _cache_key(config) -> str:
   payload = json.dumps({"model": config.model.to_dict(), "sft": {
-      k: v for k, v in config.sft.to_dict().items() if k != "cache_dir"}},
+      k: v for k, v in config.sft.to_dict().items() if k != "cache_dir"},
+      **({} if tuple(config.difficulties) == (0, 1, 2)
+         else {"difficulties": list(config.difficulties)})},
                        sort_keys=True, default=str)
   return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
@@ -49,7 +51,7 @@ def make_batches(config, tokenizer):
   from envs import text
   s = config.sft
   pairs = text.sft_corpus(int(s.seed), int(s.corpus_size), tuple(s.verbosity_probs),
-                          float(s.slip_rate))
+                          float(s.slip_rate), tuple(config.difficulties))
   P, N = text.TASK_MAX_PROMPT_LEN, text.TASK_MAX_COMPLETION_LEN
   prompts, pmask = tokenizer.batch_encode_prompts([p for p, _ in pairs], P)
   comps, cmask = tokenizer.batch_encode_completions([c for _, c in pairs], N)
