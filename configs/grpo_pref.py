@@ -4,8 +4,10 @@ Pref-GRPO win rates with a tie margin.
 The reward model scores 0.7 + 0.002·correct + N(0, 0.004²): the signal is below the
 noise. GRPO's z-score turns these sub-noise differences into unit-scale advantages
 ("illusory advantage"), so the policy follows noise and drifts from its start (KL and
-accuracy move); win rates with a tie margin of 0.01 call nearly every pair a tie, give
-near-zero advantages and stay put. Claim tested (Pref-GRPO, Wang et al. 2025,
+accuracy move). Win rates with a tie margin call pairs closer than the margin ties:
+at 0.01 (about 1.8 standard deviations of a pair's score difference) some pairs still
+differ and GRPO's normalisation of the win rates amplifies them again; at 0.03 nearly
+every pair is a tie, advantages are near zero and the policy stays put. Claim tested (Pref-GRPO, Wang et al. 2025,
 https://arxiv.org/abs/2508.20751; spec §1 and demo D1).
 
 Launch:
@@ -28,5 +30,6 @@ def get_config(arg=None):
   c.sweep_points = [
       {"pref.enabled": False, "_name": "pointwise_grpo"},
       {"pref.enabled": True, "_name": "pref_grpo_win_rate"},
+      {"pref.enabled": True, "pref.margin": 0.03, "_name": "pref_grpo_margin_0.03"},
   ]
   return c

@@ -9,7 +9,9 @@ Launch:
     python experiments/main.py --config=configs/ppo_brax.py:env=inverted_pendulum
     python experiments/main.py --config=configs/ppo_brax.py:env=ant --workdir=runs/ant
 
-RUNTIME
+Runtime on this 2-core CPU (spring backend, other jobs running): inverted_pendulum
+54 s for 5e5 steps (44k steps/s after a 40 s compile; training return 100-200 of
+1000 with these settings). reacher and ant were not run to completion here.
 """
 
 from experiments import runner

@@ -307,8 +307,14 @@ def advantages(config, scored: Scored, response_mask, shaping_state):
 # The agent.
 
 
+_AGENTS: dict = {}   # config JSON -> Agent: equal configs share compiled functions
+
+
 def make_agent(config) -> Agent:
   """Builds the GRPO pieces (the SFT warm start is trained or read from its cache).
+
+  Agents are pure functions of their config, so equal configs get the same `Agent`
+  (and its jitted functions compile once per process).
 
   Args:
     config: see `default_config`.
@@ -316,8 +322,15 @@ def make_agent(config) -> Agent:
   Returns:
     An `Agent` whose `run_steps(state, n, seed)` advances n GRPO steps on the host.
   """
-  from envs import text
   validate_config(config)
+  key = config.to_json_best_effort(sort_keys=True)
+  if key not in _AGENTS:
+    _AGENTS[key] = _make_agent(config)
+  return _AGENTS[key]
+
+
+def _make_agent(config) -> Agent:
+  from envs import text
   tok = text.CharTokenizer()
   cfg = sft.lm_config(config, tok.vocab_size)
   prm = text.ProcessRewardModel(flaws=tuple(f for f in config.process.flaws.split(",") if f))

@@ -1,0 +1,511 @@
+"""End-to-end PPO throughput: rlcore against PureJaxRL (CartPole) and brax (inverted pendulum).
+
+Part 1, CartPole-v1 at PureJaxRL's settings (4 envs x 128 steps, 4 epochs x 4 minibatches,
+5e5 steps): `jax.jit(jax.vmap(make_train(config)))` of rlcore's PPO and of PureJaxRL's own
+`ppo.py` (imported from a checkout given on the command line), for 1 seed and for 8
+vmapped seeds. Reported: trace/lower and compile time apart, steady-state environment
+steps per second (median of whole training runs, the two contenders interleaved
+round-robin), and the mean final episode return over the seeds.
+
+Part 2, brax `inverted_pendulum`: rlcore's PPO against `brax.training.agents.ppo.train`
+at equal settings (envs, unroll length, minibatches, epochs, steps, network sizes,
+observation normalisation, discount, lambda, learning rate, entropy cost, clipping). Both
+run as a host loop over jitted epochs with an evaluation between epochs; steady-state
+steps per second come from the progress callbacks after the first two epochs (brax
+compiles its epoch twice), with and without the evaluations; the contenders alternate.
+
+    python benchmarks/ppo_throughput.py --purejaxrl=/path/to/purejaxrl/purejaxrl
+    python benchmarks/ppo_throughput.py --purejaxrl=... --quick        # smoke test
+    python benchmarks/ppo_throughput.py --purejaxrl=... --json out.json
+    python benchmarks/ppo_throughput.py --part=brax                     # brax part only
+
+`--purejaxrl` is the folder that holds PureJaxRL's `ppo.py` and `wrappers.py`
+(`purejaxrl/` in https://github.com/luchris429/purejaxrl). Ratios are rlcore / peer for
+steps per second (above 1: rlcore is faster).
+
+Shims, applied from here without editing either peer's files:
+- gymnax >= 1.0 returns six values from `env.step` (obs, state, reward, terminated,
+  truncated, info); PureJaxRL's wrappers unpack five (obs, state, reward, done, info).
+  The env that PureJaxRL's module gets from `gymnax.make` is wrapped so that `step`
+  returns `done = terminated | truncated` (what gymnax < 1.0 returned as `done`) and drops
+  the three info keys gymnax 1.0 added (`terminated`, `truncated`, `final_observation`),
+  so PureJaxRL stacks the same per-step info as with the gymnax it was written for.
+- PureJaxRL's `wrappers.py` imports `navix` at the top for a wrapper CartPole does not
+  use; when navix is not installed an empty stand-in module is registered.
+- brax 0.14's trainer calls `jax.device_put_replicated`, which jax 0.10 no longer exports;
+  it is restored from `jax._src.api` when missing.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Both contenders run with single-threaded Eigen: XLA:CPU's multi-threaded pool can
+# deadlock on vmapped programs on 2-core machines (see experiments/main.py).
+if "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
+  os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                             " --xla_cpu_multi_thread_eigen=false").strip()
+
+import argparse
+import copy
+import functools
+import importlib
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import types
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+  sys.path.insert(0, ROOT)
+
+from configs import ppo_cartpole  # noqa: E402
+from rlcore.agents import ppo  # noqa: E402
+
+PUREJAXRL_CONFIG = {
+    "LR": 2.5e-4, "NUM_ENVS": 4, "NUM_STEPS": 128, "TOTAL_TIMESTEPS": 5e5,
+    "UPDATE_EPOCHS": 4, "NUM_MINIBATCHES": 4, "GAMMA": 0.99, "GAE_LAMBDA": 0.95,
+    "CLIP_EPS": 0.2, "ENT_COEF": 0.01, "VF_COEF": 0.5, "MAX_GRAD_NORM": 0.5,
+    "ACTIVATION": "tanh", "ENV_NAME": "CartPole-v1", "ANNEAL_LR": True,
+}
+
+
+# --- shims ------------------------------------------------------------------------------------
+
+class _FiveValueStep:
+  """A gymnax >= 1.0 environment whose `step` returns PureJaxRL's five values."""
+
+  _ADDED_INFO = ("terminated", "truncated", "final_observation")  # new in gymnax 1.0
+
+  def __init__(self, env):
+    self._env = env
+
+  def __getattr__(self, name):
+    return getattr(self._env, name)
+
+  def reset(self, key, params=None):
+    return self._env.reset(key, params)
+
+  def step(self, key, state, action, params=None):
+    out = self._env.step(key, state, action, params)
+    if len(out) == 5:  # gymnax < 1.0: already PureJaxRL's convention
+      return out
+    obs, state, reward, terminated, truncated, info = out
+    info = {k: v for k, v in info.items() if k not in self._ADDED_INFO}
+    return obs, state, reward, jnp.logical_or(terminated, truncated), info
+
+
+def load_purejaxrl(path):
+  """Imports PureJaxRL's ppo.py from `path` with the gymnax shim installed."""
+  path = os.path.abspath(os.path.expanduser(path))
+  if not os.path.isfile(os.path.join(path, "ppo.py")):
+    raise SystemExit(f"--purejaxrl={path}: no ppo.py there; pass the folder holding "
+                     "PureJaxRL's ppo.py and wrappers.py.")
+  try:
+    importlib.import_module("navix")
+  except ImportError:  # wrappers.py imports navix for NavixGymnaxWrapper only
+    sys.modules["navix"] = types.ModuleType("navix")
+  sys.path.insert(0, path)
+  try:
+    module = importlib.import_module("ppo")
+  finally:
+    sys.path.remove(path)
+  if os.path.dirname(os.path.abspath(module.__file__)) != path:
+    raise SystemExit(f"imported {module.__file__} instead of {path}/ppo.py")
+  gymnax = module.gymnax
+
+  def make(name, **kwargs):
+    env, params = gymnax.make(name, **kwargs)
+    return _FiveValueStep(env), params
+
+  # Only PureJaxRL's module sees the shimmed `make`; gymnax itself is untouched.
+  module.gymnax = types.SimpleNamespace(make=make)
+  return module
+
+
+def restore_device_put_replicated():
+  """brax 0.14's PPO trainer calls jax.device_put_replicated, gone from jax 0.10."""
+  if not hasattr(jax, "device_put_replicated"):
+    from jax._src import api  # pylint: disable=import-outside-toplevel
+    jax.device_put_replicated = api.device_put_replicated
+    return True
+  return False
+
+
+# --- timing helpers ---------------------------------------------------------------------------
+
+def block(x):
+  return jax.block_until_ready(x)
+
+
+def compile_timed(fn, *args):
+  """(compiled, trace+lower seconds, compile seconds)."""
+  t0 = time.perf_counter()
+  lowered = jax.jit(fn).lower(*args)
+  t1 = time.perf_counter()
+  compiled = lowered.compile()
+  return compiled, t1 - t0, time.perf_counter() - t1
+
+
+def median(xs):
+  return statistics.median(xs) if xs else float("nan")
+
+
+# --- part 1: CartPole, rlcore vs PureJaxRL ----------------------------------------------------
+
+def cartpole_configs(total_timesteps):
+  config = ppo_cartpole.get_config()
+  config.total_timesteps = int(total_timesteps)
+  pjr = dict(PUREJAXRL_CONFIG, TOTAL_TIMESTEPS=float(total_timesteps))
+  return config, pjr
+
+
+def cartpole_rows(pjr_module, seed_counts, total_timesteps, reps):
+  config, pjr_config = cartpole_configs(total_timesteps)
+  rl_train = ppo.make_train(config)
+  pjr_train = pjr_module.make_train(copy.deepcopy(pjr_config))
+  agent = ppo.make_agent(config)
+  steps = agent.num_updates * agent.steps_per_update
+  pjr_updates = int(pjr_config["TOTAL_TIMESTEPS"] // pjr_config["NUM_STEPS"]
+                    // pjr_config["NUM_ENVS"])
+  pjr_steps = pjr_updates * pjr_config["NUM_STEPS"] * pjr_config["NUM_ENVS"]
+  rows = []
+  for n in seed_counts:
+    keys = jax.random.split(jax.random.PRNGKey(0), n)
+    contenders = {}
+    for name, train, per_seed in (("rlcore", rl_train, steps),
+                                  ("purejaxrl", pjr_train, pjr_steps)):
+      compiled, lower_s, compile_s = compile_timed(jax.vmap(train), keys)
+      t = time.perf_counter()
+      out = block(compiled(keys))  # first run: its results are the learning result
+      first_s = time.perf_counter() - t
+      if name == "rlcore":
+        returns = np.asarray(out[1]["episode_return"])[:, -1]
+      else:
+        returns = np.asarray(out["metrics"]["returned_episode_returns"])[:, -1].mean((1, 2))
+      del out
+      contenders[name] = dict(call=compiled, lower_s=lower_s, compile_s=compile_s,
+                              first_s=first_s, steps=n * per_seed,
+                              final_return=float(returns.mean()),
+                              final_return_per_seed=[float(r) for r in returns], times=[])
+    for _ in range(reps):  # interleaved: A, B, A, B, ...
+      for c in contenders.values():
+        t = time.perf_counter()
+        block(c["call"](keys))
+        c["times"].append(time.perf_counter() - t)
+    row = dict(seeds=n)
+    for name, c in contenders.items():
+      run_s = median(c["times"])
+      row[name] = dict(lower_s=c["lower_s"], compile_s=c["compile_s"], first_run_s=c["first_s"],
+                       run_s=run_s, run_s_all=c["times"], env_steps=c["steps"],
+                       steps_per_s=c["steps"] / run_s, final_return=c["final_return"],
+                       final_return_per_seed=c["final_return_per_seed"])
+    row["sps_ratio"] = row["rlcore"]["steps_per_s"] / row["purejaxrl"]["steps_per_s"]
+    rows.append(row)
+    print(f"  cartpole {n} seed(s) done: rlcore {row['rlcore']['steps_per_s']:.0f} sps, "
+          f"purejaxrl {row['purejaxrl']['steps_per_s']:.0f} sps", flush=True)
+  return rows
+
+
+def print_cartpole(rows, reps):
+  print(f"\nCartPole-v1, PureJaxRL settings, jit(vmap(train)) over seeds; steady state = "
+        f"median of {reps} whole runs, interleaved")
+  print("| seeds | impl | trace+lower s | compile s | run s | env steps/s | rlcore/PureJaxRL "
+        "| final return |")
+  print("|---:|---|---:|---:|---:|---:|---:|---:|")
+  for r in rows:
+    for name, label in (("rlcore", "rlcore"), ("purejaxrl", "PureJaxRL")):
+      c = r[name]
+      ratio = f"{r['sps_ratio']:.2f}x" if name == "rlcore" else ""
+      print(f"| {r['seeds']} | {label} | {c['lower_s']:.2f} | {c['compile_s']:.2f} | "
+            f"{c['run_s']:.2f} | {c['steps_per_s']:,.0f} | {ratio} | "
+            f"{c['final_return']:.1f} |")
+
+
+# --- part 2: brax inverted_pendulum, rlcore vs brax's trainer ---------------------------------
+
+def brax_settings(quick):
+  s = dict(env_name="inverted_pendulum", num_envs=32, num_steps=32, num_minibatches=4,
+           update_epochs=4, epochs=8, updates_per_epoch=12, lr=3e-4, gamma=0.99,
+           gae_lambda=0.95, ent_coef=1e-3, clip_eps=0.2, vf_coef=0.5, max_grad_norm=0.5,
+           hidden_sizes=(64, 64), activation="tanh", episode_length=1000, eval_envs=8)
+  if quick:
+    s.update(epochs=3, updates_per_epoch=2, eval_envs=2)
+  s["total_timesteps"] = s["epochs"] * s["updates_per_epoch"] * s["num_envs"] * s["num_steps"]
+  return s
+
+
+def rlcore_brax_config(s, backend):
+  """configs/ppo_brax.py's config when it exists (else CartPole's), set to `s`."""
+  try:
+    from configs import ppo_brax  # pylint: disable=import-outside-toplevel
+    config = ppo_brax.get_config(s["env_name"])
+  except ImportError:
+    config = ppo_cartpole.get_config()
+  config.env_name = s["env_name"]
+  config.env_backend = backend
+  config.max_episode_steps = s["episode_length"]
+  config.normalize_obs = True
+  config.anneal_lr = False  # brax's trainer keeps the learning rate constant
+  for k in ("num_envs", "num_steps", "num_minibatches", "update_epochs", "total_timesteps",
+            "lr", "gamma", "gae_lambda", "ent_coef", "clip_eps", "vf_coef",
+            "max_grad_norm", "activation", "seed"):
+    config[k] = s[k]
+  config.hidden_sizes = tuple(s["hidden_sizes"])
+  if "shaping" in config:
+    config.shaping.chain = ""
+  return config
+
+
+def epoch_stats(marks, skip):
+  """Steady state from callback marks [(wall, env_steps, train_s)], after `skip` epochs.
+
+  Returns (sps between callbacks, incl. evaluation; sps of the training epochs alone,
+  median over epochs).
+  """
+  if len(marks) < skip + 2:
+    return float("nan"), float("nan")
+  (w0, s0, _), (w1, s1, _) = marks[skip], marks[-1]
+  per_epoch = [(b[1] - a[1]) / b[2] for a, b in zip(marks[skip:-1], marks[skip + 1:])]
+  return (s1 - s0) / (w1 - w0), median(per_epoch)
+
+
+def run_rlcore_brax(s, backend):
+  """rlcore PPO as a host loop over jitted epochs, evaluated like brax's trainer."""
+  import envs  # pylint: disable=import-outside-toplevel
+  t_start = time.perf_counter()
+  config = rlcore_brax_config(s, backend)
+  agent = ppo.make_agent(config)
+  eval_env = envs.make_batched(s["env_name"], s["eval_envs"],
+                               max_episode_steps=s["episode_length"], backend=backend)
+  train_env = agent.env
+
+  def normalise(state, obs):
+    info = state.env_state.info
+    if "obs_norm.mean" not in info:
+      return obs
+    return train_env._normalise(obs, info["obs_norm.mean"], info["obs_norm.var"])  # pylint: disable=protected-access
+
+  @jax.jit
+  def evaluate(state, key):
+    """Mean return of each eval env's first episode, deterministic policy, frozen stats."""
+    env_state = eval_env.reset(key)
+
+    def step(carry, _):
+      env_state, total, active = carry
+      action = agent.policy(state.params, normalise(state, env_state.obs), None)
+      env_state = eval_env.step(env_state, action)
+      total = total + jnp.where(active, env_state.reward, 0.0)
+      active = active & ~(env_state.terminated | env_state.truncated)
+      return (env_state, total, active), None
+
+    zeros = jnp.zeros((s["eval_envs"],), jnp.float32)
+    (_, total, _), _ = jax.lax.scan(step, (env_state, zeros, zeros == 0), None,
+                                    s["episode_length"])
+    return jnp.mean(total)
+
+  def epoch(state):
+    return jax.lax.scan(lambda st, _: agent.update(st), state, None, s["updates_per_epoch"])
+
+  key = jax.random.PRNGKey(s["seed"])
+  key, init_key = jax.random.split(key)
+  state = block(jax.jit(agent.init)(init_key))
+  marks, evals = [], []
+  key, eval_key = jax.random.split(key)
+  evals.append(float(evaluate(state, eval_key)))
+  marks.append((time.perf_counter(), 0, 0.0))
+  setup_s = marks[0][0] - t_start
+  epoch_fn, lower_s, compile_s = None, 0.0, 0.0
+  last_metrics = None
+  for i in range(s["epochs"]):
+    t = time.perf_counter()
+    if epoch_fn is None:
+      epoch_fn, lower_s, compile_s = compile_timed(epoch, state)
+    state, metrics = epoch_fn(state)
+    block(metrics)
+    train_s = time.perf_counter() - t
+    last_metrics = metrics
+    key, eval_key = jax.random.split(key)
+    evals.append(float(evaluate(state, eval_key)))
+    marks.append((time.perf_counter(), (i + 1) * s["updates_per_epoch"] *
+                  agent.steps_per_update, train_s))
+  sps, train_sps = epoch_stats(marks, 2)
+  return dict(setup_s=setup_s, lower_s=lower_s, compile_s=compile_s,
+              first_epoch_s=marks[1][0] - marks[0][0], second_epoch_s=marks[2][0] - marks[1][0]
+              if len(marks) > 2 else float("nan"),
+              steps_per_s=sps, train_steps_per_s=train_sps, env_steps=marks[-1][1],
+              final_eval_return=evals[-1], eval_returns=evals,
+              final_train_return=float(last_metrics["episode_return"][-1]),
+              epoch_wall_s=[b[0] - a[0] for a, b in zip(marks, marks[1:])])
+
+
+def run_brax(s, backend):
+  """brax.training.agents.ppo.train at the same settings, timed from progress_fn."""
+  # pylint: disable=import-outside-toplevel
+  from brax import envs as brax_envs
+  from brax.training.agents.ppo import networks as ppo_networks
+  from brax.training.agents.ppo import train as brax_ppo
+  from flax import linen
+  activation = {"tanh": linen.tanh, "relu": linen.relu}[s["activation"]]
+  network_factory = functools.partial(
+      ppo_networks.make_ppo_networks, policy_hidden_layer_sizes=tuple(s["hidden_sizes"]),
+      value_hidden_layer_sizes=tuple(s["hidden_sizes"]), activation=activation)
+  marks, evals, train_returns = [], [], []
+  t_start = time.perf_counter()
+
+  def progress(step, metrics):
+    wall, step = time.perf_counter(), int(step)
+    train_s = 0.0  # the initial evaluation's callback has no training metrics
+    if "training/sps" in metrics:  # brax times the epoch alone, without the evaluation
+      train_s = (step - marks[-1][1]) / float(metrics["training/sps"])
+    marks.append((wall, step, train_s))
+    evals.append(float(metrics["eval/episode_reward"]))
+
+  env = brax_envs.get_environment(s["env_name"], backend=backend)
+  brax_ppo.train(
+      environment=env, num_timesteps=s["total_timesteps"], episode_length=s["episode_length"],
+      num_envs=s["num_envs"], unroll_length=s["num_steps"],
+      batch_size=s["num_envs"] // s["num_minibatches"], num_minibatches=s["num_minibatches"],
+      num_updates_per_batch=s["update_epochs"], learning_rate=s["lr"],
+      entropy_cost=s["ent_coef"], discounting=s["gamma"], gae_lambda=s["gae_lambda"],
+      clipping_epsilon=s["clip_eps"], vf_loss_coefficient=s["vf_coef"],
+      max_grad_norm=s["max_grad_norm"], normalize_observations=True, reward_scaling=1.0,
+      normalize_advantage=True, bootstrap_on_timeout=True, network_factory=network_factory,
+      num_evals=s["epochs"] + 1, num_eval_envs=s["eval_envs"], deterministic_eval=True,
+      seed=s["seed"], progress_fn=progress)
+  if len(marks) != s["epochs"] + 1:
+    raise RuntimeError(f"brax called progress_fn {len(marks)} times, expected "
+                       f"{s['epochs'] + 1}")
+  sps, train_sps = epoch_stats(marks, 2)
+  return dict(setup_s=marks[0][0] - t_start, first_epoch_s=marks[1][0] - marks[0][0],
+              second_epoch_s=marks[2][0] - marks[1][0] if len(marks) > 2 else float("nan"),
+              steps_per_s=sps, train_steps_per_s=train_sps, env_steps=marks[-1][1],
+              final_eval_return=evals[-1], eval_returns=evals,
+              epoch_wall_s=[b[0] - a[0] for a, b in zip(marks, marks[1:])])
+
+
+def brax_part(quick, rounds, backend):
+  s = brax_settings(quick)
+  results = {"rlcore": [], "brax": []}
+  for r in range(rounds):  # alternate: rlcore, brax, rlcore, brax, ...
+    for name, fn in (("rlcore", run_rlcore_brax), ("brax", run_brax)):
+      results[name].append(fn(dict(s, seed=r), backend))  # round r trains seed r
+      x = results[name][-1]
+      print(f"  brax round {r + 1}/{rounds} {name}: {x['steps_per_s']:.0f} sps "
+            f"(training alone {x['train_steps_per_s']:.0f}), eval return "
+            f"{x['final_eval_return']:.1f}", flush=True)
+  summary = dict(settings=dict(s, backend=backend), rounds=results)
+  for name, runs in results.items():
+    summary[name] = {k: median([run[k] for run in runs]) for k in
+                     ("setup_s", "first_epoch_s", "second_epoch_s", "steps_per_s",
+                      "train_steps_per_s")}
+    summary[name]["final_eval_return"] = float(np.mean([run["final_eval_return"]
+                                                        for run in runs]))
+    if name == "rlcore":
+      for k in ("lower_s", "compile_s"):
+        summary[name][k] = median([run[k] for run in runs])
+  summary["sps_ratio"] = summary["rlcore"]["steps_per_s"] / summary["brax"]["steps_per_s"]
+  summary["train_sps_ratio"] = (summary["rlcore"]["train_steps_per_s"]
+                                / summary["brax"]["train_steps_per_s"])
+  return summary
+
+
+def print_brax(b):
+  s = b["settings"]
+  print(f"\nbrax {s['env_name']} (backend {s['backend']}): {s['num_envs']} envs x "
+        f"{s['num_steps']} steps, {s['update_epochs']} epochs x {s['num_minibatches']} "
+        f"minibatches, {s['total_timesteps']} steps in {s['epochs']} epochs of "
+        f"{s['updates_per_epoch']} updates, MLP {tuple(s['hidden_sizes'])} {s['activation']}, "
+        f"lr {s['lr']}, gamma {s['gamma']}, lambda {s['gae_lambda']}, entropy {s['ent_coef']}, "
+        f"normalised observations; eval: {s['eval_envs']} envs, deterministic, "
+        f"{s['episode_length']} steps; timings: medians over {len(b['rounds']['brax'])} "
+        "alternating run(s), seed = run index; final eval return: mean over the runs")
+  print("| impl | setup + first eval s | epoch 1 s (compile) | epoch 2 s | steady env steps/s "
+        "| rlcore/brax | training-only steps/s | rlcore/brax | final eval return |")
+  print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+  for name in ("rlcore", "brax"):
+    c = b[name]
+    r1 = f"{b['sps_ratio']:.2f}x" if name == "rlcore" else ""
+    r2 = f"{b['train_sps_ratio']:.2f}x" if name == "rlcore" else ""
+    print(f"| {name} | {c['setup_s']:.1f} | {c['first_epoch_s']:.1f} | "
+          f"{c['second_epoch_s']:.1f} | {c['steps_per_s']:,.0f} | {r1} | "
+          f"{c['train_steps_per_s']:,.0f} | {r2} | {c['final_eval_return']:.1f} |")
+  rc = b["rlcore"]
+  print(f"rlcore epoch: trace+lower {rc['lower_s']:.2f} s, compile {rc['compile_s']:.2f} s "
+        "(inside epoch 1)")
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  parser.add_argument("--purejaxrl", default=None,
+                      help="folder with PureJaxRL's ppo.py and wrappers.py (CartPole part)")
+  parser.add_argument("--part", choices=("all", "cartpole", "brax"), default="all")
+  parser.add_argument("--quick", action="store_true", help="smoke test: a few updates")
+  parser.add_argument("--reps", type=int, default=None,
+                      help="timed whole runs per CartPole contender")
+  parser.add_argument("--brax-rounds", type=int, default=None,
+                      help="alternating brax/rlcore runs per contender")
+  parser.add_argument("--seeds", default="1,8",
+                      help="comma-separated numbers of vmapped seeds (CartPole part)")
+  parser.add_argument("--brax-backend", default=None,
+                      help="brax physics backend for both contenders; default: rlcore's "
+                           "envs.brax_envs.DEFAULT_BACKEND")
+  parser.add_argument("--json", default=None, help="also write every number here")
+  args = parser.parse_args()
+  reps = args.reps or (2 if args.quick else 3)
+  rounds = args.brax_rounds or (1 if args.quick else 2)
+
+  device = jax.devices()[0]
+  import brax  # pylint: disable=import-outside-toplevel
+  from importlib import metadata  # pylint: disable=import-outside-toplevel
+  header = (f"jax {jax.__version__}, backend {jax.default_backend()}, device "
+            f"{getattr(device, 'device_kind', device)}, {len(jax.devices())} device(s), "
+            f"{os.cpu_count()} cpu(s), python {platform.python_version()}, brax "
+            f"{brax.__version__}, gymnax {metadata.version('gymnax')}")
+  print(header, flush=True)
+  out = dict(jax=jax.__version__, backend=jax.default_backend(),
+             device=str(getattr(device, "device_kind", device)), cpus=os.cpu_count(),
+             python=platform.python_version(), brax_version=brax.__version__,
+             gymnax_version=metadata.version("gymnax"), quick=args.quick,
+             shims=[])
+
+  if args.part in ("all", "cartpole"):
+    if args.purejaxrl is None:
+      parser.error("--purejaxrl=PATH is needed for the CartPole part (or --part=brax)")
+    pjr = load_purejaxrl(args.purejaxrl)
+    out["shims"] += ["gymnax step: 6 -> 5 values (done = terminated | truncated)"]
+    if sys.modules["navix"].__spec__ is None:
+      out["shims"].append("navix: empty stand-in module")
+    total = 4 * 128 * 4 if args.quick else 500_000
+    seeds = tuple(int(n) for n in args.seeds.split(","))
+    rows = cartpole_rows(pjr, seeds, total, reps)
+    print_cartpole(rows, reps)
+    out["cartpole"] = dict(reps=reps, total_timesteps=total, rows=rows)
+
+  if args.part in ("all", "brax"):
+    if restore_device_put_replicated():
+      out["shims"].append("jax.device_put_replicated restored from jax._src.api")
+    try:
+      rl_brax = importlib.import_module("envs.brax_envs")
+    except ImportError as e:
+      print(f"\nbrax part skipped: rlcore's brax environments are missing ({e}).")
+      out["brax"] = dict(skipped=str(e))
+    else:
+      b = brax_part(args.quick, rounds, args.brax_backend or rl_brax.DEFAULT_BACKEND)
+      print_brax(b)
+      out["brax"] = b
+
+  if args.json:
+    with open(args.json, "w") as f:
+      json.dump(out, f, indent=1)
+
+
+if __name__ == "__main__":
+  main()
