@@ -16,6 +16,12 @@ Launch:
 Runtime on this 2-core CPU: 3-8 min per run (194 s alone, up to 458 s beside another
 experiment), 100 steps each, after a one-time SFT warm start (1500 steps, cached in
 ~/.cache/rlcore/sft; 24 min measured under heavy load).
+
+Measured (seed 0, 384 held-out problems, pass@1 at T = 1; SFT start 0.740 / 42.1
+tokens): none 0.898 / 31.8; LASER 0.898 / 29.8; LASER-D 0.891 / 29.4 (targets easy 24,
+medium 24, hard 40; hard answers 44.9 vs easy 15.1 tokens); LASER-DE 0.914 / 29.9;
+group penalty 0.883 / 29.5. The cut against no shaping is 6-8%, not the paper's
+>= 30%: here the unshaped run sheds its filler steps too (filler never helps accuracy).
 """
 
 from experiments import runner

@@ -14,7 +14,11 @@ Launch:
 
     python experiments/main.py --config=configs/grpo_pref.py --workdir=runs/grpo_pref
 
-RUNTIME
+Runtime on this 2-core CPU: 3-7 min per run (100 steps), after the cached SFT warm
+start shared with configs/grpo_length.py. Measured (seed 0, 384 held-out problems):
+pointwise GRPO |A| 0.77, KL up to 0.26, accuracy 0.74 -> 0.54; win rates with margin
+0.01 |A| 0.39, accuracy -> 0.44 (also drifts); margin 0.03 |A| 0.00, KL <= 0.011,
+accuracy 0.67-0.74 (stable).
 """
 
 from experiments import runner

@@ -15,6 +15,11 @@ Launch:
 
 Runtime on this 2-core CPU: 5.5-8 min per run beside another experiment (100 steps),
 after the cached SFT warm start shared with configs/grpo_length.py.
+
+Measured (seed 0, held-out pass@1 first -> last eval): verifier 0.841 -> 0.906;
+PRM sum-form 0.784 -> 0.828 with PRM step-score sum 5.35 -> 9.34 and filler steps
+1.7 -> 6.3 per answer (hacked); PRM min-form 0.828 -> 0.909 (no filler);
+min-form + verifier 0.828 -> 0.911.
 """
 
 from experiments import runner

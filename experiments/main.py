@@ -15,10 +15,11 @@ from __future__ import annotations
 import os
 import sys
 
-# XLA:CPU's multi-threaded Eigen pool can wedge forever on vmapped training programs
-# on small machines (seen here: every thread parked on a futex inside
-# block_until_ready, 2 cores; also https://github.com/PyAutoLabs/PyAutoFit/issues/1528).
-# Single-threaded Eigen avoids it and measured no slower for these small kernels.
+# XLA:CPU (jaxlib 0.10.2) can wedge forever on vmapped training programs on small
+# machines: every thread parked on a futex inside block_until_ready (seen here on 2
+# cores, mostly with several vmapped brax runs; reported with this workaround at
+# https://github.com/PyAutoLabs/PyAutoFit/issues/1528). Single-threaded Eigen made
+# it rarer here but did not remove it; it measured no slower for these small kernels.
 # Set XLA_FLAGS yourself to override.
 if "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
   os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
