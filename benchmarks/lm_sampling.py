@@ -27,13 +27,9 @@ are printed by `print_rows` (keys: section, case, shape, compile_s, ... any numb
 
 from __future__ import annotations
 
-import os
+from rlcore.io import xla_flags  # pylint: disable=g-import-not-at-top
 
-# Both contenders run with single-threaded Eigen: XLA:CPU's multi-threaded pool can
-# deadlock on vmapped programs on 2-core machines (see experiments/main.py).
-if "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
-  os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                             " --xla_cpu_multi_thread_eigen=false").strip()
+xla_flags.use_single_threaded_eigen()   # both contenders alike; see rlcore/io/xla_flags.py
 
 import argparse
 import json

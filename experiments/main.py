@@ -15,22 +15,17 @@ from __future__ import annotations
 import os
 import sys
 
-# XLA:CPU (jaxlib 0.10.2) can wedge forever on vmapped training programs on small
-# machines: every thread parked on a futex inside block_until_ready (seen here on 2
-# cores, mostly with several vmapped brax runs; reported with this workaround at
-# https://github.com/PyAutoLabs/PyAutoFit/issues/1528). Single-threaded Eigen made
-# it rarer here but did not remove it; it measured no slower for these small kernels.
-# Set XLA_FLAGS yourself to override.
-if "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
-  os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                             " --xla_cpu_multi_thread_eigen=false").strip()
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+  sys.path.insert(0, ROOT)
+
+from rlcore.io import xla_flags  # pylint: disable=g-import-not-at-top
+
+xla_flags.use_single_threaded_eigen()   # see rlcore/io/xla_flags.py; XLA_FLAGS overrides
 
 from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
 from ml_collections import config_flags
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-  sys.path.insert(0, ROOT)
 CONFIG_DIR = os.path.join(ROOT, "configs")
 
 _CONFIG = config_flags.DEFINE_config_file(

@@ -2,11 +2,9 @@
 
 import os
 
-# See experiments/main.py: XLA:CPU's multi-threaded Eigen pool can deadlock on vmapped
-# programs on 2-core machines; the subprocesses the tests start inherit this.
-if "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
-  os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                             " --xla_cpu_multi_thread_eigen=false").strip()
+from rlcore.io import xla_flags  # pylint: disable=g-import-not-at-top
+
+xla_flags.use_single_threaded_eigen()   # subprocesses the tests start inherit it
 
 import jax  # pylint: disable=g-import-not-at-top
 import pytest
