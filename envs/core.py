@@ -230,8 +230,9 @@ class BatchedAutoReset(Wrapper):
   Same semantics as `AutoReset` applied to each copy (the finished transition keeps
   its reward, flags and true `next_obs`; `obs` and the state are the fresh
   episode's), but the resets are computed under `lax.cond(any(done))` on the whole
-  batch, so steps where no episode ends skip them. On CPU that halves the cost of a
-  CartPole step (the reset draws random numbers every step otherwise).
+  batch, so steps where no episode ends skip them. On CPU that halved the cost of a
+  CartPole step in a micro-benchmark (the reset draws random numbers every step
+  otherwise). Under `vmap` over runs the condition is batched and becomes a select.
   """
 
   def __init__(self, env):
