@@ -27,10 +27,6 @@ are printed by `print_rows` (keys: section, case, shape, compile_s, ... any numb
 
 from __future__ import annotations
 
-from rlcore.io import xla_flags  # pylint: disable=g-import-not-at-top
-
-xla_flags.use_single_threaded_eigen()   # both contenders alike; see rlcore/io/xla_flags.py
-
 import argparse
 import json
 import platform

@@ -32,22 +32,30 @@ Shims, applied from here without editing either peer's files:
   so PureJaxRL stacks the same per-step info as with the gymnax it was written for.
 - PureJaxRL's `wrappers.py` imports `navix` at the top for a wrapper CartPole does not
   use; when navix is not installed an empty stand-in module is registered.
+- `PJRT_NPROC=8` (unless set): see the comment at the imports; without it the 8-seed
+  PureJaxRL run can deadlock XLA:CPU on a 2-core machine.
 - brax 0.14's trainer calls `jax.device_put_replicated`, which jax 0.10 no longer exports;
   it is restored from `jax._src.api` when missing.
 """
 
 from __future__ import annotations
 
-from rlcore.io import xla_flags  # pylint: disable=g-import-not-at-top
+import os
 
-xla_flags.use_single_threaded_eigen()   # both contenders alike; see rlcore/io/xla_flags.py
+# PureJaxRL initialises its networks with jax's orthogonal initialiser, a LAPACK QR.
+# Vmapped over seeds, each of its six QR kernels splits its batch over XLA:CPU's
+# intra-op pool and blocks until the pieces finish; with a pool of 2 threads (2 cores)
+# two of them can block every pool thread and the run hangs forever (see
+# rlcore/nets/initializers.py, which rlcore's own networks use instead). A pool of 8
+# leaves a thread free. The setting applies to both contenders and is read when the
+# CPU backend starts.
+os.environ.setdefault("PJRT_NPROC", "8")
 
-import argparse
+import argparse  # pylint: disable=g-import-not-at-top
 import copy
 import functools
 import importlib
 import json
-import os
 import platform
 import statistics
 import sys

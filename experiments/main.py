@@ -19,10 +19,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
 
-from rlcore.io import xla_flags  # pylint: disable=g-import-not-at-top
-
-xla_flags.use_single_threaded_eigen()   # see rlcore/io/xla_flags.py; XLA_FLAGS overrides
-
 from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
 from ml_collections import config_flags
 

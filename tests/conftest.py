@@ -2,11 +2,7 @@
 
 import os
 
-from rlcore.io import xla_flags  # pylint: disable=g-import-not-at-top
-
-xla_flags.use_single_threaded_eigen()   # subprocesses the tests start inherit it
-
-import jax  # pylint: disable=g-import-not-at-top
+import jax
 import pytest
 from hypothesis import HealthCheck, settings
 

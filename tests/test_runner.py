@@ -22,8 +22,7 @@ MAIN = str(ROOT / "experiments" / "main.py")
 
 
 def _env(**extra):
-  env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT),
-             XLA_FLAGS="--xla_cpu_multi_thread_eigen=false")   # see conftest.py
+  env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT), XLA_FLAGS="")
   env.update(extra)
   return env
 

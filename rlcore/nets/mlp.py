@@ -2,7 +2,9 @@
 
 The network matches PureJaxRL's: separate actor and critic towers of `Dense`
 layers with orthogonal initialisation (gain √2 hidden, 0.01 policy head, 1.0 value
-head) and zero biases. Continuous policies are diagonal Gaussians with a
+head) and zero biases. The orthogonal matrices come from `rlcore.nets.initializers`,
+which draws what `jax.nn.initializers.orthogonal` draws without its LAPACK QR (that
+kernel can deadlock XLA:CPU when vmapped; see that module). Continuous policies are diagonal Gaussians with a
 state-independent log standard deviation, as in PureJaxRL and brax's PPO inputs
 before squashing (actions are clipped by the environment, not squashed).
 
@@ -18,6 +20,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from rlcore.nets.initializers import orthogonal
 
 ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu, "swish": nn.swish}
 
@@ -106,7 +110,7 @@ class ActorCritic(nn.Module):
     """(head, value); with `critic=False` only the actor runs and value is None."""
     act = ACTIVATIONS[self.activation]
     dense = lambda n, gain, name: nn.Dense(
-        n, kernel_init=nn.initializers.orthogonal(gain), bias_init=nn.initializers.zeros,
+        n, kernel_init=orthogonal(gain), bias_init=nn.initializers.zeros,
         name=name)
     h = obs
     for i, n in enumerate(self.hidden_sizes):
