@@ -88,7 +88,30 @@ def test_win_rates_with_a_tie_margin_silence_sub_noise_differences(rng):
   assert np.all(np.asarray(pref) == 0)
 
 
+def test_pairwise_judge_win_rates_follow_quality_and_ignore_ties(rng):
+  s = _scored(rng, P=4, G=6)
+  q = np.array(s.verifier_score)
+  q[0] = 1.0                                       # a group of equal quality: all ties
+  s = s._replace(verifier_score=jnp.asarray(q))
+  mask = _response_mask(s)
+  T = 0.5
+  _, shaped, _, _ = grpo.advantages(
+      _config(reward="pointwise_rm", **{"pref.enabled": True, "pref.judge": "pairwise",
+                                        "pref.judge_temperature": T}), s, mask, ())
+  # numpy reference: w_i = mean_{j != i} sigmoid((q_i - q_j) / T)
+  p = 1.0 / (1.0 + np.exp(-(q[:, :, None] - q[:, None, :]) / T))
+  G = q.shape[1]
+  expect = (p.sum(-1) - 0.5) / (G - 1)
+  np.testing.assert_allclose(np.asarray(shaped), expect, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(np.asarray(shaped)[0], 0.5)
+  order = np.argsort(q[1])
+  assert np.all(np.diff(np.asarray(shaped)[1][order]) >= -1e-7)   # better quality, higher rate
+
+
 @pytest.mark.parametrize("overrides, match", [
+    ({"pref.judge": "llm"}, "config.pref.judge: 'llm'"),
+    ({"sft.slip_by_verbosity": (0.5, 0.1)}, r"slip_by_verbosity: \(0.5, 0.1\) must be empty"),
+    ({"pref.judge_temperature": 0.0}, "judge_temperature: must be > 0"),
     (dict(reward="prm"), "config.reward: 'prm'"),
     (dict(advantage="ppo"), "config.advantage: 'ppo'"),
     ({"shaping.chain": "laser,lazer"}, "'lazer'"),

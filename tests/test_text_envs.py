@@ -284,3 +284,21 @@ def test_prm_scores_feed_rlcore_min_form():
   np.testing.assert_allclose(r_min.sum(1), scores.min(1, where=mask, initial=1.0), atol=0.02)
   tok = credit.steps_to_tokens(r_min, ends, mask, TASK_MAX_COMPLETION_LEN)
   np.testing.assert_allclose(np.asarray(tok).sum(1), r_min.sum(1), rtol=1e-6)
+
+
+def test_sft_corpus_slip_rate_per_verbosity():
+  probs4 = (0.25, 0.25, 0.25, 0.25)
+  rates = (0.6, 0.4, 0.2, 0.0)
+  pairs, probs = sft_corpus(1, 4000, probs4, rates, return_problems=True)
+  comps = [c for _, c in pairs]
+  correct, _ = verify_batch(probs, comps)
+  fillers = np.array([sum(part in ("ok",) or part.startswith(("so ", "check "))
+                          for part in c.split(";")) for c in comps])
+  for v, r in enumerate(rates):
+    np.testing.assert_allclose(1.0 - correct[fillers == v].mean(), r, atol=0.05)
+  # one shared rate draws the same corpus as before per-verbosity rates existed
+  a = sft_corpus(2, 200, probs4, 0.3)
+  assert a == sft_corpus(2, 200, probs4, (0.3, 0.3, 0.3, 0.3))
+  for bad in [(0.1, 0.2), (0.1, 0.2, 0.3, 1.5), 1.2]:
+    with pytest.raises(ValueError, match="slip_rate must be in"):
+      sft_corpus(0, 10, probs4, bad)

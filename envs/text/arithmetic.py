@@ -261,7 +261,8 @@ def solution(problem: Problem, verbosity: int = 0, rng: Seed = None, *,
 
 
 def sft_corpus(seed: Seed, n: int, verbosity_probs: Sequence[float] = (0.4, 0.3, 0.2, 0.1),
-               slip_rate: float = 0.1, difficulties: Sequence[int] = (0, 1, 2), *,
+               slip_rate: Union[float, Sequence[float]] = 0.1,
+               difficulties: Sequence[int] = (0, 1, 2), *,
                split: str = "train", return_problems: bool = False):
   """Supervised warm-start data: (prompt, completion) pairs with mixed verbosity.
 
@@ -269,13 +270,17 @@ def sft_corpus(seed: Seed, n: int, verbosity_probs: Sequence[float] = (0.4, 0.3,
   `verbosity_probs`, so a warm-started policy has a spread of lengths for LASER to
   act on; a fraction `slip_rate` of the examples contains one propagated arithmetic
   slip (wrong answer), so the policy's pass rate is moderate rather than perfect.
+  With one slip rate per verbosity, careful (verbose) solutions can be made to slip
+  less often than terse ones, so that length and accuracy are correlated in the
+  warm-started policy, as they are for chain-of-thought models.
 
   Args:
     seed: int seed or Generator.
     n: number of examples.
     verbosity_probs: probabilities of verbosity 0, 1, ...; at most MAX_VERBOSITY + 1
       entries (the length constants are sized for verbosity <= 3).
-    slip_rate: probability that an example contains a slip.
+    slip_rate: probability that an example contains a slip, or a sequence of them,
+      one per verbosity level (same length as `verbosity_probs`).
     difficulties: difficulty levels to draw from.
     split: "train" (default) or "held_out".
     return_problems: also return the list of `Problem`.
@@ -288,12 +293,15 @@ def sft_corpus(seed: Seed, n: int, verbosity_probs: Sequence[float] = (0.4, 0.3,
   if probs.ndim != 1 or len(probs) > MAX_VERBOSITY + 1 or np.any(probs < 0) or probs.sum() <= 0:
     raise ValueError(f"sft_corpus: verbosity_probs must be 1..{MAX_VERBOSITY + 1} "
                      f"non-negative weights, got {verbosity_probs}.")
-  if not 0.0 <= slip_rate <= 1.0:
-    raise ValueError(f"sft_corpus: slip_rate must be in [0, 1], got {slip_rate}.")
+  rates = np.broadcast_to(np.asarray(slip_rate, np.float64), probs.shape) \
+      if np.ndim(slip_rate) == 0 or len(slip_rate) == len(probs) else None
+  if rates is None or np.any(rates < 0) or np.any(rates > 1):
+    raise ValueError(f"sft_corpus: slip_rate must be in [0, 1], or one such rate per "
+                     f"verbosity level ({len(probs)}), got {slip_rate}.")
   rng = _as_rng(seed)
   problems = generate(rng, n, difficulties, split=split)
   verb = rng.choice(len(probs), size=n, p=probs / probs.sum())
-  slips = rng.random(n) < slip_rate
+  slips = rng.random(n) < rates[verb]
   pairs = [(p.prompt, solution(p, int(v), rng, slip=bool(s)))
            for p, v, s in zip(problems, verb, slips)]
   return (pairs, problems) if return_problems else pairs

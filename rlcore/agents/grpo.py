@@ -31,7 +31,13 @@ Reward modes (`config.reward`):
   (`rlcore.pure_advantages`);
 * "pointwise_rm": a pointwise reward model whose scores differ by tiny amounts plus
   noise, `base + signal · correct + N(0, noise²)`, normalised by the group advantage,
-  or, with `config.pref.enabled`, turned into Pref-GRPO win rates with a tie margin.
+  or, with `config.pref.enabled`, replaced by Pref-GRPO win rates from a judge
+  (`config.pref.judge`): "pointwise" compares the same noisy scores with a tie margin
+  (`pref.margin`); "pairwise" is a pairwise judge that sees both completions and
+  prefers the better one, P(i ≻ j) = sigmoid((q_i − q_j) / `pref.judge_temperature`)
+  with q the verifier score. The pairwise judge makes explicit the assumption
+  Pref-GRPO rests on (a judge comparing two samples discerns quality that a pointwise
+  model's tiny score gaps do not); its temperature sets how sharp it is.
 
 This is a host loop (sampling and updates are jitted; scoring is Python), so the
 runner executes its sweep points one after another (`HOST_LOOP = True`). A run is
@@ -64,6 +70,7 @@ HPARAMS = ()   # nothing is vmapped: every sweep key is a separate run
 PLOT_METRICS = ("accuracy", "mean_length", "eval_accuracy", "eval_length", "kl")
 
 REWARDS = ("outcome", "process", "pointwise_rm")
+JUDGES = ("pointwise", "pairwise")
 CREDITS = ("sum", "min", "strict_min")
 LENGTH_SHAPINGS = ("laser", "laser_d", "laser_de", "group_length_penalty", "kimi",
                    "l1_exact", "truncation", "dapo_overlong", "cosine")
@@ -83,8 +90,8 @@ def default_config():
   c.model = mlc.ConfigDict(dict(hidden_size=128, intermediate_size=256, num_layers=2,
                                 num_heads=4, num_kv_heads=2))
   c.sft = mlc.ConfigDict(dict(seed=0, corpus_size=20000, verbosity_probs=(0.1, 0.2, 0.3, 0.4),
-                              slip_rate=0.25, steps=1500, batch_size=64, lr=3e-3,
-                              cache_dir=""))
+                              slip_rate=0.25, slip_by_verbosity=(), steps=1500, batch_size=64,
+                              lr=3e-3, cache_dir=""))
   c.num_updates = 100           # GRPO steps
   c.prompts_per_step = 16       # P
   c.group_size = 8              # G
@@ -110,7 +117,8 @@ def default_config():
                                   verifier_coef=0.0, flaws="filler_bonus,restate_bonus",
                                   whiten=True))
   c.pointwise = mlc.ConfigDict(dict(base=0.7, signal=0.002, noise=0.004))
-  c.pref = mlc.ConfigDict(dict(enabled=False, margin=0.01))
+  c.pref = mlc.ConfigDict(dict(enabled=False, judge="pointwise", margin=0.01,
+                               judge_temperature=0.5))
   c.eval_every = 10
   c.eval_problems = 384
   c.eval_temperature = 1.0
@@ -156,6 +164,14 @@ def validate_config(config) -> None:
   _check("aggregation", config.aggregation, rlcore.losses.AGGREGATIONS)
   _check("kl_kind", config.kl_kind, rlcore.losses.KL_KINDS)
   _check("process.credit", config.process.credit, CREDITS)
+  _check("pref.judge", config.pref.judge, JUDGES)
+  slips, verbs = tuple(config.sft.slip_by_verbosity), tuple(config.sft.verbosity_probs)
+  if slips and (len(slips) != len(verbs) or not all(0.0 <= x <= 1.0 for x in slips)):
+    raise ValueError(f"config.sft.slip_by_verbosity: {slips} must be empty or hold one rate "
+                     f"in [0, 1] per verbosity level ({len(verbs)}: {verbs}).")
+  if not float(config.pref.judge_temperature) > 0:
+    raise ValueError(f"config.pref.judge_temperature: must be > 0, got "
+                     f"{config.pref.judge_temperature!r}.")
   for n in ("num_updates", "prompts_per_step", "group_size", "inner_epochs",
             "num_minibatches", "eval_every"):
     v = config[n]
@@ -289,7 +305,10 @@ def advantages(config, scored: Scored, response_mask, shaping_state):
 
   if config.reward == "pointwise_rm":
     rewards = scored.pointwise
-    if config.pref.enabled:
+    if config.pref.enabled and config.pref.judge == "pairwise":
+      rewards = rlcore.win_rate_rewards(rlcore.score_preferences(
+          scored.verifier_score, temperature=config.pref.judge_temperature))
+    elif config.pref.enabled:
       rewards = rlcore.win_rate_rewards(rlcore.score_preferences(rewards,
                                                                  margin=config.pref.margin))
   else:

@@ -38,8 +38,10 @@ def lm_config(config, vocab_size: int) -> lm.LMConfig:
 
 
 def _cache_key(config) -> str:
+  # Keys at their "off" value are left out, so caches made before they existed stay valid.
   payload = json.dumps({"model": config.model.to_dict(), "sft": {
-      k: v for k, v in config.sft.to_dict().items() if k != "cache_dir"},
+      k: v for k, v in config.sft.to_dict().items()
+      if k != "cache_dir" and not (k == "slip_by_verbosity" and not v)},
       **({} if tuple(config.difficulties) == (0, 1, 2)
          else {"difficulties": list(config.difficulties)})},
                        sort_keys=True, default=str)
@@ -50,8 +52,9 @@ def make_batches(config, tokenizer):
   """All SFT examples as arrays: tokens [n, P + N], mask [n, P + N], loss mask [n, P + N]."""
   from envs import text
   s = config.sft
+  slips = tuple(s.get("slip_by_verbosity", ())) or float(s.slip_rate)
   pairs = text.sft_corpus(int(s.seed), int(s.corpus_size), tuple(s.verbosity_probs),
-                          float(s.slip_rate), tuple(config.difficulties))
+                          slips, tuple(config.difficulties))
   P, N = text.TASK_MAX_PROMPT_LEN, text.TASK_MAX_COMPLETION_LEN
   prompts, pmask = tokenizer.batch_encode_prompts([p for p, _ in pairs], P)
   comps, cmask = tokenizer.batch_encode_completions([c for _, c in pairs], N)
