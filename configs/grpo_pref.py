@@ -21,13 +21,21 @@ Launch:
     python experiments/main.py --config=configs/grpo_pref.py --workdir=runs/grpo_pref
 
 Runtime on this 2-core CPU: 3-7 min per run (100 steps), after the cached SFT warm
-start shared with configs/grpo_prm.py. Measured (seed 0, 384 held-out problems, SFT
-start 0.740): pointwise GRPO |A| 0.77, KL up to 0.26, accuracy 0.74 -> 0.54 (drifts);
-win rates from the noisy scores, margin 0.01: |A| 0.39, accuracy -> 0.44 (drifts
-too); margin 0.03: |A| 0.00, KL <= 0.011, accuracy 0.67-0.74 (stable, no learning);
-pairwise judge T = 0.5: |A| 0.61 -> 0.35, KL <= 0.05, accuracy 0.74 -> 0.885; T = 2:
-KL <= 0.04, accuracy -> 0.904 (stable and learning; GRPO's normalisation of the win
-rates makes the judge's temperature nearly irrelevant).
+start shared with configs/grpo_prm.py. Measured through the runner (seed 0, 384
+held-out problems, SFT start 0.740; KL is the per-step k3 estimate):
+
+| point | mean |A| first / last 10 | KL median / last 10 / max | held-out accuracy, update 10 -> 100 |
+|---|---|---|---|
+| pointwise_grpo | 0.78 / 0.77 | 0.059 / 0.089 / 10.1 | 0.70 -> 0.54 (drifts) |
+| pref_grpo_win_rate (margin 0.01) | 0.40 / 0.37 | 0.135 / 0.222 / 3.26 | 0.63 -> 0.44 (drifts) |
+| pref_grpo_margin_0.03 | 0.00 / 0.00 | 0.001 / 0.001 / 0.011 | 0.67-0.74 (flat) |
+| pref_grpo_pairwise_judge (T = 0.5) | 0.59 / 0.35 | 0.019 / 0.030 / 1.29 | 0.82 -> 0.89 |
+| pref_grpo_pairwise_judge_t2 | 0.59 / 0.35 | 0.019 / 0.034 / 0.060 | 0.82 -> 0.89 |
+
+Win rates are stable when the judge discerns quality (the max of 1.29 is one step's
+outlier; the step before and after read 0.013 and 0.052); from the same noisy
+pointwise scores they drift (margin 0.01) or carry no signal (margin 0.03). GRPO's
+normalisation of the win rates makes the judge's temperature nearly irrelevant.
 """
 
 from experiments import runner
