@@ -1,3 +1,5 @@
-"""flax networks for the agents (rlcore.nets.mlp) and, later, the causal LM (rlcore.lm)."""
+"""flax networks for the agents (rlcore.nets.mlp), their initialisers
+(rlcore.nets.initializers); the causal LM is rlcore.lm."""
 
+from rlcore.nets.initializers import orthogonal, orthonormal_columns
 from rlcore.nets.mlp import ActorCritic, Distribution, categorical, diagonal_gaussian

@@ -10,9 +10,10 @@ lowers to a batched LAPACK kernel that splits its batch over XLA:CPU's intra-op
 thread pool and blocks until the pieces finish. When XLA runs as many such kernels
 at once as the pool has threads (the towers' layers are independent, so it does),
 every pool thread waits for work that only a pool thread can run, and the program
-hangs forever. With 2 cores it happened in about one 4-seed PPO run in three
-(jaxlib 0.10.2; both pool threads parked in `QrFactorization` →
-`ParallelBatchMap` → `BlockingCounter::Wait`).
+hangs forever. On 2 cores (jaxlib 0.10.2) it hung the second of two back-to-back
+4-seed PPO runs here and several CI runs before that, with both pool threads parked in
+`QrFactorization` → `ParallelBatchMap` → `BlockingCounter::Wait`. With this
+initialiser, 23 such runs in a row finished.
 """
 
 from __future__ import annotations

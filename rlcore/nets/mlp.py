@@ -4,9 +4,10 @@ The network matches PureJaxRL's: separate actor and critic towers of `Dense`
 layers with orthogonal initialisation (gain √2 hidden, 0.01 policy head, 1.0 value
 head) and zero biases. The orthogonal matrices come from `rlcore.nets.initializers`,
 which draws what `jax.nn.initializers.orthogonal` draws without its LAPACK QR (that
-kernel can deadlock XLA:CPU when vmapped; see that module). Continuous policies are diagonal Gaussians with a
-state-independent log standard deviation, as in PureJaxRL and brax's PPO inputs
-before squashing (actions are clipped by the environment, not squashed).
+kernel can deadlock XLA:CPU when vmapped; see that module). Continuous policies are
+diagonal Gaussians with a state-independent log standard deviation, as in PureJaxRL
+and brax's PPO inputs before squashing (actions are clipped by the environment, not
+squashed).
 
 Distributions are plain functions of the head outputs (no distrax dependency):
 `Distribution(sample, log_prob, entropy, mode)`.
