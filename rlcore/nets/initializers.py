@@ -54,7 +54,8 @@ def orthogonal(scale: float = 1.0, column_axis: int = -1):
 
   Returns an initialiser `(key, shape, dtype) -> array`: the kernel reshaped to
   [rows, cols] (cols = shape[column_axis]) is scale · Q, with orthonormal columns
-  if rows >= cols and orthonormal rows otherwise.
+  if rows >= cols and orthonormal rows otherwise. The Gaussian draw and Q are float32
+  and cast to `dtype` at the end (jax draws in `dtype`, so for float32 they agree).
   """
   def init(key, shape, dtype=jnp.float32):
     if len(shape) < 2:
