@@ -22,7 +22,8 @@ MAIN = str(ROOT / "experiments" / "main.py")
 
 
 def _env(**extra):
-  env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT), XLA_FLAGS="")
+  env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT))
+  env.pop("XLA_FLAGS", None)
   env.update(extra)
   return env
 
@@ -178,7 +179,7 @@ print("RESULT", json.dumps({"devices": jax.device_count(), "params": leaves}))
 def _shard_run(tmp_path, name, seeds, num_envs, shard, devices):
   env = _env()
   if devices > 1:
-    env["XLA_FLAGS"] += f" --xla_force_host_platform_device_count={devices}"
+    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
   out = subprocess.run([sys.executable, "-c", SHARD_SCRIPT, str(tmp_path / name), str(seeds),
                         str(num_envs), shard], env=env, capture_output=True, text=True,
                        timeout=300, cwd=ROOT)
