@@ -229,6 +229,8 @@ def _config_json(config) -> dict:
 def load(config, workdir: str, group: str = ""):
   """The last checkpointed agent state of a run: `(state [R, ...], agent, metadata)`.
 
+  For a host-loop agent (GRPO) the state is a list with one state per seed.
+
   Args:
     config: the run's config (as given to `run`).
     workdir: the run's workdir.
@@ -239,10 +241,15 @@ def load(config, workdir: str, group: str = ""):
   if group not in groups:
     raise ValueError(f"load: unknown group {group!r}; this config has: {sorted(groups)}.")
   g = groups[group]
-  agent = agent_module(g["config"].agent).make_agent(g["config"])
+  module = agent_module(g["config"].agent)
+  agent = module.make_agent(g["config"])
   S = g["config"].num_seeds
-  template = jax.eval_shape(jax.vmap(agent.init), _run_keys(g["config"], len(g["points"])),
-                            _run_hparams(agent, g["points"], S))
+  if getattr(module, "HOST_LOOP", False):  # a list of per-seed states (_run_host_group)
+    key = jax.random.key(int(g["config"].seed))  # init reads files: not traceable
+    template = [agent.init(jax.random.fold_in(key, s)) for s in range(S)]
+  else:
+    template = jax.eval_shape(jax.vmap(agent.init), _run_keys(g["config"], len(g["points"])),
+                              _run_hparams(agent, g["points"], S))
   gdir = os.path.join(workdir, group) if group else workdir
   with rio.Checkpointer(os.path.join(gdir, "checkpoints")) as ckpt:
     state, meta = ckpt.restore(template)
