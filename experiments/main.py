@@ -4,6 +4,7 @@
     python experiments/main.py --config=configs/ppo_brax.py:ant --workdir=runs/ant
     python experiments/main.py --config=configs/ppo_cartpole.py --config.seed=3
     python experiments/main.py --config=configs/pbrs_cartpole.py --workdir=runs/pbrs
+    python experiments/main.py --config.num_seeds=8 --cpu_devices=2   # seeds on 2 cores
 
 Training runs in jitted chunks; between chunks `<workdir>/metrics.jsonl` grows, an
 orbax checkpoint is saved and the progress bar moves. Rerun a killed command with
@@ -32,6 +33,10 @@ _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Directory for metrics, checkpoints and plots "
     "(default: runs/<config name>). Reuse it to resume.")
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar.")
+_CPU_DEVICES = flags.DEFINE_integer(
+    "cpu_devices", 0, "Expose this many CPU devices (e.g. one per core) before JAX starts, "
+    "so the runner shards the vmapped runs (seeds x sweep points) over them; 0 leaves "
+    "JAX's default (one CPU device). The number of runs should be a multiple of it.")
 _DISTRIBUTED = flags.DEFINE_bool(
     "distributed", False, "Call jax.distributed.initialize() first (multi-host runs; "
     "coordinator and process ids come from the cluster environment).")
@@ -46,6 +51,10 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
   logging.set_verbosity(logging.WARNING)   # orbax logs every save at INFO
   import jax  # pylint: disable=import-outside-toplevel
+  if _CPU_DEVICES.value < 0:
+    raise app.UsageError(f"--cpu_devices must be >= 0, got {_CPU_DEVICES.value}.")
+  if _CPU_DEVICES.value:
+    jax.config.update("jax_num_cpu_devices", _CPU_DEVICES.value)
   if _DISTRIBUTED.value:
     jax.distributed.initialize()
   from experiments import runner  # pylint: disable=import-outside-toplevel

@@ -19,7 +19,10 @@ fixed by the config); a finished group (its `summary.json` and one file per poin
 under `points/`, written atomically) is skipped.
 
 With several devices, the R runs (or, if R does not divide, each run's batch of
-environments) are sharded over a one-axis `jax.sharding.Mesh`.
+environments) are sharded over a one-axis `jax.sharding.Mesh`. On CPU devices
+(`python experiments/main.py --cpu_devices=2` exposes one per core) "auto" shards runs
+only: sharding one run's environments puts collectives in every step, which costs more
+than it saves there, so R that does not divide runs on one device.
 """
 
 from __future__ import annotations
@@ -194,13 +197,27 @@ def _make_mesh(config, num_runs: int):
   mode = config.shard
   if n == 1 or mode == "none":
     return None, None
-  if mode in ("auto", "seeds") and num_runs % n == 0:
-    return Mesh(np.array(devices), ("d",)), "seeds"
-  if mode == "seeds":
+  mesh = Mesh(np.array(devices), ("d",))
+  runs_divide, envs_divide = num_runs % n == 0, config.num_envs % n == 0
+  if mode == "seeds" and not runs_divide:
     raise ValueError(f"config.shard='seeds': the {num_runs} runs (points x num_seeds) do "
                      f"not divide over {n} devices; use a multiple of {n} or shard='envs'.")
-  if config.num_envs % n == 0:
-    return Mesh(np.array(devices), ("d",)), "envs"
+  if mode == "envs" and not envs_divide:
+    raise ValueError(f"config.shard='envs': num_envs={config.num_envs} does not divide over "
+                     f"{n} devices; use a multiple of {n} or shard='seeds'.")
+  if mode == "seeds" or (mode == "auto" and runs_divide):
+    return mesh, "seeds"
+  if mode == "envs":
+    return mesh, "envs"
+  if devices[0].platform == "cpu":
+    # Sharding one run's environments puts a cross-device collective in every env step
+    # and SGD step; on CPU devices that made CartPole PPO 4.5x slower (benchmarks/README).
+    print(f"[runner] the {num_runs} runs do not divide over {n} CPU devices: running on "
+          f"one device (shard='envs' would shard each run's environments, which is slower "
+          f"on CPU devices; use a multiple of {n} runs to use them all).")
+    return None, None
+  if envs_divide:
+    return mesh, "envs"
   raise ValueError(f"cannot shard over {n} devices: neither the {num_runs} runs "
                    f"(points x num_seeds) nor num_envs={config.num_envs} is divisible by "
                    f"{n}; change num_seeds or num_envs, or set shard='none'.")

@@ -197,6 +197,11 @@ def test_sharding_over_four_devices_matches_one_device(tmp_path, seeds, num_envs
     np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-4, atol=1e-5)
 
 
-def test_sizes_that_do_not_divide_over_devices_fail_with_the_numbers(tmp_path):
-  line = _shard_run(tmp_path, "bad", 3, 6, "auto", 4)
-  assert line.startswith("ERROR") and "3 runs" in line and "num_envs=6" in line
+@pytest.mark.parametrize("shard, named", [("seeds", "3 runs"), ("envs", "num_envs=6")])
+def test_sizes_that_do_not_divide_over_devices_fail_with_the_numbers(tmp_path, shard, named):
+  line = _shard_run(tmp_path, "bad", 3, 6, shard, 4)
+  assert line.startswith("ERROR") and named in line and "4 devices" in line
+
+
+def test_auto_on_cpu_devices_runs_what_does_not_divide_on_one_device(tmp_path):
+  assert _shard_run(tmp_path, "auto", 3, 6, "auto", 4).startswith("RESULT")
