@@ -7,6 +7,13 @@ vmapped seeds. Reported: trace/lower and compile time apart, steady-state enviro
 steps per second (median of whole training runs, the two contenders interleaved
 round-robin), and the mean final episode return over the seeds.
 
+With `--cpu-devices=N` (default: one per core) the process exposes N CPU devices and a
+third CartPole row, "rlcore, sharded", runs the same `jit(vmap(train))` with the seed
+axis sharded over them (`jax.sharding.NamedSharding`), which is what
+`experiments/main.py --cpu_devices=N` does for a config's seeds. PureJaxRL's `ppo.py`
+has no such option: it runs, as written, on the default device. The sharded row is
+measured for seed counts that N divides.
+
 Part 2, brax `inverted_pendulum`: rlcore's PPO against `brax.training.agents.ppo.train`
 at equal settings (envs, unroll length, minibatches, epochs, steps, network sizes,
 observation normalisation, discount, lambda, learning rate, entropy cost, clipping). Both
@@ -32,8 +39,15 @@ Shims, applied from here without editing either peer's files:
   so PureJaxRL stacks the same per-step info as with the gymnax it was written for.
 - PureJaxRL's `wrappers.py` imports `navix` at the top for a wrapper CartPole does not
   use; when navix is not installed an empty stand-in module is registered.
-- `PJRT_NPROC=8` (unless set): see the comment at the imports; without it the 8-seed
-  PureJaxRL run can deadlock XLA:CPU on a 2-core machine.
+- `--pjrt-nproc=N` sets XLA:CPU's thread pool (PJRT_NPROC) for the whole process
+  (default 8; 0 keeps JAX's own, one thread per core). PureJaxRL initialises its networks with jax's
+  orthogonal initialiser, a LAPACK QR: vmapped over seeds, each of its QR kernels splits
+  its batch over that pool and blocks until the pieces finish, so on a 2-core machine
+  two of them can block every pool thread and the 8-seed PureJaxRL run can hang
+  (rlcore's own initialiser has no LAPACK call, see rlcore/nets/initializers.py). The
+  default, `--pjrt-nproc=8`, leaves a thread free, at a cost: here it makes both
+  contenders ~30% slower than JAX's default pool (`--pjrt-nproc=0`), and the sharded
+  rlcore run 2x slower.
 - brax 0.14's trainer calls `jax.device_put_replicated`, which jax 0.10 no longer exports;
   it is restored from `jax._src.api` when missing.
 """
@@ -42,14 +56,6 @@ from __future__ import annotations
 
 import os
 
-# PureJaxRL initialises its networks with jax's orthogonal initialiser, a LAPACK QR.
-# Vmapped over seeds, each of its six QR kernels splits its batch over XLA:CPU's
-# intra-op pool and blocks until the pieces finish; with a pool of 2 threads (2 cores)
-# two of them can block every pool thread and the run hangs forever (see
-# rlcore/nets/initializers.py, which rlcore's own networks use instead). A pool of 8
-# leaves a thread free. The setting applies to both contenders and is read when the
-# CPU backend starts.
-os.environ.setdefault("PJRT_NPROC", "8")
 
 import argparse  # pylint: disable=g-import-not-at-top
 import copy
@@ -65,6 +71,7 @@ import types
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -149,10 +156,12 @@ def block(x):
   return jax.block_until_ready(x)
 
 
-def compile_timed(fn, *args):
-  """(compiled, trace+lower seconds, compile seconds)."""
+def compile_timed(fn, *args, sharding=None):
+  """(compiled, trace+lower seconds, compile seconds); `sharding`: of inputs and outputs."""
   t0 = time.perf_counter()
-  lowered = jax.jit(fn).lower(*args)
+  jitted = jax.jit(fn) if sharding is None else jax.jit(fn, in_shardings=sharding,
+                                                          out_shardings=sharding)
+  lowered = jitted.lower(*args)
   t1 = time.perf_counter()
   compiled = lowered.compile()
   return compiled, t1 - t0, time.perf_counter() - t1
@@ -183,26 +192,32 @@ def cartpole_rows(pjr_module, seed_counts, total_timesteps, reps):
   rows = []
   for n in seed_counts:
     keys = jax.random.split(jax.random.PRNGKey(0), n)
+    ndev = jax.device_count()
+    entries = [("rlcore", rl_train, steps, None), ("purejaxrl", pjr_train, pjr_steps, None)]
+    if ndev > 1 and n % ndev == 0:
+      sharding = NamedSharding(Mesh(np.array(jax.devices()), ("seeds",)), P("seeds"))
+      entries.insert(1, ("rlcore_sharded", rl_train, steps, sharding))
     contenders = {}
-    for name, train, per_seed in (("rlcore", rl_train, steps),
-                                  ("purejaxrl", pjr_train, pjr_steps)):
-      compiled, lower_s, compile_s = compile_timed(jax.vmap(train), keys)
+    for name, train, per_seed, sharding in entries:
+      compiled, lower_s, compile_s = compile_timed(jax.vmap(train), keys, sharding=sharding)
+      call_keys = keys if sharding is None else jax.device_put(keys, sharding)
       t = time.perf_counter()
-      out = block(compiled(keys))  # first run: its results are the learning result
+      out = block(compiled(call_keys))  # first run: its results are the learning result
       first_s = time.perf_counter() - t
-      if name == "rlcore":
+      if name.startswith("rlcore"):
         returns = np.asarray(out[1]["episode_return"])[:, -1]
       else:
         returns = np.asarray(out["metrics"]["returned_episode_returns"])[:, -1].mean((1, 2))
       del out
-      contenders[name] = dict(call=compiled, lower_s=lower_s, compile_s=compile_s,
+      contenders[name] = dict(call=compiled, keys=call_keys, lower_s=lower_s,
+                              compile_s=compile_s,
                               first_s=first_s, steps=n * per_seed,
                               final_return=float(returns.mean()),
                               final_return_per_seed=[float(r) for r in returns], times=[])
     for _ in range(reps):  # interleaved: A, B, A, B, ...
       for c in contenders.values():
         t = time.perf_counter()
-        block(c["call"](keys))
+        block(c["call"](c["keys"]))
         c["times"].append(time.perf_counter() - t)
     row = dict(seeds=n)
     for name, c in contenders.items():
@@ -212,9 +227,13 @@ def cartpole_rows(pjr_module, seed_counts, total_timesteps, reps):
                        steps_per_s=c["steps"] / run_s, final_return=c["final_return"],
                        final_return_per_seed=c["final_return_per_seed"])
     row["sps_ratio"] = row["rlcore"]["steps_per_s"] / row["purejaxrl"]["steps_per_s"]
+    if "rlcore_sharded" in row:
+      row["rlcore_sharded"]["devices"] = ndev
+      row["sharded_sps_ratio"] = (row["rlcore_sharded"]["steps_per_s"]
+                                  / row["purejaxrl"]["steps_per_s"])
     rows.append(row)
-    print(f"  cartpole {n} seed(s) done: rlcore {row['rlcore']['steps_per_s']:.0f} sps, "
-          f"purejaxrl {row['purejaxrl']['steps_per_s']:.0f} sps", flush=True)
+    print(f"  cartpole {n} seed(s) done: " + ", ".join(
+        f"{name} {row[name]['steps_per_s']:.0f} sps" for name in contenders), flush=True)
   return rows
 
 
@@ -225,9 +244,15 @@ def print_cartpole(rows, reps):
         "| final return |")
   print("|---:|---|---:|---:|---:|---:|---:|---:|")
   for r in rows:
-    for name, label in (("rlcore", "rlcore"), ("purejaxrl", "PureJaxRL")):
+    for name, label, ratio_key in (
+        ("rlcore", "rlcore", "sps_ratio"),
+        ("rlcore_sharded", f"rlcore, sharded over {r.get('rlcore_sharded', {}).get('devices')} "
+                           "CPU devices", "sharded_sps_ratio"),
+        ("purejaxrl", "PureJaxRL", None)):
+      if name not in r:
+        continue
       c = r[name]
-      ratio = f"{r['sps_ratio']:.2f}x" if name == "rlcore" else ""
+      ratio = f"{r[ratio_key]:.2f}x" if ratio_key else ""
       print(f"| {r['seeds']} | {label} | {c['lower_s']:.2f} | {c['compile_s']:.2f} | "
             f"{c['run_s']:.2f} | {c['steps_per_s']:,.0f} | {ratio} | "
             f"{c['final_return']:.1f} |")
@@ -383,7 +408,8 @@ def run_brax(s, backend):
       max_grad_norm=s["max_grad_norm"], normalize_observations=True, reward_scaling=1.0,
       normalize_advantage=True, bootstrap_on_timeout=True, network_factory=network_factory,
       num_evals=s["epochs"] + 1, num_eval_envs=s["eval_envs"], deterministic_eval=True,
-      seed=s["seed"], progress_fn=progress)
+      seed=s["seed"], progress_fn=progress,
+      max_devices_per_host=1)  # one device, as rlcore's brax run; not --cpu-devices
   if len(marks) != s["epochs"] + 1:
     raise RuntimeError(f"brax called progress_fn {len(marks)} times, expected "
                        f"{s['epochs'] + 1}")
@@ -462,7 +488,18 @@ def main():
                       help="brax physics backend for both contenders; default: rlcore's "
                            "envs.brax_envs.DEFAULT_BACKEND")
   parser.add_argument("--json", default=None, help="also write every number here")
+  parser.add_argument("--cpu-devices", type=int, default=os.cpu_count() or 1,
+                      help="CPU devices to expose (default: one per core); with more than "
+                           "one, rlcore also runs with its seeds sharded over them")
+  parser.add_argument("--pjrt-nproc", type=int, default=8,
+                      help="XLA:CPU thread pool size (PJRT_NPROC); 0: JAX's default (one "
+                           "thread per core; PureJaxRL's vmapped run can hang with it)")
   args = parser.parse_args()
+  # Both are read when the CPU backend starts, so they are set before any jax call.
+  if args.pjrt_nproc:
+    os.environ["PJRT_NPROC"] = str(args.pjrt_nproc)
+  if args.cpu_devices > 1:
+    jax.config.update("jax_num_cpu_devices", args.cpu_devices)
   reps = args.reps or (2 if args.quick else 3)
   rounds = args.brax_rounds or (1 if args.quick else 2)
 
@@ -471,13 +508,15 @@ def main():
   from importlib import metadata  # pylint: disable=import-outside-toplevel
   header = (f"jax {jax.__version__}, backend {jax.default_backend()}, device "
             f"{getattr(device, 'device_kind', device)}, {len(jax.devices())} device(s), "
-            f"{os.cpu_count()} cpu(s), python {platform.python_version()}, brax "
+            f"{os.cpu_count()} cpu(s), PJRT_NPROC {os.environ.get('PJRT_NPROC', 'default')}, "
+            f"python {platform.python_version()}, brax "
             f"{brax.__version__}, gymnax {metadata.version('gymnax')}")
   print(header, flush=True)
   out = dict(jax=jax.__version__, backend=jax.default_backend(),
              device=str(getattr(device, "device_kind", device)), cpus=os.cpu_count(),
              python=platform.python_version(), brax_version=brax.__version__,
              gymnax_version=metadata.version("gymnax"), quick=args.quick,
+             num_devices=len(jax.devices()), pjrt_nproc=os.environ.get("PJRT_NPROC"),
              shims=[])
 
   if args.part in ("all", "cartpole"):
