@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from envs.text import (DIFFICULTY_OPS, TASK_MAX_COMPLETION_LEN, TASK_MAX_PROMPT_LEN,
-                       TASK_MAX_STEPS, CharTokenizer, ProcessRewardModel, apply_op,
-                       generate, in_held_out, sft_corpus, solution, split_steps, verify,
-                       verify_batch)
+from envs.text import (DIFFICULTY_OPS, MAX_VERBOSITY, TASK_MAX_COMPLETION_LEN,
+                       TASK_MAX_PROMPT_LEN, TASK_MAX_STEPS, CharTokenizer, ProcessRewardModel,
+                       apply_op, generate, in_held_out, sft_corpus, solution, split_steps,
+                       verify, verify_batch)
 from envs.text.tokenizer import CHARS
 
 
@@ -155,7 +155,7 @@ def test_sft_corpus_lengths_and_pass_rate():
   diff = np.array([p.difficulty for p in probs])
   assert lengths[diff == 0].mean() < lengths[diff == 1].mean() < lengths[diff == 2].mean()
   with pytest.raises(ValueError):
-    sft_corpus(0, 10, verbosity_probs=(1, 1, 1, 1, 1))
+    sft_corpus(0, 10, verbosity_probs=(1,) * (MAX_VERBOSITY + 2))
 
 
 # --- tokenizer -----------------------------------------------------------------------------

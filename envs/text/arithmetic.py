@@ -36,7 +36,7 @@ from envs.text.tokenizer import ANSWER_CHAR, STEP_CHAR
 
 DIFFICULTY_OPS = {0: (1, 2), 1: (3, 4), 2: (5, 6)}
 MAX_OPS = 6
-MAX_VERBOSITY = 3
+MAX_VERBOSITY = 8  # TASK_MAX_COMPLETION_LEN (96) fits <= 3; each more needs 12 tokens
 DEFAULT_MAX_VALUE = 99
 DEFAULT_START_RANGE = (1, 20)
 HELD_OUT_FRACTION = 0.1
@@ -278,7 +278,9 @@ def sft_corpus(seed: Seed, n: int, verbosity_probs: Sequence[float] = (0.4, 0.3,
     seed: int seed or Generator.
     n: number of examples.
     verbosity_probs: probabilities of verbosity 0, 1, ...; at most MAX_VERBOSITY + 1
-      entries (the length constants are sized for verbosity <= 3).
+      entries. `TASK_MAX_COMPLETION_LEN` (96) fits verbosity <= 3; each filler more
+      needs up to 12 tokens ("check dd=dd;"), so a hard problem at verbosity v needs
+      52 + 12 v tokens with EOS.
     slip_rate: probability that an example contains a slip, or a sequence of them,
       one per verbosity level (same length as `verbosity_probs`).
     difficulties: difficulty levels to draw from.

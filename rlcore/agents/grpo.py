@@ -92,6 +92,8 @@ def default_config():
   c.sft = mlc.ConfigDict(dict(seed=0, corpus_size=20000, verbosity_probs=(0.1, 0.2, 0.3, 0.4),
                               slip_rate=0.25, slip_by_verbosity=(), steps=1500, batch_size=64,
                               lr=3e-3, cache_dir=""))
+  c.max_completion_len = 96     # N sampled tokens (text.TASK_MAX_COMPLETION_LEN fits
+                                # verbosity <= 3; verbose SFT corpora need more)
   c.num_updates = 100           # GRPO steps
   c.prompts_per_step = 16       # P
   c.group_size = 8              # G
@@ -172,8 +174,8 @@ def validate_config(config) -> None:
   if not float(config.pref.judge_temperature) > 0:
     raise ValueError(f"config.pref.judge_temperature: must be > 0, got "
                      f"{config.pref.judge_temperature!r}.")
-  for n in ("num_updates", "prompts_per_step", "group_size", "inner_epochs",
-            "num_minibatches", "eval_every"):
+  for n in ("max_completion_len", "num_updates", "prompts_per_step", "group_size",
+            "inner_epochs", "num_minibatches", "eval_every"):
     v = config[n]
     if isinstance(v, bool) or int(v) != v or v < 1:
       raise ValueError(f"config.{n} must be a positive integer, got {v!r}.")
@@ -206,8 +208,7 @@ def _length_transform(name, config):
                                            int(s.laser_interval))
     fn = rlcore.laser_d if name == "laser_d" else rlcore.laser_de
     return fn(thresholds, alpha=s.alpha, round_method=s.round_method)
-  from envs import text
-  max_len = text.TASK_MAX_COMPLETION_LEN
+  max_len = int(config.max_completion_len)
   fns = {
       "laser": lambda r, c: rlcore.laser(r, c.correct, c.lengths, s.target_length,
                                          alpha=s.alpha),
@@ -354,8 +355,8 @@ def _make_agent(config) -> Agent:
   cfg = sft.lm_config(config, tok.vocab_size)
   prm = text.ProcessRewardModel(flaws=tuple(f for f in config.process.flaws.split(",") if f))
   P, G = config.prompts_per_step, config.group_size
-  PL, N = text.TASK_MAX_PROMPT_LEN, text.TASK_MAX_COMPLETION_LEN
-  K = text.TASK_MAX_STEPS
+  PL, N = text.TASK_MAX_PROMPT_LEN, int(config.max_completion_len)
+  K = N  # every step has >= 1 token, so no step of a completion that fits is dropped
   difficulties = tuple(config.difficulties)
   opt = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(config.lr))
   shaping = make_shaping(config)

@@ -55,7 +55,13 @@ def make_batches(config, tokenizer):
   slips = tuple(s.get("slip_by_verbosity", ())) or float(s.slip_rate)
   pairs = text.sft_corpus(int(s.seed), int(s.corpus_size), tuple(s.verbosity_probs),
                           slips, tuple(config.difficulties))
-  P, N = text.TASK_MAX_PROMPT_LEN, text.TASK_MAX_COMPLETION_LEN
+  P = text.TASK_MAX_PROMPT_LEN
+  N = int(config.get("max_completion_len", text.TASK_MAX_COMPLETION_LEN))
+  need = max(len(c) for _, c in pairs) + 1  # + EOS
+  if need > N:
+    raise ValueError(f"config.max_completion_len={N} is too short for the SFT corpus "
+                     f"(verbosity_probs={tuple(s.verbosity_probs)}): its longest completion "
+                     f"needs {need} tokens with EOS; set max_completion_len >= {need}.")
   prompts, pmask = tokenizer.batch_encode_prompts([p for p, _ in pairs], P)
   comps, cmask = tokenizer.batch_encode_completions([c for _, c in pairs], N)
   tokens = np.concatenate([prompts, comps], 1).astype(np.int32)
