@@ -1,36 +1,53 @@
 """GRPO on chained arithmetic: no shaping vs LASER vs LASER-D vs LASER-DE vs the
 group-based length penalty (Efficient Reasoning).
 
-A ~0.3M-parameter character-level LM is warm-started (SFT, cached) on solutions of
-mixed verbosity (0-3 filler steps), then trained with GRPO (P = 16 prompts x G = 8,
-clip 0.2 / 0.28, k3 KL 0.001) on the verifier score (1 / -0.5 / -1) with each
-length-shaping method applied before the group normalisation. The claim tested (LASER,
-Liu et al. 2025, https://arxiv.org/abs/2505.15612): LASER variants cut response length
-by >= 30% against no shaping with <= 2 points of held-out accuracy lost; LASER-D keeps
-hard problems longer than easy ones; the group-based penalty trades accuracy for length.
+A ~0.3M-parameter character-level LM is warm-started (SFT, cached) on verbose solutions
+(0-6 filler steps such as "ok", "so 22", "check 22=22", 4.15 on average: 58 tokens per
+solution against 30 for the minimal ones), then trained with GRPO (P = 16 prompts x
+G = 8, clip 0.2 / 0.28, k3 KL with DeepSeekMath's beta = 0.04) on the verifier score
+(1 / -0.5 / -1) with each length-shaping method applied before the group normalisation
+(LASER: L_T = 40, alpha = 0.5; LASER-D/DE: candidates 16..128 every 8, monitor every
+20 steps; group penalty: alpha = 0.4). The claim tested (LASER, Liu et al. 2025,
+https://arxiv.org/abs/2505.15612): LASER variants cut response length by >= 30% against
+no shaping with <= 2 points of held-out accuracy lost; LASER-D keeps hard problems
+longer than easy ones; the group-based penalty trades accuracy for length.
 
 Launch:
 
     python experiments/main.py --config=configs/grpo_length.py --workdir=runs/grpo_length
 
-Runtime on this 2-core CPU: 3-8 min per run (194 s alone, up to 458 s beside another
-experiment), 100 steps each, after a one-time SFT warm start (1500 steps, cached in
-~/.cache/rlcore/sft; 24 min measured under heavy load).
+Runtime on this 2-core CPU: 4-5 min per run (100 steps) with two runs side by side,
+after a one-time SFT warm start (1500 steps, 7 min, cached in ~/.cache/rlcore/sft).
 
-Measured (seed 0, 384 held-out problems, pass@1 at T = 1; SFT start 0.740 / 42.1
-tokens): none 0.898 / 31.8; LASER 0.898 / 29.8; LASER-D 0.891 / 29.4 (targets easy 24,
-medium 24, hard 40; hard answers 44.9 vs easy 15.1 tokens); LASER-DE 0.914 / 29.9;
-group penalty 0.883 / 29.5. The cut against no shaping is 6-8%, not the paper's
->= 30%: here the unshaped run sheds its filler steps too (filler never helps accuracy).
+Measured: held-out pass@1 at T = 1 on 384 problems, averaged over the last five
+evaluations (steps 60-100); length in tokens with EOS, by difficulty easy / medium /
+hard in brackets; the cut is against no shaping of the same seed.
 
-The task bounds the cut: the minimal solutions of the 384 held-out problems average
-29.5 tokens with EOS (15.1 / 29.7 / 45.3 by difficulty), LASER ends there, and the SFT
-start is 42.1, so even against a run that kept the SFT's length the largest cut is
-30.0%. A variant whose SFT corpus makes verbose solutions slip less often
-(`sft.slip_by_verbosity=(0.6, 0.4, 0.2, 0.1)`, same overall slip rate), so that
-length helps accuracy in the warm start, did not keep the unshaped run long either:
-none 0.911 / 32.9, LASER 0.919 / 29.6 (15.4 / 29.9 / 45.3, the minimal lengths), a
-10% cut.
+| run | seed | accuracy | length | cut |
+|---|---:|---:|---|---:|
+| none | 0 | 0.845 | 51.0 (40.6 / 50.4 / 63.2) | |
+| LASER | 0 | 0.872 | 32.6 (19.6 / 31.3 / 48.4) | 36% |
+| LASER-D | 0 | 0.864 | 34.1 (15.9 / 34.0 / 54.6) | 33% |
+| LASER-DE | 0 | 0.868 | 33.4 (15.9 / 33.7 / 52.6) | 35% |
+| group penalty | 0 | 0.886 | 30.2 (15.5 / 30.4 / 46.5) | 41% |
+| none | 1 | 0.841 | 51.4 (40.2 / 52.1 / 63.4) | |
+| LASER | 1 | 0.849 | 32.9 (19.6 / 31.8 / 48.9) | 36% |
+| group penalty | 1 | 0.876 | 30.1 (15.2 / 30.4 / 46.5) | 41% |
+
+* The LASER variants cut length by 33-36% and gain 1-3 points of accuracy: the claim
+  holds. The unshaped run keeps its length (the KL term holds it near the warm start).
+* LASER-D's targets end at 24 tokens for easy prompts and 56 for medium ones (hard:
+  the batch's longest answer, its fallback), so it leaves hard answers 6 tokens longer
+  than plain LASER does (54.6 against 48.4) and easy ones 4 shorter (15.9 against 19.6).
+* The group penalty does **not** trade accuracy for length here: it reaches the minimal
+  solutions (29.5 tokens on these 384 problems: 15.1 / 29.7 / 45.3) with the best
+  accuracy of all. On this task
+  the minimal solution is also the most reliable one; step-skipping, the shortcut that
+  would cost accuracy, stayed under 1% of its answers (step 100, seed 0).
+
+With the default warm start (0-3 fillers, 42 tokens; kl_coef 0.001) the cut was 6-10%:
+the unshaped run shed its filler too, and the minimal solutions left room for at most
+30%. That setting is still `grpo.default_config()`, used by grpo_prm.py and grpo_pref.py.
 """
 
 from experiments import runner
@@ -42,7 +59,13 @@ def get_config(arg=None):
   c = runner.with_runner_defaults(grpo.default_config())
   c.num_updates = 100
   c.chunk_updates = 10
+  # A verbose warm start (0-6 filler steps, 4.15 on average: 58 tokens against 30 for
+  # the minimal solutions), so that length has room to fall.
+  c.sft.verbosity_probs = (0.05, 0.05, 0.1, 0.1, 0.2, 0.2, 0.3)
+  c.max_completion_len = 128     # a hard problem with 6 fillers needs up to 124
+  c.kl_coef = 0.04               # DeepSeekMath's GRPO β
   c.shaping.target_length = 40
+  c.shaping.laser_upper = 128
   c.sweep_points = [
       {"shaping.chain": "", "_name": "none"},
       {"shaping.chain": "laser", "_name": "laser"},

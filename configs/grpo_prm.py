@@ -14,7 +14,8 @@ Launch:
     python experiments/main.py --config=configs/grpo_prm.py --workdir=runs/grpo_prm
 
 Runtime on this 2-core CPU: 5.5-8 min per run beside another experiment (100 steps),
-after the cached SFT warm start shared with configs/grpo_length.py.
+after the cached default SFT warm start (0-3 filler steps; shared with
+configs/grpo_pref.py).
 
 Measured (seed 0, held-out pass@1 first -> last eval): verifier 0.841 -> 0.906;
 PRM sum-form 0.784 -> 0.828 with PRM step-score sum 5.35 -> 9.34 and filler steps
