@@ -125,6 +125,19 @@ def test_bad_configs_fail_early(overrides, match):
     grpo.validate_config(_config(**overrides))
 
 
+def test_sft_corpus_that_does_not_fit_max_completion_len_fails_with_the_length_needed():
+  from envs.text import CharTokenizer
+  from rlcore.agents import sft
+  verbose = {"difficulties": (2,), "sft.corpus_size": 20,
+             "sft.verbosity_probs": (0.0,) * 8 + (1.0,)}   # always 8 fillers
+  with pytest.raises(ValueError, match=r"config.max_completion_len=96 is too short.*"
+                                       r"set max_completion_len >= \d+"):
+    sft.make_batches(_config(**verbose), CharTokenizer())
+  tokens, mask, loss_mask = sft.make_batches(_config(**verbose, max_completion_len=160),
+                                             CharTokenizer())
+  assert tokens.shape == (20, 16 + 160) and loss_mask.sum(1).max() > 96
+
+
 # --- training runs: the direction of the effects ---------------------------------
 # They need the default SFT warm start (1500 steps; cached in ~/.cache/rlcore/sft) and
 # ~4 x 30 GRPO steps: about 10 minutes on a 2-core CPU without the cache, too long
