@@ -4,7 +4,7 @@ Part 1, CartPole-v1 at PureJaxRL's settings (4 envs x 128 steps, 4 epochs x 4 mi
 5e5 steps): `jax.jit(jax.vmap(make_train(config)))` of rlcore's PPO and of PureJaxRL's own
 `ppo.py` (imported from a checkout given on the command line), for 1 seed and for 8
 vmapped seeds. Reported: trace/lower and compile time apart, steady-state environment
-steps per second (median of whole training runs, the two contenders interleaved
+steps per second (median of whole training runs, the contenders interleaved
 round-robin), and the mean final episode return over the seeds.
 
 With `--cpu-devices=N` (default: one per core) the process exposes N CPU devices and a
@@ -40,11 +40,12 @@ Shims, applied from here without editing either peer's files:
 - PureJaxRL's `wrappers.py` imports `navix` at the top for a wrapper CartPole does not
   use; when navix is not installed an empty stand-in module is registered.
 - `--pjrt-nproc=N` sets XLA:CPU's thread pool (PJRT_NPROC) for the whole process
-  (default 8; 0 keeps JAX's own, one thread per core). PureJaxRL initialises its networks with jax's
-  orthogonal initialiser, a LAPACK QR: vmapped over seeds, each of its QR kernels splits
-  its batch over that pool and blocks until the pieces finish, so on a 2-core machine
-  two of them can block every pool thread and the 8-seed PureJaxRL run can hang
-  (rlcore's own initialiser has no LAPACK call, see rlcore/nets/initializers.py). The
+  (default 8; 0 keeps JAX's own, one thread per core). PureJaxRL initialises its
+  networks with jax's orthogonal initialiser, a LAPACK QR: vmapped over seeds, each of
+  its QR kernels splits its batch over that pool and blocks until the pieces finish, so
+  on a 2-core machine two of them can block every pool thread and the 8-seed PureJaxRL
+  run can hang (rlcore's own initialiser has no LAPACK call, see
+  rlcore/nets/initializers.py). The
   default, `--pjrt-nproc=8`, leaves a thread free, at a cost: here it makes both
   contenders ~30% slower than JAX's default pool (`--pjrt-nproc=0`), and the sharded
   rlcore run 2x slower.
@@ -54,14 +55,12 @@ Shims, applied from here without editing either peer's files:
 
 from __future__ import annotations
 
-import os
-
-
-import argparse  # pylint: disable=g-import-not-at-top
+import argparse
 import copy
 import functools
 import importlib
 import json
+import os
 import platform
 import statistics
 import sys
