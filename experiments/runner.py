@@ -364,7 +364,7 @@ def run_group(group: dict, gdir: str, *, progress: bool = True) -> dict:
 
   records = rio.read_jsonl(os.path.join(gdir, "metrics.jsonl"))
   summary = _summarise(group, config, agent, state, records, names, compile_s, run_s,
-                       run_steps, gdir)
+                       run_steps, gdir, shard_mode)
   for name, path in zip(names, point_files):
     rio.write_json_atomic(path, summary["points"][name])
   rio.write_json_atomic(summary_path, summary)
@@ -439,7 +439,7 @@ def _run_host_group(group: dict, gdir: str, module, *, progress: bool = True) ->
                  steps_per_second=run_steps / run_s if run_s else None,
                  run_seconds=run_s, jax_version=jax.__version__,
                  device=str(jax.devices()[0].device_kind), num_devices=jax.device_count(),
-                 backend=jax.default_backend(), config=_config_json(config))
+                 sharding="none", backend=jax.default_backend(), config=_config_json(config))
   if config.plot and records:
     for key in module.PLOT_METRICS:
       curves = {}
@@ -483,7 +483,7 @@ def _records(metrics, points, names, S, first_update, log_every, sps, wall,
 
 
 def _summarise(group, config, agent, state, records, names, compile_s, run_s, run_steps,
-               gdir) -> dict:
+               gdir, shard_mode) -> dict:
   S = config.num_seeds
   points = {}
   for p, name in enumerate(names):
@@ -504,7 +504,8 @@ def _summarise(group, config, agent, state, records, names, compile_s, run_s, ru
                  steps_per_second=run_steps / run_s if run_s else None,
                  run_seconds=run_s, jax_version=jax.__version__,
                  device=str(jax.devices()[0].device_kind), num_devices=jax.device_count(),
-                 backend=jax.default_backend(), config=_config_json(config))
+                 sharding=shard_mode or "none", backend=jax.default_backend(),
+                 config=_config_json(config))
   if config.plot and records:
     _plot(records, names, os.path.join(gdir, "curve.png"), config)
   return summary

@@ -203,5 +203,15 @@ def test_sizes_that_do_not_divide_over_devices_fail_with_the_numbers(tmp_path, s
   assert line.startswith("ERROR") and named in line and "4 devices" in line
 
 
+@pytest.mark.parametrize("seeds, layout", [(2, "seeds"), (1, "none")])
+def test_main_cpu_devices_shards_seeds_over_cpu_devices(tmp_path, seeds, layout):
+  _main(tmp_path, "--cpu_devices=2", f"--config.num_seeds={seeds}",
+        "--config.total_timesteps=3072", "--config.chunk_updates=3",
+        "--config.host_eval_episodes=0", "--config.plot=false")
+  summary = rio.read_json(tmp_path / "summary.json")
+  assert summary["num_devices"] == 2 and summary["sharding"] == layout
+  assert len(rio.read_jsonl(tmp_path / "metrics.jsonl")[-1]["episode_return_per_seed"]) == seeds
+
+
 def test_auto_on_cpu_devices_runs_what_does_not_divide_on_one_device(tmp_path):
   assert _shard_run(tmp_path, "auto", 3, 6, "auto", 4).startswith("RESULT")
