@@ -1,6 +1,5 @@
 """GRPO trainer: the reward pipeline's order and composition, config errors, resume,
-and (with RLCORE_SLOW_TESTS=1) training runs that assert the direction of the LASER
-and PURE effects."""
+and short training runs that assert the direction of the LASER and PURE effects."""
 
 import os
 
@@ -139,12 +138,16 @@ def test_sft_corpus_that_does_not_fit_max_completion_len_fails_with_the_length_n
 
 
 # --- training runs: the direction of the effects ---------------------------------
-# They need the default SFT warm start (1500 steps; cached in ~/.cache/rlcore/sft) and
-# ~4 x 30 GRPO steps: about 10 minutes on a 2-core CPU without the cache, too long
-# for CI's budget. Run them with RLCORE_SLOW_TESTS=1.
+# They start from the default config's SFT warm start, checked in as
+# tests/data/sft_default.npz (1.1 MB; `sft.export_npz` wrote it from a 1500-step SFT
+# run, which takes about 7 minutes here) and imported into a temporary cache, so CI
+# trains no warm start. Four 20-step GRPO runs at P = 8 take about 25 s each on a
+# 2-core CPU. The thresholds held for seeds 0-6 (RLCORE_DIRECTION_SEED picks the seed).
+# With RLCORE_SLOW_TESTS=1 they run at the experiments' P = 16 for 30 steps.
 
-slow = pytest.mark.skipif(not os.environ.get("RLCORE_SLOW_TESTS"),
-                          reason="training runs; set RLCORE_SLOW_TESTS=1")
+WARM_START = os.path.join(os.path.dirname(__file__), "data", "sft_default.npz")
+SLOW = bool(os.environ.get("RLCORE_SLOW_TESTS"))
+DIRECTION_SEED = int(os.environ.get("RLCORE_DIRECTION_SEED", "0"))
 
 
 @pytest.fixture(scope="module")
@@ -152,30 +155,62 @@ def sft_dir(tmp_path_factory):
   return str(tmp_path_factory.mktemp("sft"))
 
 
-def _run(steps, **overrides):
-  agent = grpo.make_agent(_config(**{"eval_every": 1000, "eval_problems": 64, **overrides}))
-  _, m = agent.run_steps(agent.init(jax.random.key(0)), steps, 0)
+@pytest.fixture(scope="module")
+def warm_cache(tmp_path_factory):
+  from rlcore.agents import sft
+  cache = str(tmp_path_factory.mktemp("warm"))
+  sft.import_npz(_config(**{"sft.cache_dir": cache}), WARM_START)
+  return cache
+
+
+def test_checked_in_warm_start_matches_the_default_config(tmp_path):
+  """The fixture is for the default model and SFT settings (else: re-export it), and
+  a warm start for other settings is refused, naming both cache keys."""
+  from rlcore.agents import sft
+  c = _config(**{"sft.cache_dir": str(tmp_path)})
+  sft.import_npz(c, WARM_START)
+  params, stats = sft.warm_start(c)
+  assert stats["cached"] and stats["sft_loss"] < 0.2
+  with np.load(WARM_START) as data:
+    first = jax.tree_util.keystr(jax.tree_util.tree_flatten_with_path(params)[0][0][0])
+    np.testing.assert_array_equal(np.asarray(jax.tree.leaves(params)[0]), data[first])
+  with pytest.raises(ValueError, match="cache key .* re-export"):
+    sft.import_npz(_config(**{"sft.cache_dir": str(tmp_path), "sft.steps": 10}), WARM_START)
+
+
+def _run(cache, **overrides):
+  steps, size = (30, 16) if SLOW else (20, 8)
+  agent = grpo.make_agent(_config(**{
+      "eval_every": 1000, "eval_problems": 64, "prompts_per_step": size,
+      "sft.cache_dir": cache, **overrides}))
+  _, m = agent.run_steps(agent.init(jax.random.key(DIRECTION_SEED)), steps, DIRECTION_SEED)
   return m
 
 
-@slow
-def test_laser_removes_filler_faster_than_no_shaping():
-  none = _run(30)
-  laser = _run(30, **{"shaping.chain": "laser", "shaping.target_length": 40})
+def test_laser_removes_filler_faster_than_no_shaping(warm_cache):
+  none = _run(warm_cache)
+  laser = _run(warm_cache, **{"shaping.chain": "laser", "shaping.target_length": 40})
   late = slice(-10, None)
-  assert laser["filler_steps"][late].mean() < none["filler_steps"][late].mean() - 0.5
-  assert laser["mean_length"][late].mean() < none["mean_length"][late].mean()
-  assert laser["accuracy"][late].mean() > none["accuracy"][late].mean() - 0.05
+  mean = lambda m, k: float(m[k][late].mean())
+  assert mean(laser, "filler_steps") < 0.7 * mean(none, "filler_steps")
+  assert mean(laser, "mean_length") < mean(none, "mean_length")
+  # A guard against collapse only: 20 steps of 64 training samples are too few to
+  # resolve the experiments' "at most 2 points lost" (configs/grpo_length.py measures
+  # that on 384 held-out problems).
+  assert mean(laser, "accuracy") > mean(none, "accuracy") - 0.1
 
 
-@slow
-def test_sum_form_prm_is_hacked_with_filler_and_min_form_is_not():
-  sum_form = _run(30, reward="process", **{"process.credit": "sum"})
-  min_form = _run(30, reward="process", **{"process.credit": "min"})
-  late = slice(-10, None)
-  assert sum_form["filler_steps"][late].mean() > sum_form["filler_steps"][:3].mean() + 1.0
-  assert sum_form["prm_sum"][late].mean() > sum_form["prm_sum"][:3].mean()
-  assert min_form["filler_steps"][late].mean() < min_form["filler_steps"][:3].mean()
+def test_sum_form_prm_is_hacked_with_filler_and_min_form_is_not(warm_cache):
+  sum_form = _run(warm_cache, reward="process", **{"process.credit": "sum"})
+  min_form = _run(warm_cache, reward="process", **{"process.credit": "min"})
+  late, early = slice(-10, None), slice(0, 3)
+  fill = lambda m, w: float(m["filler_steps"][w].mean())
+  # Sum-form credit pays for every filler step the flawed PRM rates highly ...
+  assert fill(sum_form, late) > fill(sum_form, early) + 0.5
+  assert sum_form["prm_sum"][late].mean() > sum_form["prm_sum"][early].mean()
+  # ... min-form credit does not: its filler falls, and ends far below sum-form's.
+  assert fill(min_form, late) < fill(min_form, early)
+  assert fill(sum_form, late) > fill(min_form, late) + 1.0
 
 
 def test_runner_resumes_a_grpo_run_with_identical_parameters(tmp_path, sft_dir):

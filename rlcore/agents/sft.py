@@ -133,19 +133,95 @@ def warm_start(config, *, log_every: int = 0):
   Returns:
     (params, statistics dict; `cached` says whether they came from the cache).
   """
-  from envs import text
-  cache_dir = config.sft.cache_dir or os.path.join(
-      os.path.expanduser("~"), ".cache", "rlcore", "sft")
-  path = os.path.join(cache_dir, _cache_key(config))
-  cfg = lm_config(config, text.CharTokenizer().vocab_size)
-  template = jax.eval_shape(lambda: lm.init_params(cfg, jax.random.key(0)))
-  ckpt_dir = os.path.join(path, "params")
+  ckpt_dir = os.path.join(cache_path(config), "params")
   if os.path.isdir(ckpt_dir):
     with rio.Checkpointer(ckpt_dir) as ckpt:
       if ckpt.latest_step() is not None:
-        params, meta = ckpt.restore(template)
+        params, meta = ckpt.restore(_template(config))
         return params, dict(meta, cached=True)
   params, stats = train(config, log_every=log_every)
-  with rio.Checkpointer(ckpt_dir) as ckpt:
-    ckpt.save(1, params, stats)
+  _store(config, params, stats)
   return params, dict(stats, cached=False)
+
+
+def cache_path(config) -> str:
+  """The directory where `warm_start` keeps the SFT parameters of `config`."""
+  cache_dir = config.sft.cache_dir or os.path.join(
+      os.path.expanduser("~"), ".cache", "rlcore", "sft")
+  return os.path.join(cache_dir, _cache_key(config))
+
+
+def _template(config):
+  from envs import text
+  cfg = lm_config(config, text.CharTokenizer().vocab_size)
+  return jax.eval_shape(lambda: lm.init_params(cfg, jax.random.key(0)))
+
+
+def _store(config, params, stats) -> None:
+  with rio.Checkpointer(os.path.join(cache_path(config), "params")) as ckpt:
+    ckpt.save(1, params, stats)
+
+
+def _leaf_names(tree) -> list[str]:
+  return [jax.tree_util.keystr(path) for path, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
+
+
+def export_npz(config, path: str, *, log_every: int = 0) -> dict:
+  """Writes the warm start of `config` (from the cache, or trained) to one `.npz` file.
+
+  The file holds every parameter as a float32 array named by its pytree path, the
+  cache key of `config` (a hash of the model and SFT settings) and the SFT statistics.
+  `import_npz` puts it back into a cache, so a machine without the cache (CI, a
+  Colab) skips the SFT run. `tests/data/sft_default.npz` is made this way.
+
+  Args:
+    config: the GRPO config.
+    path: output file.
+    log_every: see `train`.
+
+  Returns:
+    The SFT statistics.
+  """
+  params, stats = warm_start(config, log_every=log_every)
+  arrays = {name: np.asarray(x, np.float32)
+            for name, x in zip(_leaf_names(params), jax.tree.leaves(params))}
+  meta = {k: v for k, v in stats.items() if k != "cached"}
+  np.savez_compressed(path, __cache_key__=np.asarray(_cache_key(config)),
+                      __stats__=np.asarray(json.dumps(meta)), **arrays)
+  return meta
+
+
+def import_npz(config, path: str) -> str:
+  """Puts parameters written by `export_npz` into `config`'s SFT cache.
+
+  After this, `warm_start(config)` (and so every GRPO run with `config`'s model and
+  SFT settings) loads them instead of training.
+
+  Args:
+    config: the GRPO config; its model and SFT settings must be the exported ones.
+    path: a file written by `export_npz`.
+
+  Returns:
+    The cache directory written (`cache_path(config)`).
+
+  Raises:
+    ValueError: if the file was exported for other model or SFT settings, or its
+      arrays do not match the model's parameters.
+  """
+  with np.load(path) as data:
+    key = str(data["__cache_key__"])
+    if key != _cache_key(config):
+      raise ValueError(
+          f"import_npz: {path} holds the warm start for SFT cache key {key}, but this "
+          f"config's model and sft settings give {_cache_key(config)}; re-export it with "
+          f"sft.export_npz(config, path) for these settings.")
+    stats = json.loads(str(data["__stats__"]))
+    template = _template(config)
+    leaves = []
+    for name, spec in zip(_leaf_names(template), jax.tree.leaves(template)):
+      if name not in data.files or data[name].shape != spec.shape:
+        raise ValueError(f"import_npz: {path} has no parameter {name} of shape "
+                         f"{spec.shape}.")
+      leaves.append(jnp.asarray(data[name], spec.dtype))
+  _store(config, jax.tree.unflatten(jax.tree.structure(template), leaves), stats)
+  return cache_path(config)
