@@ -169,6 +169,7 @@ def test_checked_in_warm_start_matches_the_default_config(tmp_path):
   from rlcore.agents import sft
   c = _config(**{"sft.cache_dir": str(tmp_path)})
   sft.import_npz(c, WARM_START)
+  assert sft.import_npz(c, WARM_START) == sft.cache_path(c)   # an existing entry is kept
   params, stats = sft.warm_start(c)
   assert stats["cached"] and stats["sft_loss"] < 0.2
   with np.load(WARM_START) as data:

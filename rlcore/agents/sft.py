@@ -133,12 +133,10 @@ def warm_start(config, *, log_every: int = 0):
   Returns:
     (params, statistics dict; `cached` says whether they came from the cache).
   """
-  ckpt_dir = os.path.join(cache_path(config), "params")
-  if os.path.isdir(ckpt_dir):
-    with rio.Checkpointer(ckpt_dir) as ckpt:
-      if ckpt.latest_step() is not None:
-        params, meta = ckpt.restore(_template(config))
-        return params, dict(meta, cached=True)
+  if _cached_step(config) is not None:
+    with rio.Checkpointer(os.path.join(cache_path(config), "params")) as ckpt:
+      params, meta = ckpt.restore(_template(config))
+    return params, dict(meta, cached=True)
   params, stats = train(config, log_every=log_every)
   _store(config, params, stats)
   return params, dict(stats, cached=False)
@@ -195,7 +193,8 @@ def import_npz(config, path: str) -> str:
   """Puts parameters written by `export_npz` into `config`'s SFT cache.
 
   After this, `warm_start(config)` (and so every GRPO run with `config`'s model and
-  SFT settings) loads them instead of training.
+  SFT settings) loads them instead of training. A cache entry that already exists is
+  kept as it is (the file is still checked against `config`).
 
   Args:
     config: the GRPO config; its model and SFT settings must be the exported ones.
@@ -223,5 +222,14 @@ def import_npz(config, path: str) -> str:
         raise ValueError(f"import_npz: {path} has no parameter {name} of shape "
                          f"{spec.shape}.")
       leaves.append(jnp.asarray(data[name], spec.dtype))
-  _store(config, jax.tree.unflatten(jax.tree.structure(template), leaves), stats)
+  if _cached_step(config) is None:
+    _store(config, jax.tree.unflatten(jax.tree.structure(template), leaves), stats)
   return cache_path(config)
+
+
+def _cached_step(config):
+  ckpt_dir = os.path.join(cache_path(config), "params")
+  if not os.path.isdir(ckpt_dir):
+    return None
+  with rio.Checkpointer(ckpt_dir) as ckpt:
+    return ckpt.latest_step()
