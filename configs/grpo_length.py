@@ -37,23 +37,36 @@ hard in brackets; the cut is against no shaping of the same seed.
 | group penalty | 1 | 0.876 | 30.1 (15.2 / 30.4 / 46.5) | 41% |
 | none | 2 | 0.860 | 45.0 (30.9 / 45.6 / 60.2) | |
 | LASER | 2 | 0.886 | 33.5 (19.9 / 32.6 / 49.6) | 26% |
+| LASER-D | 2 | 0.881 | 34.4 (16.4 / 34.6 / 54.3) | 24% |
+| LASER-DE | 2 | 0.857 | 35.9 (17.0 / 36.2 / 56.7) | 20% |
+| group penalty | 2 | 0.884 | 30.1 (15.4 / 30.3 / 46.4) | 33% |
 
-Over the three seeds: none 0.849 / 49.1, LASER 0.869 / 33.0, a 33% cut with 2.0 points
-of accuracy gained.
+Over the three seeds (accuracy / length, cut of the mean length):
 
-* The LASER variants cut length by 26-36% and gain 0.3-3 points of accuracy. The
-  30% claim holds on average (LASER: 33% over three seeds) and in six of the eight
-  runs: LASER-DE, which also rewards long wrong answers, cut 29% on seed 1, and on
-  seed 2 the unshaped run itself drifted shorter (45.0), so LASER's 33.5 is a 26% cut.
-  LASER ends at 33.0-33.5 tokens on every seed; the unshaped runs end at 45-51 (the
-  KL term holds them near the warm start's 53-58).
+| run | accuracy | length | cut |
+|---|---:|---:|---:|
+| none | 0.849 | 49.1 | |
+| LASER | 0.869 | 33.0 | 33% |
+| LASER-D | 0.863 | 34.2 | 30% |
+| LASER-DE | 0.860 | 35.2 | 28% |
+| group penalty | 0.882 | 30.1 | 39% |
+
+* The LASER variants cut length by 20-36% and lose at most 0.3 points of accuracy
+  (-0.3 to +2.7). The 30% claim holds on average for LASER (33%) and LASER-D (30%), not
+  for LASER-DE (28%), and in five of the nine runs. Seed 2 is the exception: its unshaped run drifted
+  shorter by itself (45.0 against 51), so LASER's 33.5 tokens there is a 26% cut.
+  LASER ends at 32.6-33.5 tokens on every seed and the unshaped runs at 45-51 (the KL
+  term holds them near the warm start's 53-58). A lower target does not help: with
+  L_T = 36, LASER ended at 32.1 (seed 0) and 32.7 (seed 1), within noise of L_T = 40,
+  because the answers are then close to the minimal solutions (29.5).
 * LASER-D's targets end at 24 tokens for easy prompts and 56 for medium ones (seed 0;
   16 and 40 on seed 1; hard: the batch's longest answer, its fallback), so it leaves
   hard answers 5-6 tokens longer than plain LASER does (54.6 against 48.4; 53.9 against
-  48.9) and easy ones 3-4 shorter (15.9 against 19.6; 16.3 against 19.6).
-* The group penalty does **not** trade accuracy for length here: it reaches the minimal
-  solutions (29.5 tokens on these 384 problems: 15.1 / 29.7 / 45.3) with the best
-  accuracy of all. On this task the minimal solution is also the most reliable one;
+  48.9; 54.3 against 49.6 on seed 2) and easy ones 3-4 shorter (15.9 against 19.6; 16.3
+  against 19.6; 16.4 against 19.9).
+* The group penalty does **not** trade accuracy for length here: on all three seeds it
+  reaches the minimal solutions (29.5 tokens on these 384 problems: 15.1 / 29.7 / 45.3)
+  with the best accuracy of all. On this task the minimal solution is also the most reliable one;
   step-skipping, the shortcut that would cost accuracy, stayed under 1% of its answers
   (step 100, seed 0). Run for 300 steps (seed 0) it still did not trade: 0.915 / 29.7
   over the last five evaluations.
