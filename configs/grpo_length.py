@@ -52,9 +52,10 @@ Over the three seeds (accuracy / length, cut of the mean length):
 | group penalty | 0.882 | 30.1 | 39% |
 
 * The LASER variants cut length by 20-36% and lose at most 0.3 points of accuracy
-  (-0.3 to +2.7). The 30% claim holds on average for LASER (33%) and LASER-D (30%), not
-  for LASER-DE (28%), and in five of the nine runs. Seed 2 is the exception: its unshaped run drifted
-  shorter by itself (45.0 against 51), so LASER's 33.5 tokens there is a 26% cut.
+  (-0.3 to +2.7). The 30% claim holds on average for LASER (33%) and LASER-D (30%),
+  not for LASER-DE (28%), and in five of the nine runs. Seed 2 is the exception: its
+  unshaped run drifted shorter by itself (45.0 against 51), so LASER's 33.5 tokens
+  there is a 26% cut.
   LASER ends at 32.6-33.5 tokens on every seed and the unshaped runs at 45-51 (the KL
   term holds them near the warm start's 53-58). A lower target does not help: with
   L_T = 36, LASER ended at 32.1 (seed 0) and 32.7 (seed 1), within noise of L_T = 40,
@@ -66,9 +67,9 @@ Over the three seeds (accuracy / length, cut of the mean length):
   against 19.6; 16.4 against 19.9).
 * The group penalty does **not** trade accuracy for length here: on all three seeds it
   reaches the minimal solutions (29.5 tokens on these 384 problems: 15.1 / 29.7 / 45.3)
-  with the best accuracy of all. On this task the minimal solution is also the most reliable one;
-  step-skipping, the shortcut that would cost accuracy, stayed under 1% of its answers
-  (step 100, seed 0). Run for 300 steps (seed 0) it still did not trade: 0.915 / 29.7
+  with the best accuracy of all. On this task the minimal solution is also the most
+  reliable one; step-skipping, the shortcut that would cost accuracy, stayed under 1%
+  of its answers (step 100, seed 0). Run for 300 steps (seed 0) it still did not trade: 0.915 / 29.7
   over the last five evaluations.
 
 With the default warm start (0-3 fillers, 42 tokens; kl_coef 0.001) the cut was 6-10%:
