@@ -11,6 +11,8 @@ sampling.
 
 `warm_start(config)` caches the parameters under `config.sft.cache_dir` keyed by a
 hash of everything that determines them, so the runs of a sweep train it once.
+`export_npz` writes a warm start to one file and `import_npz` puts it into another
+machine's cache (the tests start from `tests/data/sft_default.npz` this way).
 """
 
 from __future__ import annotations
