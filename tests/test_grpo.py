@@ -195,7 +195,7 @@ def test_laser_removes_filler_faster_than_no_shaping(warm_cache):
   mean = lambda m, k: float(m[k][late].mean())
   assert mean(laser, "filler_steps") < 0.7 * mean(none, "filler_steps")
   assert mean(laser, "mean_length") < mean(none, "mean_length")
-  # A guard against collapse only: 20 steps of 64 training samples are too few to
+  # A guard against collapse only: the last 10 steps' 640 training samples cannot
   # resolve the experiments' "at most 2 points lost" (configs/grpo_length.py measures
   # that on 384 held-out problems).
   assert mean(laser, "accuracy") > mean(none, "accuracy") - 0.1
