@@ -13,14 +13,40 @@ Launch:
 
     python experiments/main.py --config=configs/grpo_prm.py --workdir=runs/grpo_prm
 
-Runtime on this 2-core CPU: 5.5-8 min per run beside another experiment (100 steps),
-after the cached default SFT warm start (0-3 filler steps; shared with
-configs/grpo_pref.py).
+Runtime on this 2-core CPU: 3-6 min per run with two runs side by side (100 steps;
+sum-form is the slowest, its answers grow long), after the cached default SFT warm
+start (0-3 filler steps; shared with configs/grpo_pref.py; `sft.import_npz` loads the
+checked-in tests/data/sft_default.npz into the cache, see the README).
 
-Measured (seed 0, held-out pass@1 first -> last eval): verifier 0.841 -> 0.906;
-PRM sum-form 0.784 -> 0.828 with PRM step-score sum 5.35 -> 9.34 and filler steps
-1.7 -> 6.3 per answer (hacked); PRM min-form 0.828 -> 0.909 (no filler);
-min-form + verifier 0.828 -> 0.911.
+Measured through the runner, seeds 0-2: held-out pass@1 (T = 1, 384 problems) at the
+first evaluation (update 10) -> its peak -> update 100, and the mean of the last five
+evaluations (updates 60-100); filler steps per answer and the PRM's step-score sum,
+first 10 -> last 10 training steps.
+
+| point | seed | held-out accuracy | last five | filler | PRM sum |
+|---|---:|---|---:|---|---|
+| verifier | 0 | 0.841 -> 0.906 -> 0.906 | 0.874 | 1.63 -> 1.69 | |
+| prm_sum | 0 | 0.784 -> 0.867 -> 0.828 | 0.831 | 2.39 -> 7.94 | 6.21 -> 11.42 |
+| prm_min | 0 | 0.828 -> 0.909 -> 0.909 | 0.888 | 1.25 -> 0.05 | |
+| prm_min_verifier | 0 | 0.828 -> 0.919 -> 0.911 | 0.907 | 1.53 -> 0.06 | |
+| verifier | 1 | 0.805 -> 0.904 -> 0.896 | 0.870 | 2.44 -> 0.97 | |
+| prm_sum | 1 | 0.786 -> 0.862 -> 0.688 | 0.732 | 2.59 -> 11.72 | 6.26 -> 14.55 |
+| prm_min | 1 | 0.812 -> 0.917 -> 0.917 | 0.898 | 1.40 -> 0.02 | |
+| prm_min_verifier | 1 | 0.799 -> 0.883 -> 0.875 | 0.866 | 2.03 -> 0.07 | |
+| verifier | 2 | 0.799 -> 0.893 -> 0.883 | 0.880 | 1.75 -> 2.51 | |
+| prm_sum | 2 | 0.729 -> 0.839 -> 0.596 | 0.747 | 2.49 -> 11.53 | 6.13 -> 14.50 |
+| prm_min | 2 | 0.823 -> 0.911 -> 0.911 | 0.889 | 1.40 -> 0.03 | |
+| prm_min_verifier | 2 | 0.836 -> 0.909 -> 0.872 | 0.880 | 1.57 -> 0.05 | |
+
+* Sum-form is hacked on every seed: the policy pads its answers with filler the PRM
+  rates highly (2.4-2.6 -> 7.9-11.7 filler steps), its PRM reward climbs (6.1-6.3 ->
+  11.4-14.6) and its held-out accuracy falls from its peak (0.84-0.87) to 0.60-0.83 at
+  update 100, the lowest of all runs.
+* Min-form is not hacked: filler falls to almost none and accuracy ends at 0.909-0.917.
+* PRM min-form plus verifier ends best only on seed 0. Over the three seeds (last five
+  evaluations) min-form alone is best: 0.892, against 0.884 with the verifier added,
+  0.875 for the verifier alone and 0.770 for sum-form. So "PRM plus verifier is best"
+  is not reproduced here; it beats the verifier alone by about 1 point.
 """
 
 from experiments import runner
