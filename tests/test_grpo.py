@@ -118,6 +118,7 @@ def test_pairwise_judge_win_rates_follow_quality_and_ignore_ties(rng):
     (dict(num_minibatches=3), "not divisible by num_minibatches = 3"),
     (dict(group_size=1), "group_size must be >= 2"),
     (dict(aggregation="mean"), "config.aggregation"),
+    (dict(lr_warmup_steps=-1), "lr_warmup_steps must be a non-negative integer"),
 ])
 def test_bad_configs_fail_early(overrides, match):
   with pytest.raises(ValueError, match=match):
@@ -199,6 +200,25 @@ def test_laser_removes_filler_faster_than_no_shaping(warm_cache):
   # resolve the experiments' "at most 2 points lost" (configs/grpo_length.py measures
   # that on 384 held-out problems).
   assert mean(laser, "accuracy") > mean(none, "accuracy") - 0.1
+
+
+def test_lr_warmup_starts_the_optimizer_at_zero(warm_cache):
+  """With lr_warmup_steps the first Adam step has size 0 (linear warm-up from 0), so
+  the first update leaves the policy where it was; without it, it moves."""
+  def first_update(**overrides):
+    agent = grpo.make_agent(_config(**{"eval_every": 1000, "eval_problems": 16,
+                                       "prompts_per_step": 4, "group_size": 4,
+                                       "inner_epochs": 1, "num_minibatches": 1,
+                                       "sft.cache_dir": warm_cache, **overrides}))
+    state = agent.init(jax.random.key(0))
+    new, m = agent.run_steps(state, 1, 0)
+    moved = max(float(jnp.max(jnp.abs(a - b))) for a, b in
+                zip(jax.tree.leaves(new.params), jax.tree.leaves(state.params)))
+    return moved, m
+  still, m = first_update(lr_warmup_steps=10)
+  moved, _ = first_update()
+  assert still == 0.0 and abs(m["approx_kl"][0]) < 1e-6
+  assert moved > 0.0
 
 
 def test_sum_form_prm_is_hacked_with_filler_and_min_form_is_not(warm_cache):
