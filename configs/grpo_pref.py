@@ -36,6 +36,20 @@ Win rates are stable when the judge discerns quality (the max of 1.29 is one ste
 outlier; the step before and after read 0.013 and 0.052); from the same noisy
 pointwise scores they drift (margin 0.01) or carry no signal (margin 0.03). GRPO's
 normalisation of the win rates makes the judge's temperature nearly irrelevant.
+
+Seed 1 (three of the points):
+
+| point | mean |A| first / last 10 | KL median / last 10 / max | held-out accuracy, update 10 -> 100 |
+|---|---|---|---|
+| pointwise_grpo | 0.77 / 0.78 | 0.041 / 0.043 / 0.50 | 0.69 -> 0.72 (0.55 at updates 30-40) |
+| pref_grpo_win_rate (margin 0.01) | 0.43 / 0.39 | 0.106 / 0.581 / 2.10 | 0.71 -> 0.18 (drifts) |
+| pref_grpo_pairwise_judge (T = 0.5) | 0.62 / 0.33 | 0.024 / 0.043 / 50.5 | 0.80 -> 0.91 |
+
+On seed 1 the pointwise run wanders (0.69 -> 0.55 -> 0.72) instead of ending lower;
+the win rates from its noisy scores collapse (0.18); the pairwise judge learns as on
+seed 0. Its KL max of 50.5 is one update (68; the updates before and after read 0.021
+and 0.031): the k3 estimate on a batch where one sampled token's log-prob fell by
+many nats within the update (that update's k3 approx_kl, old vs new policy, was 6.4).
 """
 
 from experiments import runner
