@@ -8,6 +8,24 @@ from hypothesis import HealthCheck, settings
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
+# A persistent XLA compilation cache for this test session, in a fresh temporary
+# directory: many tests compile the same programs (a GRPO agent's sampler and update
+# for every run of a test, PPO's train step for several configs). It saved 41 s of
+# tests/test_grpo.py's 172 s on a 2-core CPU. Only this process uses it (subprocesses
+# such as the SIGKILLed runs start without it, so no half-written entry is ever read).
+# RLCORE_TEST_COMPILATION_CACHE=0 turns it off; a JAX_COMPILATION_CACHE_DIR you set
+# is left alone.
+if (os.environ.get("RLCORE_TEST_COMPILATION_CACHE", "1") != "0"
+    and not os.environ.get("JAX_COMPILATION_CACHE_DIR")):
+  import atexit
+  import shutil
+  import tempfile
+  _CACHE_DIR = tempfile.mkdtemp(prefix="rlcore_test_xla_cache_")
+  atexit.register(shutil.rmtree, _CACHE_DIR, ignore_errors=True)
+  jax.config.update("jax_compilation_cache_dir", _CACHE_DIR)
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+  jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
 settings.register_profile(
     "ci", max_examples=int(os.environ.get("HYPOTHESIS_MAX_EXAMPLES", "25")), deadline=None,
     suppress_health_check=[HealthCheck.too_slow], derandomize=True)
