@@ -135,10 +135,12 @@ def warm_start(config, *, log_every: int = 0):
   Returns:
     (params, statistics dict; `cached` says whether they came from the cache).
   """
-  if _cached_step(config) is not None:
-    with rio.Checkpointer(os.path.join(cache_path(config), "params")) as ckpt:
-      params, meta = ckpt.restore(_template(config))
-    return params, dict(meta, cached=True)
+  ckpt_dir = os.path.join(cache_path(config), "params")
+  if os.path.isdir(ckpt_dir):
+    with rio.Checkpointer(ckpt_dir) as ckpt:
+      if ckpt.latest_step() is not None:
+        params, meta = ckpt.restore(_template(config))
+        return params, dict(meta, cached=True)
   params, stats = train(config, log_every=log_every)
   _store(config, params, stats)
   return params, dict(stats, cached=False)
