@@ -119,10 +119,28 @@ def test_pairwise_judge_win_rates_follow_quality_and_ignore_ties(rng):
     (dict(group_size=1), "group_size must be >= 2"),
     (dict(aggregation="mean"), "config.aggregation"),
     (dict(lr_warmup_steps=-1), "lr_warmup_steps must be a non-negative integer"),
+    ({"process.prm_noise": -0.1}, r"process.prm_noise must be in \[0, 1\]"),
+    ({"process.prm_noise": 1.5}, r"process.prm_noise must be in \[0, 1\].*got 1.5"),
 ])
 def test_bad_configs_fail_early(overrides, match):
   with pytest.raises(ValueError, match=match):
     grpo.validate_config(_config(**overrides))
+
+
+def test_prm_noise_reaches_the_agents_process_reward_model(monkeypatch):
+  from envs import text
+  made = []
+  real = text.ProcessRewardModel
+
+  def recording(*args, **kwargs):
+    made.append(real(*args, **kwargs))
+    return made[-1]
+
+  monkeypatch.setattr(text, "ProcessRewardModel", recording)
+  grpo._make_agent(_config(**{"reward": "process", "process.prm_noise": 0.3}))
+  grpo._make_agent(_config(reward="process"))
+  assert [m.noise for m in made] == [0.3, 0.0]
+  assert made[0].flaws == made[1].flaws == ("filler_bonus", "restate_bonus")
 
 
 def test_sft_corpus_that_does_not_fit_max_completion_len_fails_with_the_length_needed():

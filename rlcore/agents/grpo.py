@@ -28,7 +28,10 @@ Reward modes (`config.reward`):
   "strict_min") with weight `prm_coef`, PURE's leave-one-out token baseline, plus the
   verifiable reward VR = correct − 1 with a leave-one-out baseline on the last token
   with weight `verifier_coef`; return-to-go, separators 0, whitening
-  (`rlcore.pure_advantages`);
+  (`rlcore.pure_advantages`). The PRM is `envs.text.ProcessRewardModel` with the
+  flaws `process.flaws` and, with `process.prm_noise` > 0, a fixed deterministic
+  uniform error of that half-width on every step score (an imperfect judge, as a
+  learned PRM is);
 * "pointwise_rm": a pointwise reward model whose scores differ by tiny amounts plus
   noise, `base + signal · correct + N(0, noise²)`, normalised by the group advantage,
   or, with `config.pref.enabled`, replaced by Pref-GRPO win rates from a judge
@@ -118,7 +121,7 @@ def default_config():
       group_alpha=0.4))
   c.process = mlc.ConfigDict(dict(credit="min", min_form_temperature=0.1, prm_coef=1.0,
                                   verifier_coef=0.0, flaws="filler_bonus,restate_bonus",
-                                  whiten=True))
+                                  whiten=True, prm_noise=0.0))
   c.pointwise = mlc.ConfigDict(dict(base=0.7, signal=0.002, noise=0.004))
   c.pref = mlc.ConfigDict(dict(enabled=False, judge="pointwise", margin=0.01,
                                judge_temperature=0.5))
@@ -180,6 +183,10 @@ def validate_config(config) -> None:
     v = config[n]
     if isinstance(v, bool) or int(v) != v or v < 1:
       raise ValueError(f"config.{n} must be a positive integer, got {v!r}.")
+  noise = config.process.get("prm_noise", 0.0)
+  if isinstance(noise, bool) or not 0.0 <= float(noise) <= 1.0:
+    raise ValueError(f"config.process.prm_noise must be in [0, 1] (the half-width of the "
+                     f"PRM's step-score error; scores are in [0, 1]), got {noise!r}.")
   w = config.get("lr_warmup_steps", 0)
   if isinstance(w, bool) or int(w) != w or w < 0:
     raise ValueError(f"config.lr_warmup_steps must be a non-negative integer, got {w!r}.")
@@ -357,7 +364,8 @@ def _make_agent(config) -> Agent:
   from envs import text
   tok = text.CharTokenizer()
   cfg = sft.lm_config(config, tok.vocab_size)
-  prm = text.ProcessRewardModel(flaws=tuple(f for f in config.process.flaws.split(",") if f))
+  prm = text.ProcessRewardModel(flaws=tuple(f for f in config.process.flaws.split(",") if f),
+                                noise=float(config.process.get("prm_noise", 0.0)))
   P, G = config.prompts_per_step, config.group_size
   PL, N = text.TASK_MAX_PROMPT_LEN, int(config.max_completion_len)
   K = N  # every step has >= 1 token, so no step of a completion that fits is dropped
