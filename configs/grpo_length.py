@@ -41,35 +41,45 @@ shaping of the same seed.
 | LASER-D | 2 | 0.860 | 36.2 (16.8 / 36.9 / 57.4) | 32% |
 | LASER-DE | 2 | 0.869 | 35.9 (16.5 / 36.4 / 57.3) | 32% |
 | group penalty | 2 | 0.890 | 29.9 (15.3 / 30.0 / 46.3) | 44% |
+| none | 3 | 0.855 | 47.3 (36.5 / 47.2 / 59.7) | |
+| LASER | 3 | 0.883 | 32.5 (19.8 / 31.3 / 47.9) | 31% |
+| LASER-D | 3 | 0.872 | 33.6 (16.9 / 33.7 / 52.2) | 29% |
+| LASER-DE | 3 | 0.876 | 33.2 (16.2 / 33.5 / 52.1) | 30% (29.8) |
+| none | 4 | 0.868 | 49.0 (37.9 / 48.8 / 61.6) | |
+| LASER | 4 | 0.874 | 32.5 (18.7 / 31.7 / 48.6) | 34% |
+| LASER-D | 4 | 0.869 | 33.1 (16.4 / 32.7 / 52.2) | 32% |
+| LASER-DE | 4 | 0.882 | 33.0 (16.4 / 32.8 / 51.8) | 33% |
 
-Over the three seeds (accuracy / length, cut of the mean length):
+Means (accuracy / length, cut of the mean length); seeds 3 and 4 were added for the
+LASER family only:
 
-| run | accuracy | length | cut |
-|---|---:|---:|---:|
-| none | 0.850 | 49.9 | |
-| LASER | 0.877 | 32.9 | 34% |
-| LASER-D | 0.856 | 35.2 | 29% |
-| LASER-DE | 0.855 | 34.5 | 31% |
-| group penalty | 0.883 | 30.0 | 40% |
+| run | seeds 0-2 | cut | seeds 0-4 | cut |
+|---|---:|---:|---:|---:|
+| none | 0.850 / 49.9 | | 0.855 / 49.2 | |
+| LASER | 0.877 / 32.9 | 34% | 0.878 / 32.7 | 33.5% |
+| LASER-D | 0.856 / 35.2 | 29% | 0.862 / 34.5 | 29.9% |
+| LASER-DE | 0.855 / 34.5 | 31% | 0.865 / 33.9 | 31.0% |
+| group penalty | 0.883 / 30.0 | 40% | | |
 
 * No LASER variant loses more than 1.1 points of accuracy on any seed (-1.1 to +3.5).
-  LASER cuts at least 30% on every seed; LASER-DE on two of three (31% on average);
-  LASER-D on two of three (29% on average: on seed 1 its held-out length went from 32.3
-  at step 40 to 34.7 at step 60 and, after that step's monitor pass raised its medium
-  target from 48 to 56, to 36.7-39.1). LASER
-  ends at 32.6-33.0 tokens on every seed; the unshaped runs at 48-53 (the KL term holds
-  them near the warm start's 53-58). A lower target does not help: with L_T = 36 (no
-  warm-up), LASER ended at 32.1 (seed 0) and 32.7 (seed 1), because the answers are
-  then close to the minimal solutions (29.5).
+  LASER cuts at least 30% on every seed (31-38%); LASER-DE on three of five (29-33%,
+  31.0% on average); LASER-D on three of five (26-32%, 29.9% on average, at the line:
+  on seed 1 its held-out length went from 32.3 at step 40 to 34.7 at step 60 and,
+  after that step's monitor pass raised its medium target from 48 to 56, to
+  36.7-39.1). LASER ends at 32.5-33.0 tokens on every seed; the unshaped runs at 47-53
+  (the KL term holds them near the warm start's 53-58). A lower target does not help:
+  with L_T = 36 (no warm-up), LASER ended at 32.1 (seed 0) and 32.7 (seed 1), because
+  the answers are then close to the minimal solutions (29.5).
 * Without the warm-up (lr_warmup_steps = 0), update 1 moved single tokens by 10+ nats
   on seed 2 (k3 approx_kl 31-46 in all five runs) and its unshaped run drifted short
   (45.0 tokens), so the cuts there were 20-26%; the three-seed cuts were then 33%
   (LASER), 30% (LASER-D) and 28% (LASER-DE) at 0.849-0.882 accuracy.
 * LASER-D's targets end at 24 tokens for easy prompts and 56 for medium ones (seed 0;
   16 and 56 on seeds 1 and 2; hard: the batch's longest answer, its fallback, or 80),
-  so it leaves hard answers 4-8 tokens longer than plain LASER does (52.5 against 48.9;
-  57.3 against 49.6; 57.4 against 48.9) and easy ones 2-3 shorter (15.8 against 18.9;
-  17.0 against 19.0; 16.8 against 19.9).
+  so it leaves hard answers 4-9 tokens longer than plain LASER does (52.5 against 48.9;
+  57.3 against 49.6; 57.4 against 48.9; seeds 3-4: 52.2 against 47.9 and 48.6) and easy
+  ones 2-3 shorter (15.8 against 18.9; 17.0 against 19.0; 16.8 against 19.9; 16.9 and
+  16.4 against 19.8 and 18.7).
 * The group penalty does **not** trade accuracy for length here: on all three seeds it
   reaches the minimal solutions (29.5 tokens on these 384 problems: 15.1 / 29.7 / 45.3)
   with the best accuracy of all. On this task the minimal solution is also the most
