@@ -178,18 +178,17 @@ def validate_config(config) -> None:
   if not float(config.pref.judge_temperature) > 0:
     raise ValueError(f"config.pref.judge_temperature: must be > 0, got "
                      f"{config.pref.judge_temperature!r}.")
-  for n in ("max_completion_len", "num_updates", "prompts_per_step", "group_size",
-            "inner_epochs", "num_minibatches", "eval_every"):
+  integers = [(n, 1, "a positive") for n in (
+      "max_completion_len", "num_updates", "prompts_per_step", "group_size",
+      "inner_epochs", "num_minibatches", "eval_every")]
+  for n, least, kind in integers + [("lr_warmup_steps", 0, "a non-negative")]:
     v = config[n]
-    if isinstance(v, bool) or int(v) != v or v < 1:
-      raise ValueError(f"config.{n} must be a positive integer, got {v!r}.")
-  noise = config.process.get("prm_noise", 0.0)
+    if isinstance(v, bool) or int(v) != v or v < least:
+      raise ValueError(f"config.{n} must be {kind} integer, got {v!r}.")
+  noise = config.process.prm_noise
   if isinstance(noise, bool) or not 0.0 <= float(noise) <= 1.0:
     raise ValueError(f"config.process.prm_noise must be in [0, 1] (the half-width of the "
                      f"PRM's step-score error; scores are in [0, 1]), got {noise!r}.")
-  w = config.get("lr_warmup_steps", 0)
-  if isinstance(w, bool) or int(w) != w or w < 0:
-    raise ValueError(f"config.lr_warmup_steps must be a non-negative integer, got {w!r}.")
   n = config.prompts_per_step * config.group_size
   if n % config.num_minibatches:
     raise ValueError(f"prompts_per_step * group_size = {n} is not divisible by "
@@ -365,7 +364,7 @@ def _make_agent(config) -> Agent:
   tok = text.CharTokenizer()
   cfg = sft.lm_config(config, tok.vocab_size)
   prm = text.ProcessRewardModel(flaws=tuple(f for f in config.process.flaws.split(",") if f),
-                                noise=float(config.process.get("prm_noise", 0.0)))
+                                noise=float(config.process.prm_noise))
   P, G = config.prompts_per_step, config.group_size
   PL, N = text.TASK_MAX_PROMPT_LEN, int(config.max_completion_len)
   K = N  # every step has >= 1 token, so no step of a completion that fits is dropped
@@ -375,7 +374,7 @@ def _make_agent(config) -> Agent:
   # approx_kl 42.6 at update 1 of grpo_length seed 2, 6e-5 at lr = 1e-5). A linear
   # warm-up (`lr_warmup_steps` optimizer steps, i.e. updates x inner_epochs x
   # num_minibatches) avoids that; 0 keeps the plain constant lr.
-  warmup = int(config.get("lr_warmup_steps", 0))
+  warmup = int(config.lr_warmup_steps)
   lr = (optax.linear_schedule(0.0, float(config.lr), warmup) if warmup
         else config.lr)
   opt = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(lr))

@@ -17,6 +17,7 @@ machine's cache (the tests start from `tests/data/sft_default.npz` this way).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -135,12 +136,10 @@ def warm_start(config, *, log_every: int = 0):
   Returns:
     (params, statistics dict; `cached` says whether they came from the cache).
   """
-  ckpt_dir = os.path.join(cache_path(config), "params")
-  if os.path.isdir(ckpt_dir):
-    with rio.Checkpointer(ckpt_dir) as ckpt:
-      if ckpt.latest_step() is not None:
-        params, meta = ckpt.restore(_template(config))
-        return params, dict(meta, cached=True)
+  with _cache_entry(config) as ckpt:
+    if ckpt is not None:
+      params, meta = ckpt.restore(_template(config))
+      return params, dict(meta, cached=True)
   params, stats = train(config, log_every=log_every)
   _store(config, params, stats)
   return params, dict(stats, cached=False)
@@ -226,14 +225,19 @@ def import_npz(config, path: str) -> str:
         raise ValueError(f"import_npz: {path} has no parameter {name} of shape "
                          f"{spec.shape}.")
       leaves.append(jnp.asarray(data[name], spec.dtype))
-  if _cached_step(config) is None:
+  with _cache_entry(config) as ckpt:
+    cached = ckpt is not None
+  if not cached:
     _store(config, jax.tree.unflatten(jax.tree.structure(template), leaves), stats)
   return cache_path(config)
 
 
-def _cached_step(config):
+@contextlib.contextmanager
+def _cache_entry(config):
+  """The open checkpointer of `config`'s cache entry, or None if it holds no saved step."""
   ckpt_dir = os.path.join(cache_path(config), "params")
   if not os.path.isdir(ckpt_dir):
-    return None
+    yield None
+    return
   with rio.Checkpointer(ckpt_dir) as ckpt:
-    return ckpt.latest_step()
+    yield ckpt if ckpt.latest_step() is not None else None
