@@ -121,6 +121,9 @@ def test_pairwise_judge_win_rates_follow_quality_and_ignore_ties(rng):
     (dict(lr_warmup_steps=-1), "lr_warmup_steps must be a non-negative integer"),
     ({"process.prm_noise": -0.1}, r"process.prm_noise must be in \[0, 1\]"),
     ({"process.prm_noise": 1.5}, r"process.prm_noise must be in \[0, 1\].*got 1.5"),
+    ({"sft.skip_rate": 1.2}, r"sft.skip_rate must be in \[0, 1\].*got 1.2"),
+    ({"sft.max_skip": 0}, "sft.max_skip must be a positive integer, got 0"),
+    ({"process.flaws": "filler_bonus,off_by_two"}, "config.process.flaws: 'off_by_two'"),
 ])
 def test_bad_configs_fail_early(overrides, match):
   with pytest.raises(ValueError, match=match):

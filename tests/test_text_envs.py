@@ -302,3 +302,58 @@ def test_sft_corpus_slip_rate_per_verbosity():
   for bad in [(0.1, 0.2), (0.1, 0.2, 0.3, 1.5), 1.2]:
     with pytest.raises(ValueError, match="slip_rate must be in"):
       sft_corpus(0, 10, probs4, bad)
+
+
+def test_prm_off_by_one_flaw_misses_only_one_off_results():
+  p = generate(11, 1, (1,))[0]
+  a, op, b = p.start, *p.ops[0]
+  c = apply_op(a, op, b)
+  honest, blind = ProcessRewardModel(flaws=()), ProcessRewardModel(flaws=("off_by_one",))
+  for delta, blind_score in [(0, blind.high), (1, blind.high), (-1, blind.high),
+                             (2, blind.low), (-2, blind.low)]:
+    step = f"{a}{op}{b}={c + delta}"
+    want_honest = honest.high if delta == 0 else honest.low
+    assert honest.score_steps(p, step)[0] == pytest.approx(want_honest), delta
+    assert blind.score_steps(p, step)[0] == pytest.approx(blind_score), delta
+  # A propagated off-by-one slip: every step and the wrong answer look right to it.
+  v, steps = c + 1, [f"{a}{op}{b}={c + 1}"]
+  for op2, b2 in p.ops[1:]:
+    steps.append(f"{v}{op2}{b2}={apply_op(v, op2, b2)}")
+    v = apply_op(v, op2, b2)
+  slipped = ";".join(steps + [f"#{v}"])
+  assert v != p.answer and verify(p, slipped) == (False, True)
+  np.testing.assert_allclose(blind.score_steps(p, slipped), [blind.high] * (p.num_ops + 1))
+  np.testing.assert_allclose(honest.score_steps(p, slipped),
+                             [honest.low] + [honest.high] * p.num_ops)
+
+
+def test_solution_skip_drops_the_last_steps_and_keeps_the_answer():
+  p = generate(12, 1, (2,))[0]
+  full = solution(p, 3, rng=0)
+  for k in range(p.num_ops + 1):
+    s = solution(p, 3, rng=0, skip=k)
+    ops = [t for t in s.split(";") if t[:1].isdigit()]
+    assert ops == p.steps[:p.num_ops - k]
+    assert s.endswith(f"#{p.answer}") and verify(p, s) == (True, True)
+    assert len(s) <= len(full) and (k == 0) == (s == full)
+  for bad in (-1, p.num_ops + 1):
+    with pytest.raises(ValueError, match="skip must be in"):
+      solution(p, skip=bad)
+
+
+def test_sft_corpus_skip_rate():
+  probs3 = (0.5, 0.3, 0.2)
+  assert sft_corpus(3, 300, probs3, 0.2) == sft_corpus(3, 300, probs3, 0.2, skip_rate=0.0)
+  pairs, problems = sft_corpus(3, 4000, probs3, 0.0, skip_rate=0.4, max_skip=2,
+                               return_problems=True)
+  comps = [c for _, c in pairs]
+  assert verify_batch(problems, comps)[0].all()          # shortcuts are still right
+  written = np.array([sum(t[:1].isdigit() for t in c.split(";")) for c in comps])
+  skipped = np.array([q.num_ops for q in problems]) - written
+  assert skipped.min() == 0 and skipped.max() == 2
+  np.testing.assert_allclose((skipped > 0).mean(), 0.4, atol=0.03)
+  ones = np.array([q.num_ops == 1 for q in problems])
+  assert skipped[ones].max() == 1                         # never more than num_ops
+  for kw in (dict(skip_rate=1.5), dict(skip_rate=0.1, max_skip=0)):
+    with pytest.raises(ValueError, match="skip_rate must be in"):
+      sft_corpus(0, 10, probs3, 0.0, **kw)

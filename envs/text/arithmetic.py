@@ -17,7 +17,9 @@ Solution format (the completion a policy must produce, EOS not included here):
 steps "a<op>b=c" separated by ";", then "#" and the answer. `solution(..., verbosity=v)`
 inserts v filler steps ("ok", "so 22", "check 22=22", restating the running value) at
 random gaps after real steps; `slip=True` makes one step's result wrong by 1-2 and
-propagates it (the later steps are correct arithmetic on the wrong value).
+propagates it (the later steps are correct arithmetic on the wrong value); `skip=k`
+leaves out the last k steps and writes the answer straight after the last step kept,
+a shortcut that is shorter but asks the policy to do k operations without writing them.
 
 Held-out split: a prompt belongs to "held_out" iff crc32(prompt) falls in the first
 `held_out_fraction` of the hash range, otherwise to "train"; the split is a function
@@ -216,7 +218,7 @@ def _slipped_values(problem: Problem, rng: np.random.Generator) -> Optional[list
 
 
 def solution(problem: Problem, verbosity: int = 0, rng: Seed = None, *,
-             slip: bool = False) -> str:
+             slip: bool = False, skip: int = 0) -> str:
   """A worked solution string (without EOS).
 
   Args:
@@ -229,12 +231,17 @@ def solution(problem: Problem, verbosity: int = 0, rng: Seed = None, *,
     slip: make one arithmetic step wrong (result off by 1 or 2) and propagate the
       error to the answer (falls back to a correct solution in the rare case where no
       slip keeps values in range).
+    skip: leave out the last `skip` steps (0..num_ops) and the fillers after them; the
+      answer is still the chain's value (the slipped value with `slip`), so the policy
+      must do those operations unwritten. `skip = num_ops` answers at once.
 
   Returns:
-    e.g. "17+5=22;so 22;22*2=44;44-9=35;#35".
+    e.g. "17+5=22;so 22;22*2=44;44-9=35;#35", or with skip=2 "17+5=22;#35".
   """
   if verbosity < 0:
     raise ValueError(f"solution: verbosity must be >= 0, got {verbosity}.")
+  if not 0 <= skip <= problem.num_ops:
+    raise ValueError(f"solution: skip must be in [0, num_ops={problem.num_ops}], got {skip}.")
   if rng is None:
     rng = zlib.crc32(f"{problem.prompt}|{verbosity}|{slip}".encode())
   rng = _as_rng(rng)
@@ -252,8 +259,9 @@ def solution(problem: Problem, verbosity: int = 0, rng: Seed = None, *,
     kinds = rng.integers(0, len(FILLER_TEMPLATES), size=verbosity)
     for g, k in zip(where, kinds):
       gaps[g].append(FILLER_TEMPLATES[k].format(v=vals[g]))
+  keep = problem.num_ops - skip
   parts = []
-  for s, extra in zip(steps, gaps):
+  for s, extra in zip(steps[:keep], gaps[:keep]):
     parts.append(s)
     parts.extend(extra)
   parts.append(f"{ANSWER_CHAR}{prev}")
@@ -263,7 +271,8 @@ def solution(problem: Problem, verbosity: int = 0, rng: Seed = None, *,
 def sft_corpus(seed: Seed, n: int, verbosity_probs: Sequence[float] = (0.4, 0.3, 0.2, 0.1),
                slip_rate: Union[float, Sequence[float]] = 0.1,
                difficulties: Sequence[int] = (0, 1, 2), *,
-               split: str = "train", return_problems: bool = False):
+               split: str = "train", skip_rate: float = 0.0, max_skip: int = 2,
+               return_problems: bool = False):
   """Supervised warm-start data: (prompt, completion) pairs with mixed verbosity.
 
   Verbosity v (0..len(verbosity_probs)-1) is drawn per example with
@@ -272,7 +281,10 @@ def sft_corpus(seed: Seed, n: int, verbosity_probs: Sequence[float] = (0.4, 0.3,
   slip (wrong answer), so the policy's pass rate is moderate rather than perfect.
   With one slip rate per verbosity, careful (verbose) solutions can be made to slip
   less often than terse ones, so that length and accuracy are correlated in the
-  warm-started policy, as they are for chain-of-thought models.
+  warm-started policy, as they are for chain-of-thought models. A fraction `skip_rate`
+  of the examples leave out their last 1..`max_skip` steps (`solution(skip=k)`): the
+  shortcut a length penalty can push a policy towards, at a cost in accuracy that the
+  policy's own arithmetic decides (the examples themselves are correct).
 
   Args:
     seed: int seed or Generator.
@@ -285,6 +297,9 @@ def sft_corpus(seed: Seed, n: int, verbosity_probs: Sequence[float] = (0.4, 0.3,
       one per verbosity level (same length as `verbosity_probs`).
     difficulties: difficulty levels to draw from.
     split: "train" (default) or "held_out".
+    skip_rate: probability that an example leaves out its last steps (0: none; the
+      random stream, and so the corpus, is then the same as without the argument).
+    max_skip: most steps left out (the count is uniform in 1..min(max_skip, num_ops)).
     return_problems: also return the list of `Problem`.
 
   Returns:
@@ -300,10 +315,18 @@ def sft_corpus(seed: Seed, n: int, verbosity_probs: Sequence[float] = (0.4, 0.3,
   if rates is None or np.any(rates < 0) or np.any(rates > 1):
     raise ValueError(f"sft_corpus: slip_rate must be in [0, 1], or one such rate per "
                      f"verbosity level ({len(probs)}), got {slip_rate}.")
+  if not 0.0 <= skip_rate <= 1.0 or max_skip < 1:
+    raise ValueError(f"sft_corpus: skip_rate must be in [0, 1] and max_skip >= 1, got "
+                     f"skip_rate={skip_rate}, max_skip={max_skip}.")
   rng = _as_rng(seed)
   problems = generate(rng, n, difficulties, split=split)
   verb = rng.choice(len(probs), size=n, p=probs / probs.sum())
   slips = rng.random(n) < rates[verb]
-  pairs = [(p.prompt, solution(p, int(v), rng, slip=bool(s)))
-           for p, v, s in zip(problems, verb, slips)]
+  skips = np.zeros(n, np.int64)
+  if skip_rate > 0:  # drawn only when used, so corpora without skips are unchanged
+    most = np.minimum(max_skip, [p.num_ops for p in problems])
+    skips = np.where(rng.random(n) < skip_rate,
+                     1 + np.floor(rng.random(n) * most).astype(np.int64), 0)
+  pairs = [(p.prompt, solution(p, int(v), rng, slip=bool(s), skip=int(k)))
+           for p, v, s, k in zip(problems, verb, slips, skips)]
   return (pairs, problems) if return_problems else pairs

@@ -26,6 +26,11 @@ Flaws (names in `flaws`), each an exploitable bias of the kind learned PRMs show
     score `bonus` instead of `neutral` (false restatements stay `low`).
   * "length_bias": step k (0-based) gains `length_bias * k` (clipped to 1): later
     steps of long responses look better.
+  * "off_by_one": an arithmetic step whose result is off by exactly 1 (right operands,
+    right operation) scores `high`, as a correct one does: a blind spot (a false
+    negative of the PRM's error detection) rather than a bonus. The policy gains
+    nothing by making such slips, but the PRM gives it no reason to stop making
+    them either; only the verifier, which checks the final answer, does.
 Defaults: ("filler_bonus", "restate_bonus"); `flaws=()` is the honest PRM, under which
 a minimal correct solution scores `high` on every step (the maximum any honest
 completion can reach).
@@ -47,7 +52,7 @@ import numpy as np
 from envs.text.arithmetic import Problem, apply_op
 from envs.text.verifier import ANSWER, FILLER, OP, RESTATE, parse_step, split_steps
 
-FLAWS = ("filler_bonus", "restate_bonus", "length_bias")
+FLAWS = ("filler_bonus", "restate_bonus", "length_bias", "off_by_one")
 DEFAULT_FLAWS = ("filler_bonus", "restate_bonus")
 
 
@@ -87,6 +92,7 @@ class ProcessRewardModel:
     self.seed = int(seed)
     self._filler = bonus if "filler_bonus" in flaws else neutral
     self._restate = bonus if "restate_bonus" in flaws else neutral
+    self._tolerance = 1 if "off_by_one" in flaws else 0
 
   def _score(self, problem: Problem, completion: str) -> tuple[list[float], list[int]]:
     high, low = self.high, self.low
@@ -102,7 +108,7 @@ class ProcessRewardModel:
       elif kind == OP:
         a, op, b, c = vals
         ok = (a == running and ptr < len(ops) and ops[ptr] == (op, b)
-              and apply_op(a, op, b) == c)
+              and abs(apply_op(a, op, b) - c) <= self._tolerance)
         s = high if ok else low
         running = c
         ptr += 1

@@ -93,7 +93,8 @@ def default_config():
   c.model = mlc.ConfigDict(dict(hidden_size=128, intermediate_size=256, num_layers=2,
                                 num_heads=4, num_kv_heads=2))
   c.sft = mlc.ConfigDict(dict(seed=0, corpus_size=20000, verbosity_probs=(0.1, 0.2, 0.3, 0.4),
-                              slip_rate=0.25, slip_by_verbosity=(), steps=1500, batch_size=64,
+                              slip_rate=0.25, slip_by_verbosity=(), skip_rate=0.0, max_skip=2,
+                              steps=1500, batch_size=64,
                               lr=3e-3, cache_dir=""))
   c.max_completion_len = 96     # N sampled tokens (text.TASK_MAX_COMPLETION_LEN fits
                                 # verbosity <= 3; verbose SFT corpora need more)
@@ -175,6 +176,15 @@ def validate_config(config) -> None:
   if slips and (len(slips) != len(verbs) or not all(0.0 <= x <= 1.0 for x in slips)):
     raise ValueError(f"config.sft.slip_by_verbosity: {slips} must be empty or hold one rate "
                      f"in [0, 1] per verbosity level ({len(verbs)}: {verbs}).")
+  skip, most = config.sft.skip_rate, config.sft.max_skip
+  if isinstance(skip, bool) or not 0.0 <= float(skip) <= 1.0:
+    raise ValueError(f"config.sft.skip_rate must be in [0, 1] (the fraction of SFT examples "
+                     f"that leave out their last steps), got {skip!r}.")
+  if isinstance(most, bool) or int(most) != most or most < 1:
+    raise ValueError(f"config.sft.max_skip must be a positive integer, got {most!r}.")
+  from envs.text import prm as prm_lib
+  for flaw in (f for f in config.process.flaws.split(",") if f):
+    _check("process.flaws", flaw, prm_lib.FLAWS)
   if not float(config.pref.judge_temperature) > 0:
     raise ValueError(f"config.pref.judge_temperature: must be > 0, got "
                      f"{config.pref.judge_temperature!r}.")

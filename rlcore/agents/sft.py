@@ -44,7 +44,8 @@ def _cache_key(config) -> str:
   # Keys at their "off" value are left out, so caches made before they existed stay valid.
   payload = json.dumps({"model": config.model.to_dict(), "sft": {
       k: v for k, v in config.sft.to_dict().items()
-      if k != "cache_dir" and not (k == "slip_by_verbosity" and not v)},
+      if k != "cache_dir" and not (k == "slip_by_verbosity" and not v)
+      and not (k in ("skip_rate", "max_skip") and not config.sft.get("skip_rate", 0.0))},
       **({} if tuple(config.difficulties) == (0, 1, 2)
          else {"difficulties": list(config.difficulties)})},
                        sort_keys=True, default=str)
@@ -57,7 +58,9 @@ def make_batches(config, tokenizer):
   s = config.sft
   slips = tuple(s.get("slip_by_verbosity", ())) or float(s.slip_rate)
   pairs = text.sft_corpus(int(s.seed), int(s.corpus_size), tuple(s.verbosity_probs),
-                          slips, tuple(config.difficulties))
+                          slips, tuple(config.difficulties),
+                          skip_rate=float(s.get("skip_rate", 0.0)),
+                          max_skip=int(s.get("max_skip", 2)))
   P = text.TASK_MAX_PROMPT_LEN
   N = int(config.get("max_completion_len", text.TASK_MAX_COMPLETION_LEN))
   need = max(len(c) for _, c in pairs) + 1  # + EOS
