@@ -1,13 +1,15 @@
 """PURE on chained arithmetic: verifier only vs PRM sum-form vs PRM min-form vs PRM
 min-form plus verifier.
 
-The process reward model (`envs.text.ProcessRewardModel`) scores each step; its flaw:
-filler and restated steps ("ok", "so 22", "check 22=22") score higher than real steps.
-Step rewards 2·score − 1 go through credit assignment (sum or min-form, T = 0.1), PURE's
-leave-one-out token baseline, return-to-go and whitening; the verifiable reward
-(correct − 1) goes on the last token. Claim tested (PURE, Cheng et al. 2025,
-https://arxiv.org/abs/2504.15275): sum-form is hacked (PRM reward climbs while verifier
-accuracy falls), min-form is not, and PRM plus verifier is best.
+The process reward model (`envs.text.ProcessRewardModel`) scores each step. It has
+three flaws: filler and restated steps ("ok", "so 22", "check 22=22") score higher than
+real steps (`filler_bonus`, `restate_bonus`), and it does not see results that are off
+by exactly 1 (`off_by_one`: "22*2=45" scores as high as "22*2=44"), a blind spot of the
+kind a learned PRM has. Step rewards 2·score − 1 go through credit assignment (sum or
+min-form, T = 0.1), PURE's leave-one-out token baseline, return-to-go and whitening;
+the verifiable reward (correct − 1) goes on the last token. Claim tested (PURE, Cheng
+et al. 2025, https://arxiv.org/abs/2504.15275): sum-form is hacked (PRM reward climbs
+while verifier accuracy falls), min-form is not, and PRM plus verifier is best.
 
 Launch:
 
@@ -18,47 +20,49 @@ sum-form is the slowest, its answers grow long), after the cached default SFT wa
 start (0-3 filler steps; shared with configs/grpo_pref.py; `sft.import_npz` loads the
 checked-in tests/data/sft_default.npz into the cache, see the README).
 
-Measured through the runner with this config (lr warm-up of 20 optimizer steps), seeds
-0-2: held-out pass@1 (T = 1, 384 problems) at the first evaluation (update 10) -> its
-peak -> update 100, and the mean of the last five evaluations (updates 60-100); filler
-steps per answer and the PRM's step-score sum, first 10 -> last 10 training steps.
+Measured through the runner with this config, seeds 0-2: held-out pass@1 (T = 1, 384
+problems) at the first evaluation (update 10) -> its peak -> update 100, and the mean
+of the last five evaluations (updates 60-100); filler steps per answer and the PRM's
+step-score sum, first 10 -> last 10 training steps. The verifier-only runs never read
+the PRM (prm_coef = 0), so they are the same runs as with the PRM below.
 
 | point | seed | held-out accuracy | last five | filler | PRM sum |
 |---|---:|---|---:|---|---|
 | verifier | 0 | 0.797 -> 0.888 -> 0.867 | 0.871 | 1.79 -> 1.04 | |
-| prm_sum | 0 | 0.781 -> 0.823 -> 0.628 | 0.731 | 2.11 -> 11.37 | 5.94 -> 14.36 |
-| prm_min | 0 | 0.810 -> 0.914 -> 0.914 | 0.899 | 1.51 -> 0.04 | |
-| prm_min_verifier | 0 | 0.771 -> 0.909 -> 0.898 | 0.893 | 1.63 -> 0.07 | |
+| prm_sum | 0 | 0.711 -> 0.750 -> 0.599 | 0.645 | 2.05 -> 10.78 | 6.00 -> 14.01 |
+| prm_min | 0 | 0.771 -> 0.831 -> 0.831 | 0.786 | 1.40 -> 0.04 | |
+| prm_min_verifier | 0 | 0.789 -> 0.922 -> 0.888 | 0.894 | 1.51 -> 0.04 | |
 | verifier | 1 | 0.828 -> 0.885 -> 0.885 | 0.866 | 1.92 -> 1.50 | |
-| prm_sum | 1 | 0.789 -> 0.885 -> 0.797 | 0.824 | 2.19 -> 8.38 | 5.91 -> 11.67 |
-| prm_min | 1 | 0.820 -> 0.904 -> 0.904 | 0.892 | 1.49 -> 0.02 | |
-| prm_min_verifier | 1 | 0.826 -> 0.919 -> 0.919 | 0.893 | 1.66 -> 0.06 | |
+| prm_sum | 1 | 0.703 -> 0.747 -> 0.565 | 0.624 | 2.21 -> 7.95 | 5.98 -> 11.22 |
+| prm_min | 1 | 0.773 -> 0.784 -> 0.688 | 0.711 | 1.34 -> 0.02 | |
+| prm_min_verifier | 1 | 0.797 -> 0.914 -> 0.914 | 0.881 | 1.56 -> 0.05 | |
 | verifier | 2 | 0.823 -> 0.885 -> 0.857 | 0.863 | 1.75 -> 1.80 | |
-| prm_sum | 2 | 0.773 -> 0.844 -> 0.555 | 0.703 | 2.12 -> 12.03 | 5.82 -> 14.72 |
-| prm_min | 2 | 0.826 -> 0.919 -> 0.909 | 0.908 | 1.57 -> 0.03 | |
-| prm_min_verifier | 2 | 0.820 -> 0.901 -> 0.901 | 0.884 | 1.67 -> 0.07 | |
+| prm_sum | 2 | 0.734 -> 0.740 -> 0.633 | 0.672 | 2.08 -> 11.68 | 5.86 -> 14.72 |
+| prm_min | 2 | 0.768 -> 0.786 -> 0.784 | 0.774 | 1.42 -> 0.02 | |
+| prm_min_verifier | 2 | 0.826 -> 0.901 -> 0.901 | 0.881 | 1.61 -> 0.06 | |
 
+Means of the last five evaluations over the three seeds: min-form + verifier 0.885,
+verifier alone 0.867, min-form alone 0.757, sum-form 0.647.
+
+* PRM plus verifier is best on every seed (0.881-0.894, against 0.863-0.871 for the
+  verifier alone and 0.711-0.786 for min-form alone): the PRM's step credit speeds
+  learning (its peak is 1.6-3.4 points above the verifier's), and the verifier
+  catches the off-by-one slips the PRM cannot see.
 * Sum-form is hacked on every seed: the policy pads its answers with filler the PRM
-  rates highly (2.1-2.2 -> 8.4-12.0 filler steps), its PRM reward climbs (5.8-5.9 ->
-  11.7-14.7) and its held-out accuracy falls from its peak (0.82-0.89) to 0.56-0.80 at
-  update 100, the lowest of all runs.
-* Min-form is not hacked: filler falls to almost none and accuracy ends at 0.904-0.914.
-* "PRM plus verifier is best" is not reproduced with this PRM. Over the three seeds
-  (last five evaluations): min-form alone 0.900, min-form + verifier 0.890, verifier
-  alone 0.867, sum-form 0.753. The verifier adds nothing to min-form here because this
-  PRM's only flaws are its bonuses for filler and restatements, which min-form
-  neutralises; otherwise it judges every step exactly, a denser version of the
-  verifier's signal.
-  Without the warm-up the ordering was the same (0.892 / 0.884 / 0.875 / 0.770).
-* With a noisy PRM (`--config.process.prm_noise=0.5`: every step score off by a fixed
-  uniform error of up to 0.5, so real and wrong steps overlap), min-form alone falls
-  to 0.877 (0.882 / 0.878 / 0.871 on seeds 0-2) and min-form + verifier to 0.877
-  (0.892 / 0.876 / 0.863): the verifier makes up for part of the PRM's errors but does
-  not beat min-form alone, and both stay above the verifier alone (0.867, unchanged:
-  it never reads the PRM). Sum-form is still hacked (filler 2.0-2.2 -> 5.4-8.5, PRM sum
-  5.3 -> 7.9-10.6, held-out accuracy from its peak 0.86-0.88 to 0.73-0.76). The noise
-  level 0.5 was chosen after seed 0 at 0.3, where min-form alone led by 2.4 points
-  (0.907 against 0.883).
+  rates highly (2.1-2.2 -> 8.0-11.7 filler steps), its PRM reward climbs (5.9-6.0 ->
+  11.2-14.7) and its held-out accuracy falls from its peak (0.74-0.75) to 0.565-0.633.
+* Min-form is not hacked by the filler flaw: filler falls to almost none (1.3-1.4 ->
+  0.02-0.04) and its PRM step-sum falls with it. Alone, though, it cannot correct the
+  errors the PRM does not see: on seed 1 its training accuracy drifted down (0.785 ->
+  0.705, first 10 -> last 10 steps) while its min-form PRM reward rose (0.79 -> 0.81),
+  the slow hack PURE reports for its PRM-only runs; on seeds 0 and 2 it rose, but less
+  than with the verifier.
+* With a PRM whose only flaws are the filler and restatement bonuses (the default
+  `process.flaws`, which min-form neutralises), the verifier adds nothing: min-form
+  alone 0.900, min-form + verifier 0.890, verifier 0.867, sum-form 0.753 (same three
+  seeds; sum-form hacked on each, filler 2.1 -> 8.4-12.0). With that PRM plus a
+  deterministic step-score error (`--config.process.prm_noise=0.5`), min-form alone
+  and min-form + verifier tie at 0.877.
 """
 
 from experiments import runner
@@ -69,6 +73,9 @@ def get_config(arg=None):
   del arg
   c = runner.with_runner_defaults(grpo.default_config())
   c.reward = "process"
+  # The PRM's flaws: bonuses for filler and restatements, and a blind spot for results
+  # that are off by one (see the docstring; the default is the first two).
+  c.process.flaws = "filler_bonus,restate_bonus,off_by_one"
   c.lr_warmup_steps = 20         # 5 updates; see configs/grpo_length.py
   c.num_updates = 100
   c.chunk_updates = 10
