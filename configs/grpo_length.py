@@ -68,7 +68,9 @@ penalty 0.711 (-11.5) / 25.5 / 48% / 0.652.
   low-accuracy prompts the batch's longest answer as their target (final targets: 40
   tokens for the easy bucket, 40-48 for the medium one, the fallback for the hard
   one), and holds hard accuracy better than LASER (0.697 against 0.658 on average);
-  its hard answers end only 0.1-1.0 token longer than LASER's.
+  its hard answers end only 0.1-1.0 token longer than LASER's. A looser LASER target,
+  L_T = 44 (tried after these results, seeds 0 and 1 only, so not adopted), lost 0.5
+  and 2.6 points at 39% and 32% cuts.
 * Two pilots chose the LASER-D search range. With candidates from 16 (H200 GPU, jax
   0.11.2, a warm start trained there; seeds 0-2), the easy bucket's target fell to
   16-24 tokens, below a written-out two-operation answer, and LASER-D / LASER-DE lost
