@@ -86,8 +86,9 @@ Seeds 3 and 4 were run last, after the settings were fixed on seeds 0-2.
   target (final targets: 40 tokens for the easy bucket, 40-48 for the medium one,
   the fallback for the hard one), and holds hard accuracy better than LASER on
   average (0.700 against 0.676; worse on seed 4), although its hard answers end
-  within 1.2 tokens of LASER's. A looser LASER target, L_T = 44 (tried after the seed 0-2 results, on seeds 0 and 1
-  only, so not adopted), lost 0.5 and 2.6 points at 39% and 32% cuts.
+  within 1.2 tokens of LASER's. A looser LASER target, L_T = 44 (tried after the
+  seed 0-2 results, on seeds 0 and 1 only, so not adopted), lost 0.5 and 2.6 points
+  at 39% and 32% cuts.
 * Two pilots chose the LASER-D search range. With candidates from 16 (H200 GPU, jax
   0.11.2, a warm start trained there; seeds 0-2), the easy bucket's target fell to
   16-24 tokens, below a written-out two-operation answer, and LASER-D / LASER-DE lost
