@@ -157,6 +157,11 @@ def _check(name, value, allowed):
                      f"{', '.join(map(str, allowed))}.")
 
 
+def prm_flaws(config) -> tuple[str, ...]:
+  """The PRM flaw names of `config.process.flaws` (comma-separated; empty: honest PRM)."""
+  return tuple(f for f in config.process.flaws.split(",") if f)
+
+
 def length_chain(config) -> tuple[str, ...]:
   names = tuple(n.strip() for n in str(config.shaping.chain).split(",") if n.strip())
   for n in names:
@@ -183,7 +188,7 @@ def validate_config(config) -> None:
   if isinstance(most, bool) or int(most) != most or most < 1:
     raise ValueError(f"config.sft.max_skip must be a positive integer, got {most!r}.")
   from envs.text import prm as prm_lib
-  for flaw in (f for f in config.process.flaws.split(",") if f):
+  for flaw in prm_flaws(config):
     _check("process.flaws", flaw, prm_lib.FLAWS)
   if not float(config.pref.judge_temperature) > 0:
     raise ValueError(f"config.pref.judge_temperature: must be > 0, got "
@@ -373,7 +378,7 @@ def _make_agent(config) -> Agent:
   from envs import text
   tok = text.CharTokenizer()
   cfg = sft.lm_config(config, tok.vocab_size)
-  prm = text.ProcessRewardModel(flaws=tuple(f for f in config.process.flaws.split(",") if f),
+  prm = text.ProcessRewardModel(flaws=prm_flaws(config),
                                 noise=float(config.process.prm_noise))
   P, G = config.prompts_per_step, config.group_size
   PL, N = text.TASK_MAX_PROMPT_LEN, int(config.max_completion_len)
