@@ -20,7 +20,8 @@ sum-form is the slowest, its answers grow long), after the cached default SFT wa
 start (0-3 filler steps; shared with configs/grpo_pref.py; `sft.import_npz` loads the
 checked-in tests/data/sft_default.npz into the cache, see the README).
 
-Measured through the runner with this config, seeds 0-2: held-out pass@1 (T = 1, 384
+Measured through the runner with this config, seeds 0-4 (3 and 4 run after the
+settings were fixed on 0-2): held-out pass@1 (T = 1, 384
 problems) at the first evaluation (update 10) -> its peak -> update 100, and the mean
 of the last five evaluations (updates 60-100); filler steps per answer and the PRM's
 step-score sum, first 10 -> last 10 training steps. The verifier-only runs never read
@@ -40,23 +41,35 @@ the PRM (prm_coef = 0), so they are the same runs as with the PRM below.
 | prm_sum | 2 | 0.734 -> 0.740 -> 0.633 | 0.672 | 2.08 -> 11.68 | 5.86 -> 14.72 |
 | prm_min | 2 | 0.768 -> 0.786 -> 0.784 | 0.774 | 1.42 -> 0.02 | |
 | prm_min_verifier | 2 | 0.826 -> 0.901 -> 0.901 | 0.881 | 1.61 -> 0.06 | |
+| verifier | 3 | 0.810 -> 0.917 -> 0.888 | 0.899 | 1.73 -> 0.27 | |
+| prm_sum | 3 | 0.721 -> 0.768 -> 0.625 | 0.652 | 2.05 -> 11.65 | 5.78 -> 14.81 |
+| prm_min | 3 | 0.721 -> 0.799 -> 0.732 | 0.753 | 1.35 -> 0.03 | |
+| prm_min_verifier | 3 | 0.771 -> 0.917 -> 0.909 | 0.905 | 1.46 -> 0.04 | |
+| verifier | 4 | 0.818 -> 0.914 -> 0.885 | 0.893 | 1.75 -> 1.42 | |
+| prm_sum | 4 | 0.724 -> 0.750 -> 0.654 | 0.694 | 2.13 -> 8.46 | 6.02 -> 11.80 |
+| prm_min | 4 | 0.747 -> 0.794 -> 0.760 | 0.770 | 1.40 -> 0.02 | |
+| prm_min_verifier | 4 | 0.810 -> 0.922 -> 0.885 | 0.895 | 1.52 -> 0.03 | |
 
-Means of the last five evaluations over the three seeds: min-form + verifier 0.885,
-verifier alone 0.867, min-form alone 0.757, sum-form 0.647.
+Means of the last five evaluations over the five seeds: min-form + verifier 0.891,
+verifier alone 0.878, min-form alone 0.759, sum-form 0.657.
 
-* PRM plus verifier is best on every seed (0.881-0.894, against 0.863-0.871 for the
-  verifier alone and 0.711-0.786 for min-form alone): the PRM's step credit speeds
-  learning (its peak is 1.6-3.4 points above the verifier's), and the verifier
-  catches the off-by-one slips the PRM cannot see.
+* PRM plus verifier is best on every seed (0.881-0.905, against 0.863-0.899 for the
+  verifier alone and 0.711-0.786 for min-form alone), though by 0.3-2.3 points over
+  the verifier alone (1.3 on average; 0.6 and 0.3 on seeds 3 and 4): the PRM's step
+  credit speeds learning (its peak is 0-3.4 points above the verifier's), and the
+  verifier catches the off-by-one slips the PRM cannot see.
 * Sum-form is hacked on every seed: the policy pads its answers with filler the PRM
-  rates highly (2.1-2.2 -> 8.0-11.7 filler steps), its PRM reward climbs (5.9-6.0 ->
-  11.2-14.7) and its held-out accuracy falls from its peak (0.74-0.75) to 0.565-0.633.
+  rates highly (2.1-2.2 -> 8.0-11.7 filler steps), its PRM reward climbs (5.8-6.0 ->
+  11.2-14.8) and its held-out accuracy falls from its peak (0.74-0.77) to 0.565-0.654.
 * Min-form is not hacked by the filler flaw: filler falls to almost none (1.3-1.4 ->
-  0.02-0.04) and its PRM step-sum falls with it. Alone, though, it cannot correct the
-  errors the PRM does not see: on seed 1 its training accuracy drifted down (0.785 ->
-  0.705, first 10 -> last 10 steps) while its min-form PRM reward rose (0.79 -> 0.81),
-  the slow hack PURE reports for its PRM-only runs; on seeds 0 and 2 it rose, but less
-  than with the verifier.
+  0.02-0.04) and its PRM step-sum falls with it; on four seeds its held-out accuracy
+  ends (last five) above its first evaluation (+0.6 to +3.2 points). Alone, though, it
+  cannot correct the errors the PRM does not see: on seed 1 its training accuracy
+  drifted down (0.785 -> 0.705, first 10 -> last 10 steps; held-out 0.773 -> 0.711)
+  while its min-form PRM reward rose (0.79 -> 0.81), the slow hack PURE reports for
+  its PRM-only runs, and on seed 3 its held-out accuracy fell back from 0.799 (update
+  40) to 0.732 while its PRM reward kept rising (0.78 -> 0.82). It ends 8.5-15.5 points
+  below the verifier-only runs.
 * With a PRM whose only flaws are the filler and restatement bonuses (the default
   `process.flaws`, which min-form neutralises), the verifier adds nothing: min-form
   alone 0.900, min-form + verifier 0.890, verifier 0.867, sum-form 0.753 (same three
