@@ -20,8 +20,8 @@ sum-form is the slowest, its answers grow long), after the cached default SFT wa
 start (0-3 filler steps; shared with configs/grpo_pref.py; `sft.import_npz` loads the
 checked-in tests/data/sft_default.npz into the cache, see the README).
 
-Measured through the runner with this config, seeds 0-4 (3 and 4 run after the
-settings were fixed on 0-2): held-out pass@1 (T = 1, 384
+Measured through the runner with this config, seeds 0-6 (3-6 run after the settings
+were fixed on 0-2): held-out pass@1 (T = 1, 384
 problems) at the first evaluation (update 10) -> its peak -> update 100, and the mean
 of the last five evaluations (updates 60-100); filler steps per answer and the PRM's
 step-score sum, first 10 -> last 10 training steps. The verifier-only runs never read
@@ -49,27 +49,34 @@ the PRM (prm_coef = 0), so they are the same runs as with the PRM below.
 | prm_sum | 4 | 0.724 -> 0.750 -> 0.654 | 0.694 | 2.13 -> 8.46 | 6.02 -> 11.80 |
 | prm_min | 4 | 0.747 -> 0.794 -> 0.760 | 0.770 | 1.40 -> 0.02 | |
 | prm_min_verifier | 4 | 0.810 -> 0.922 -> 0.885 | 0.895 | 1.52 -> 0.03 | |
+| verifier | 5 | 0.818 -> 0.904 -> 0.896 | 0.876 | 1.67 -> 0.47 | |
+| prm_sum | 5 | 0.719 -> 0.742 -> 0.479 | 0.572 | 2.14 -> 12.51 | 6.20 -> 15.47 |
+| prm_min | 5 | 0.745 -> 0.797 -> 0.781 | 0.762 | 1.29 -> 0.04 | |
+| prm_min_verifier | 5 | 0.810 -> 0.914 -> 0.909 | 0.906 | 1.41 -> 0.04 | |
+| verifier | 6 | 0.820 -> 0.914 -> 0.914 | 0.879 | 1.89 -> 1.10 | |
+| prm_sum | 6 | 0.714 -> 0.719 -> 0.479 | 0.605 | 2.15 -> 11.59 | 6.05 -> 14.51 |
+| prm_min | 6 | 0.760 -> 0.805 -> 0.766 | 0.753 | 1.38 -> 0.02 | |
+| prm_min_verifier | 6 | 0.812 -> 0.906 -> 0.906 | 0.876 | 1.71 -> 0.07 | |
 
-Means of the last five evaluations over the five seeds: min-form + verifier 0.891,
-verifier alone 0.878, min-form alone 0.759, sum-form 0.657.
+Means of the last five evaluations over the seven seeds: min-form + verifier 0.891,
+verifier alone 0.878, min-form alone 0.759, sum-form 0.638.
 
-* PRM plus verifier is best on every seed (0.881-0.905, against 0.863-0.899 for the
-  verifier alone and 0.711-0.786 for min-form alone), though by 0.3-2.3 points over
-  the verifier alone (1.3 on average; 0.6 and 0.3 on seeds 3 and 4): the PRM's step
-  credit speeds learning (its peak is 0-3.4 points above the verifier's), and the
-  verifier catches the off-by-one slips the PRM cannot see.
+* PRM plus verifier is best on average, 1.3 +- 0.4 points (mean +- standard error
+  of the per-seed differences) above the verifier alone, and on six of the seven
+  seeds (+0.3 to +3.0; seed 6: -0.3): the PRM's step credit speeds learning (its peak
+  is -0.8 to +3.4 points from the verifier's), and the verifier catches the
+  off-by-one slips the PRM cannot see. Min-form alone ends 8.5-15.5 points below.
 * Sum-form is hacked on every seed: the policy pads its answers with filler the PRM
-  rates highly (2.1-2.2 -> 8.0-11.7 filler steps), its PRM reward climbs (5.8-6.0 ->
-  11.2-14.8) and its held-out accuracy falls from its peak (0.74-0.77) to 0.565-0.654.
+  rates highly (2.1-2.2 -> 8.0-12.5 filler steps), its PRM reward climbs (5.8-6.2 ->
+  11.2-15.5) and its held-out accuracy falls from its peak (0.72-0.77) to 0.479-0.654.
 * Min-form is not hacked by the filler flaw: filler falls to almost none (1.3-1.4 ->
-  0.02-0.04) and its PRM step-sum falls with it; on four seeds its held-out accuracy
+  0.02-0.04) and its PRM step-sum falls with it; on five seeds its held-out accuracy
   ends (last five) above its first evaluation (+0.6 to +3.2 points). Alone, though, it
   cannot correct the errors the PRM does not see: on seed 1 its training accuracy
   drifted down (0.785 -> 0.705, first 10 -> last 10 steps; held-out 0.773 -> 0.711)
   while its min-form PRM reward rose (0.79 -> 0.81), the slow hack PURE reports for
-  its PRM-only runs, and on seed 3 its held-out accuracy fell back from 0.799 (update
-  40) to 0.732 while its PRM reward kept rising (0.78 -> 0.82). It ends 8.5-15.5 points
-  below the verifier-only runs.
+  its PRM-only runs; on seeds 3 and 6 its held-out accuracy fell back from its peak
+  (0.799, 0.805) to 0.732 and 0.766 while its PRM reward kept rising (0.78 -> 0.82).
 * With a PRM whose only flaws are the filler and restatement bonuses (the default
   `process.flaws`, which min-form neutralises), the verifier adds nothing: min-form
   alone 0.900, min-form + verifier 0.890, verifier 0.867, sum-form 0.753 (same three
