@@ -79,8 +79,8 @@ verifier alone 0.878, min-form alone 0.759, sum-form 0.638.
   (0.799, 0.805) to 0.732 and 0.766 while its PRM reward kept rising (0.78 -> 0.82).
 * With a PRM whose only flaws are the filler and restatement bonuses (the default
   `process.flaws`, which min-form neutralises), the verifier adds nothing: min-form
-  alone 0.900, min-form + verifier 0.890, verifier 0.867, sum-form 0.753 (same three
-  seeds; sum-form hacked on each, filler 2.1 -> 8.4-12.0). With that PRM plus a
+  alone 0.900, min-form + verifier 0.890, verifier 0.867, sum-form 0.753 (seeds 0-2;
+  sum-form hacked on each, filler 2.1 -> 8.4-12.0). With that PRM plus a
   deterministic step-score error (`--config.process.prm_noise=0.5`), min-form alone
   and min-form + verifier tie at 0.877.
 """

@@ -130,6 +130,13 @@ def test_bad_configs_fail_early(overrides, match):
     grpo.validate_config(_config(**overrides))
 
 
+def test_prm_flaws_are_parsed_like_the_shaping_chain():
+  c = _config(**{"process.flaws": " filler_bonus, off_by_one ,"})
+  grpo.validate_config(c)
+  assert grpo.prm_flaws(c) == ("filler_bonus", "off_by_one")
+  assert grpo.prm_flaws(_config(**{"process.flaws": ""})) == ()
+
+
 def test_prm_noise_reaches_the_agents_process_reward_model(monkeypatch):
   from envs import text
   made = []

@@ -158,8 +158,9 @@ def _check(name, value, allowed):
 
 
 def prm_flaws(config) -> tuple[str, ...]:
-  """The PRM flaw names of `config.process.flaws` (comma-separated; empty: honest PRM)."""
-  return tuple(f for f in config.process.flaws.split(",") if f)
+  """The PRM flaw names of `config.process.flaws` (comma-separated, spaces ignored as in
+  `shaping.chain`; empty: honest PRM)."""
+  return tuple(f.strip() for f in str(config.process.flaws).split(",") if f.strip())
 
 
 def length_chain(config) -> tuple[str, ...]:
