@@ -42,6 +42,22 @@ Reward modes (`config.reward`):
   Pref-GRPO rests on (a judge comparing two samples discerns quality that a pointwise
   model's tiny score gaps do not); its temperature sets how sharp it is.
 
+KL spikes. `approx_kl` (k3 of the stored old log-probs against the current ones,
+token mean, averaged over the update's minibatch steps) can jump to 1-1000 in a
+single update and fall back at the next. Two such updates were traced (configs/
+grpo_length.py LASER seed 7 update 5; configs/grpo_prm.py min-form seed 6 update
+53): in each, one sampled token with a negative advantage, a digit the model copies
+(an answer from the last step, an operand from the prompt), lost about 5 nats of
+log-prob in one Adam step whose largest parameter change was at most 1.4e-4, and 8.6
+and 12.4 nats by the end of the update, while 99% of the batch's tokens moved by
+less than 0.3 nats (in the second case the token sat in several identical
+completions of one group). In the
+first case that one step turned the next-token distribution after "67;#6" from '7'
+(p = 0.55) to '2' (p = 0.81): the warm-started model is that sharp at some positions.
+The ratio clip cannot stop this: it cuts a token's gradient only after its ratio has
+left [1 - clip_low, 1 + clip_high]. `lr_warmup_steps` removes the worst case, at
+update 1 (see `_make_agent`).
+
 This is a host loop (sampling and updates are jitted; scoring is Python), so the
 runner executes its sweep points one after another (`HOST_LOOP = True`). A run is
 deterministic for its seed: problems and reward noise come from
