@@ -51,12 +51,11 @@ grpo_length.py LASER seed 7 update 5; configs/grpo_prm.py min-form seed 6 update
 log-prob in one Adam step whose largest parameter change was at most 1.4e-4, and 8.6
 and 12.4 nats by the end of the update, while 99% of the batch's tokens moved by
 less than 0.3 nats (in the second case the token sat in several identical
-completions of one group). In the
-first case that one step turned the next-token distribution after "67;#6" from '7'
-(p = 0.55) to '2' (p = 0.81): the warm-started model is that sharp at some positions.
-The ratio clip cannot stop this: it cuts a token's gradient only after its ratio has
-left [1 - clip_low, 1 + clip_high]. `lr_warmup_steps` removes the worst case, at
-update 1 (see `_make_agent`).
+completions of one group). In the first case that one step turned the next-token
+distribution after "67;#6" from '7' (p = 0.55) to '2' (p = 0.81): the warm-started
+model is that sharp at some positions. The ratio clip cannot stop this: it cuts a
+token's gradient only after its ratio has left [1 - clip_low, 1 + clip_high].
+`lr_warmup_steps` removes the worst case, at update 1 (see `_make_agent`).
 
 This is a host loop (sampling and updates are jitted; scoring is Python), so the
 runner executes its sweep points one after another (`HOST_LOOP = True`). A run is
@@ -173,14 +172,19 @@ def _check(name, value, allowed):
                      f"{', '.join(map(str, allowed))}.")
 
 
+def _names(value) -> tuple[str, ...]:
+  """The names of a comma-separated config string, spaces and empty entries dropped."""
+  return tuple(n.strip() for n in str(value).split(",") if n.strip())
+
+
 def prm_flaws(config) -> tuple[str, ...]:
-  """The PRM flaw names of `config.process.flaws` (comma-separated, spaces ignored as in
-  `shaping.chain`; empty: honest PRM)."""
-  return tuple(f.strip() for f in str(config.process.flaws).split(",") if f.strip())
+  """The PRM flaw names of `config.process.flaws` (parsed as `shaping.chain`; empty:
+  honest PRM)."""
+  return _names(config.process.flaws)
 
 
 def length_chain(config) -> tuple[str, ...]:
-  names = tuple(n.strip() for n in str(config.shaping.chain).split(",") if n.strip())
+  names = _names(config.shaping.chain)
   for n in names:
     _check("shaping.chain", n, LENGTH_SHAPINGS)
   return names
