@@ -1,8 +1,13 @@
-"""Environments: one functional protocol (`envs.core`), gymnasium's JAX control tasks,
-brax tasks, a host adapter for regular gymnasium envs, and tabular MDPs with exact
-solvers."""
+"""Environments, installed as `rlcore.envs`: one functional protocol (`rlcore.envs.core`),
+gymnasium's JAX control tasks, brax tasks, a host adapter for regular gymnasium envs,
+tabular MDPs with exact solvers, and verifiable text tasks (`rlcore.envs.text`).
 
-from envs.core import (ActionSpec, AutoReset, BatchedAutoReset, ClipAction, Environment, EnvState,
-                       EpisodeStatistics, FuncEnvAdapter, NormalizeObservation,
-                       TimeLimit, VmapEnv, Wrapper)
-from envs.registry import available, make, make_batched
+The folder is `envs/` at the top of the repository; setup.cfg maps it to the
+`rlcore.envs` package, so `pip install .` adds no top-level name but `rlcore`.
+"""
+
+from rlcore.envs.core import (ActionSpec, AutoReset, BatchedAutoReset, ClipAction,
+                              Environment, EnvState, EpisodeStatistics, EpisodeStats,
+                              FuncEnvAdapter, NormalizeObservation, ObsNormState, TimeLimit,
+                              VmapEnv, Wrapper)
+from rlcore.envs.registry import available, make, make_batched

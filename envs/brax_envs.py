@@ -1,4 +1,4 @@
-"""brax tasks under the functional protocol (`envs.core`).
+"""brax tasks under the functional protocol (`rlcore.envs.core`).
 
 `BraxAdapter` wraps a *raw* brax environment, as built by
 `brax.envs.get_environment(name, backend=...)`, without brax's own
@@ -59,8 +59,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from envs import core
-from envs import registry
+from rlcore.envs import core
+from rlcore.envs import registry
 
 BACKENDS = ("mjx", "spring", "positional", "generalized")
 DEFAULT_BACKEND = "spring"

@@ -7,12 +7,12 @@ limits of `CartPole-v1` (500) and `Pendulum-v1` (200).
 One correction: gymnasium's `CartPoleParams` computes its default
 `polemass_length` as `masspole + length` (0.6), where `CartPole-v1` uses
 `masspole * length` (0.05). We pass 0.05 so that a policy trained here behaves the
-same on gymnasium's own `CartPole-v1` (checked through `envs.host`).
+same on gymnasium's own `CartPole-v1` (checked through `rlcore.envs.host`).
 """
 
 from __future__ import annotations
 
-from envs import core
+from rlcore.envs import core
 
 
 def cartpole(max_episode_steps: int = 500) -> core.Environment:

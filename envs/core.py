@@ -1,6 +1,6 @@
 """The functional environment protocol, and the wrappers every task shares.
 
-One protocol for every JAX environment here (DESIGN.md §6):
+One protocol for every JAX environment here (docs/design.md, "Data conventions"):
 
     state = env.reset(key)            # EnvState
     state = env.step(state, action)   # EnvState after one transition
@@ -13,7 +13,10 @@ auto-reset) and `valid` (False on filler transitions). `obs` is what the agent a
 on next: after an auto-reset it is the first observation of the new episode, while
 `next_obs` still holds the last observation of the old one.
 
-Wrappers keep their own fields in `state.info` under their own keys, so they stack:
+Wrappers keep their own fields in `state.info` under their own keys, so they stack. The
+two wrappers whose data the learner reads have typed fields instead: `episode`
+(`EpisodeStatistics`: the finished episode's return and length) and `obs_norm`
+(`NormalizeObservation`: running statistics and the raw observations).
 
     env = EpisodeStatistics(AutoReset(TimeLimit(base, 500)))
     batched = VmapEnv(env, num_envs)                 # leaves get a leading [B] axis
@@ -25,7 +28,7 @@ Everything is a pure function of its inputs, so `jit`, `vmap` and `lax.scan` app
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -46,6 +49,8 @@ class EnvState:
   valid: Array          # [] bool, False on filler transitions
   key: Array            # RNG for stochastic transitions and resets
   info: dict            # wrapper fields, keyed by wrapper
+  episode: Optional["EpisodeStats"] = None   # set by EpisodeStatistics
+  obs_norm: Optional["ObsNormState"] = None  # set by NormalizeObservation
 
   def replace(self, **changes) -> "EnvState":
     return dataclasses.replace(self, **changes)
@@ -54,7 +59,7 @@ class EnvState:
 jax.tree_util.register_dataclass(
     EnvState,
     data_fields=["env_state", "obs", "reward", "terminated", "truncated", "next_obs",
-                 "valid", "key", "info"],
+                 "valid", "key", "info", "episode", "obs_norm"],
     meta_fields=[])
 
 
@@ -84,6 +89,13 @@ class Environment:
 
   def step(self, state: EnvState, action: Array) -> EnvState:
     raise NotImplementedError
+
+  def observe(self, state: EnvState, raw_obs: Array) -> Array:
+    """What the agent sees for a raw observation `raw_obs` in `state` (e.g. one from
+    another implementation of the task): `raw_obs` itself unless a wrapper transforms
+    observations (`NormalizeObservation` applies its statistics)."""
+    del state
+    return raw_obs
 
   @property
   def unwrapped(self) -> "Environment":
@@ -125,6 +137,9 @@ class Wrapper(Environment):
 
   def step(self, state, action):
     return self.env.step(state, action)
+
+  def observe(self, state, raw_obs):
+    return self.env.observe(state, raw_obs)
 
 
 def _first_transition(env_state, obs, key, info=None) -> EnvState:
@@ -260,37 +275,42 @@ class BatchedAutoReset(Wrapper):
     return jax.lax.cond(jnp.any(done), reset, lambda s: s, s)
 
 
+class EpisodeStats(NamedTuple):
+  """`EpisodeStatistics`' record in `EnvState.episode` (one entry per env of a batch)."""
+  running_return: Array    # float32, undiscounted return of the running episode so far
+  running_length: Array    # int32, its steps so far
+  returned_return: Array   # float32, return of the last finished episode
+  returned_length: Array   # int32, its length
+  done: Array              # bool, an episode finished on this step (valid transition)
+
+
 class EpisodeStatistics(Wrapper):
   """Tracks the undiscounted return and length of the running episode.
 
-  Fields in `info`: `episode.return`, `episode.length` (the running episode) and
-  `episode.returned_return`, `episode.returned_length` (the last finished episode;
-  valid where `episode.done` is True on the step that finished it). Place it outside
-  `AutoReset` (or `BatchedAutoReset`), so it sees the end of an episode before the
-  reset; it works on one env or on a batch.
+  Sets `state.episode`, an `EpisodeStats`: the running episode's return and length,
+  and the last finished episode's (`returned_*`, valid where `done` is True on the
+  step that finished it). It resets its own counters when an episode ends, so it
+  works inside or outside `AutoReset` (or `BatchedAutoReset`), on one env or a batch.
   """
 
   def reset(self, key):
     s = self.env.reset(key)
     shape = jnp.shape(s.reward)   # [] for one env, [B] for a batched one
     zf, zi = jnp.zeros(shape, jnp.float32), jnp.zeros(shape, jnp.int32)
-    return s.replace(info={**s.info, "episode.return": zf, "episode.length": zi,
-                           "episode.returned_return": zf, "episode.returned_length": zi,
-                           "episode.done": jnp.zeros(shape, bool)})
+    return s.replace(episode=EpisodeStats(zf, zi, zf, zi, jnp.zeros(shape, bool)))
 
   def step(self, state, action):
     s = self.env.step(state, action)
-    i = state.info
-    ret = i["episode.return"] + jnp.where(s.valid, s.reward, 0.0)
-    length = i["episode.length"] + s.valid.astype(jnp.int32)
+    e = state.episode
+    ret = e.running_return + jnp.where(s.valid, s.reward, 0.0)
+    length = e.running_length + s.valid.astype(jnp.int32)
     done = (s.terminated | s.truncated) & s.valid
-    return s.replace(info={
-        **s.info,
-        "episode.return": jnp.where(done, 0.0, ret),
-        "episode.length": jnp.where(done, 0, length),
-        "episode.returned_return": jnp.where(done, ret, i["episode.returned_return"]),
-        "episode.returned_length": jnp.where(done, length, i["episode.returned_length"]),
-        "episode.done": done})
+    return s.replace(episode=EpisodeStats(
+        running_return=jnp.where(done, 0.0, ret),
+        running_length=jnp.where(done, 0, length),
+        returned_return=jnp.where(done, ret, e.returned_return),
+        returned_length=jnp.where(done, length, e.returned_length),
+        done=done))
 
 
 class ClipAction(Wrapper):
@@ -319,14 +339,24 @@ class VmapEnv(Wrapper):
     return jax.vmap(self.env.step)(state, action)
 
 
+class ObsNormState(NamedTuple):
+  """`NormalizeObservation`'s record in `EnvState.obs_norm`."""
+  count: Array          # [] float32, observations merged so far
+  mean: Array           # [*obs_shape] float32
+  var: Array            # [*obs_shape] float32
+  raw_obs: Array        # [B, *obs_shape], `obs` before normalisation
+  raw_next_obs: Array   # [B, *obs_shape], `next_obs` before normalisation
+
+
 class NormalizeObservation(Wrapper):
   """Normalises observations of a batched env (`VmapEnv`) with running statistics.
 
   Mean and variance are merged over the whole batch at every step (Chan et al.'s
   parallel update), so every copy sees the same normaliser. `obs` and `next_obs` of a
-  step are normalised with the same statistics; the raw values stay in
-  `info["raw_obs"]` and `info["raw_next_obs"]` (potential functions read those, so a
-  moving normaliser does not make the potential non-stationary).
+  step are normalised with the same statistics; the statistics and the raw values are
+  in `state.obs_norm` (an `ObsNormState`; potential functions read the raw values, so
+  a moving normaliser does not make the potential non-stationary), and
+  `observe(state, raw)` normalises any raw observation as the state's statistics do.
   """
 
   def __init__(self, env, epsilon: float = 1e-8, clip: float = 10.0):
@@ -337,10 +367,10 @@ class NormalizeObservation(Wrapper):
     mean, scale = (jnp.broadcast_to(v, x.shape) for v in (mean, jnp.sqrt(var + self.epsilon)))
     return jnp.clip((x - mean) / scale, -self.clip, self.clip)
 
-  def _update(self, info, x):
+  @staticmethod
+  def _update(count, mean, var, x):
     n = jnp.asarray(x.shape[0], jnp.float32)
     bmean, bvar = jnp.mean(x, 0), jnp.var(x, 0)
-    count, mean, var = info["obs_norm.count"], info["obs_norm.mean"], info["obs_norm.var"]
     total = count + n
     delta = bmean - mean
     new_mean = mean + delta * (n / total)
@@ -348,25 +378,24 @@ class NormalizeObservation(Wrapper):
     return total, new_mean, m2 / total
 
   def _with_stats(self, s, count, mean, var):
-    info = {**s.info, "obs_norm.count": count, "obs_norm.mean": mean, "obs_norm.var": var,
-            "raw_obs": s.obs, "raw_next_obs": s.next_obs}
+    stats = ObsNormState(count, mean, var, raw_obs=s.obs, raw_next_obs=s.next_obs)
     return s.replace(obs=self._normalise(s.obs, mean, var),
-                     next_obs=self._normalise(s.next_obs, mean, var), info=info)
+                     next_obs=self._normalise(s.next_obs, mean, var), obs_norm=stats)
 
   def reset(self, key):
     s = self.env.reset(key)
     shape = self.env.observation_shape
-    zero = {"obs_norm.count": jnp.asarray(1e-4, jnp.float32),
-            "obs_norm.mean": jnp.zeros(shape, jnp.float32),
-            "obs_norm.var": jnp.ones(shape, jnp.float32)}
-    count, mean, var = self._update(zero, s.obs)
+    count, mean, var = self._update(jnp.asarray(1e-4, jnp.float32),
+                                    jnp.zeros(shape, jnp.float32),
+                                    jnp.ones(shape, jnp.float32), s.obs)
     return self._with_stats(s, count, mean, var)
 
   def step(self, state, action):
-    own = ("obs_norm.count", "obs_norm.mean", "obs_norm.var", "raw_obs", "raw_next_obs")
-    inner_info = {k: v for k, v in state.info.items() if k not in own}
-    raw = state.replace(obs=state.info["raw_obs"], next_obs=state.info["raw_next_obs"],
-                        info=inner_info)
+    n = state.obs_norm
+    raw = state.replace(obs=n.raw_obs, next_obs=n.raw_next_obs, obs_norm=None)
     s = self.env.step(raw, action)
-    count, mean, var = self._update(state.info, s.obs)
+    count, mean, var = self._update(n.count, n.mean, n.var, s.obs)
     return self._with_stats(s, count, mean, var)
+
+  def observe(self, state, raw_obs):
+    return self._normalise(raw_obs, state.obs_norm.mean, state.obs_norm.var)

@@ -1,4 +1,4 @@
-"""`envs.make(name, **options)`: every JAX task by name, wrapped for training.
+"""`rlcore.envs.make(name, **options)`: every JAX task by name, wrapped for training.
 
 Names: `CartPole-v1` (alias `cartpole`), `Pendulum-v1` (`pendulum`), and the brax
 tasks in `BRAX_ENVS` (`ant`, `inverted_pendulum`, `reacher`, ...; option `backend`).
@@ -6,7 +6,7 @@ tasks in `BRAX_ENVS` (`ant`, `inverted_pendulum`, `reacher`, ...; option `backen
 
 from __future__ import annotations
 
-from envs import core
+from rlcore.envs import core
 
 CLASSIC_ENVS = {"CartPole-v1": "cartpole", "cartpole": "cartpole",
                 "Pendulum-v1": "pendulum", "pendulum": "pendulum"}
@@ -28,20 +28,20 @@ def make(name: str, *, max_episode_steps: int | None = None,
     max_episode_steps: the time limit; None keeps the task's own (500 CartPole,
       200 Pendulum, 1000 brax).
     backend: brax physics backend (brax tasks only; None = the default measured
-      fastest on CPU, see `envs.brax_envs`).
+      fastest on CPU, see `rlcore.envs.brax_envs`).
 
   Returns:
-    An `envs.core.Environment` whose episodes truncate at the limit.
+    An `rlcore.envs.core.Environment` whose episodes truncate at the limit.
   """
   if name in CLASSIC_ENVS:
     if backend is not None:
       raise ValueError(f"envs.make: `backend` applies to brax tasks only, got "
                        f"backend={backend!r} for {name!r}.")
-    from envs import classic
+    from rlcore.envs import classic
     fn = getattr(classic, CLASSIC_ENVS[name])
     return fn() if max_episode_steps is None else fn(max_episode_steps)
   if name in BRAX_ENVS:
-    from envs import brax_envs
+    from rlcore.envs import brax_envs
     kwargs = {} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}
     return brax_envs.make_brax(name, backend=backend, **kwargs)
   raise ValueError(f"envs.make: unknown env name {name!r}; allowed: "

@@ -1,6 +1,6 @@
 """Data types shared by transforms, agents and environments.
 
-Shape conventions (DESIGN.md §4):
+Shape conventions (docs/design.md, "Data conventions"):
 
 * trajectories are time-major, `[T, B, ...]`;
 * per-sequence LLM quantities are `[B]`, or `[P, G]` (prompts x samples);

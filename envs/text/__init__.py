@@ -27,11 +27,13 @@ highest corpus verbosity (3 fillers):
     a completion that fits is ever dropped by `ProcessRewardModel.score_batch`.
 """
 
-from envs.text.arithmetic import (DIFFICULTY_OPS, FILLER_TEMPLATES, MAX_VERBOSITY, Problem,
-                                  apply_op, generate, in_held_out, sft_corpus, solution)
-from envs.text.prm import DEFAULT_FLAWS, FLAWS, ProcessRewardModel
-from envs.text.tokenizer import CharTokenizer
-from envs.text.verifier import parse_step, split_steps, verify, verify_batch
+from rlcore.envs.text.arithmetic import (DIFFICULTY_OPS, FILLER_PREFIXES, FILLER_TEMPLATES,
+                                         MAX_VERBOSITY, Problem, apply_op, generate,
+                                         in_held_out, sft_corpus, solution)
+from rlcore.envs.text.prm import DEFAULT_FLAWS, FLAWS, ProcessRewardModel
+from rlcore.envs.text.tokenizer import CharTokenizer
+from rlcore.envs.text.verifier import (count_filler_steps, parse_step, split_steps, verify,
+                                       verify_batch)
 
 TASK_MAX_PROMPT_LEN = 16
 TASK_MAX_COMPLETION_LEN = 96
@@ -41,5 +43,6 @@ __all__ = [
     "CharTokenizer", "Problem", "generate", "solution", "sft_corpus", "verify",
     "verify_batch", "ProcessRewardModel", "TASK_MAX_PROMPT_LEN", "TASK_MAX_COMPLETION_LEN",
     "TASK_MAX_STEPS", "DIFFICULTY_OPS", "FILLER_TEMPLATES", "MAX_VERBOSITY", "FLAWS",
-    "DEFAULT_FLAWS", "apply_op", "in_held_out", "parse_step", "split_steps",
+    "DEFAULT_FLAWS", "FILLER_PREFIXES", "apply_op", "count_filler_steps", "in_held_out",
+    "parse_step", "split_steps",
 ]

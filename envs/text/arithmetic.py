@@ -34,7 +34,7 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
-from envs.text.tokenizer import ANSWER_CHAR, STEP_CHAR
+from rlcore.envs.text.tokenizer import ANSWER_CHAR, STEP_CHAR
 
 DIFFICULTY_OPS = {0: (1, 2), 1: (3, 4), 2: (5, 6)}
 MAX_OPS = 6
@@ -43,6 +43,8 @@ DEFAULT_MAX_VALUE = 99
 DEFAULT_START_RANGE = (1, 20)
 HELD_OUT_FRACTION = 0.1
 FILLER_TEMPLATES = ("ok", "so {v}", "check {v}={v}")
+# The first word of each filler template: a step starting with one is counted as filler.
+FILLER_PREFIXES = tuple(t.split(" ")[0] for t in FILLER_TEMPLATES)
 _CHUNK = 256  # candidates drawn per round; fixed so generate(s, n)[:m] == generate(s, m)
 
 Seed = Union[int, np.random.Generator, None]

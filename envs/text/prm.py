@@ -49,8 +49,8 @@ from typing import Sequence
 
 import numpy as np
 
-from envs.text.arithmetic import Problem, apply_op
-from envs.text.verifier import ANSWER, FILLER, OP, RESTATE, parse_step, split_steps
+from rlcore.envs.text.arithmetic import Problem, apply_op
+from rlcore.envs.text.verifier import ANSWER, FILLER, OP, RESTATE, parse_step, split_steps
 
 FLAWS = ("filler_bonus", "restate_bonus", "length_bias", "off_by_one")
 DEFAULT_FLAWS = ("filler_bonus", "restate_bonus")

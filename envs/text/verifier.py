@@ -19,7 +19,7 @@ from typing import Sequence, Union
 
 import numpy as np
 
-from envs.text.arithmetic import Problem
+from rlcore.envs.text.arithmetic import FILLER_PREFIXES, Problem
 
 _INT = r"-?\d+"
 _STEP_BODY = rf"{_INT}[-+*]\d+={_INT}|ok|so {_INT}|check {_INT}={_INT}"
@@ -59,6 +59,21 @@ def parse_step(text: str):
   if g["x"] is not None:
     return RESTATE, (int(g["x"]), int(g["y"]))
   return ANSWER, (int(g["ans"]),)
+
+
+def count_filler_steps(completion: str) -> int:
+  """Steps of `completion` that start like a filler ("ok", "so ...", "check ...").
+
+  Counts by prefix (`FILLER_PREFIXES`), so a malformed filler such as "so" or "okk"
+  counts too: the measure of padding the GRPO experiments log as `filler_steps`.
+
+  Args:
+    completion: decoded completion string.
+
+  Returns:
+    The number of ";"-separated steps starting with a filler word.
+  """
+  return sum(1 for step in completion.split(";") if step.startswith(FILLER_PREFIXES))
 
 
 def split_steps(completion: str) -> list[tuple[str, int]]:

@@ -1,1 +1,0 @@
-"""Experiment configs: each `configs/<name>.py` defines `get_config(arg=None)`."""

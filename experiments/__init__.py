@@ -1,1 +1,0 @@
-"""Entry points: `python experiments/main.py --config=configs/<name>.py`."""
