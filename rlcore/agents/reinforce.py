@@ -13,8 +13,7 @@ learning", Williams 1992 (https://link.springer.com/article/10.1007/BF00992696),
 for the baseline and λ-returns, Schulman et al. 2015 (https://arxiv.org/abs/1506.02438).
 
 Same interface as `rlcore.agents.ppo`: `make_train(config) -> train(key, hparams)`,
-`make_agent(config)` for the chunked runner. Config keys are PPO's minus
-update_epochs, num_minibatches and clip_eps (ignored if present).
+`make_agent(config)` for the runner. Config keys: `rlcore.agents.control`'s.
 """
 
 from __future__ import annotations
@@ -26,85 +25,79 @@ import jax.flatten_util
 import jax.numpy as jnp
 import optax
 
-import envs
-from rlcore.agents import common, ppo, shaping_hook
+from rlcore.agents import control, protocol
 
-HPARAMS = ("lr", "ent_coef", "vf_coef", "gamma", "gae_lambda",
-           "max_grad_norm") + tuple(shaping_hook.COEFFICIENTS.values())
-
-ReinforceState = ppo.PPOState
+HPARAMS = control.HPARAMS
+ReinforceState = control.ControlState
 
 
-def make_agent(config, *, env: Optional[envs.Environment] = None,
-               constrain_env: Optional[Callable] = None) -> ppo.Agent:
-  """Builds the REINFORCE pieces (see `rlcore.agents.ppo.make_agent` for the fields).
+def default_config():
+  """Every REINFORCE config key (`rlcore.agents.control.default_config()`'s), agent
+  "reinforce"."""
+  c = control.default_config()
+  c.agent = "reinforce"
+  return c
+
+
+def make_agent(config, *, env=None,
+               constrain_batch: Optional[Callable] = None) -> control.ControlAgent:
+  """Builds the REINFORCE agent (see `rlcore.agents.ppo.make_agent` for the arguments).
 
   Args:
-    config: ConfigDict as for PPO (update_epochs / num_minibatches / clip_eps unused).
+    config: ConfigDict with `default_config()`'s keys (others are ignored).
     env: optional batched environment.
-    constrain_env: optional sharding constraint for the env state.
+    constrain_batch: optional sharding constraint for the env state.
 
   Returns:
-    An `rlcore.agents.ppo.Agent` whose update is one REINFORCE step.
+    A `control.ControlAgent` whose update is one REINFORCE step.
   """
-  common.require_positive_ints(config, ("num_envs", "num_steps", "total_timesteps"))
-  cfg = config.copy_and_resolve_references()
-  with cfg.unlocked():
-    cfg.update_epochs, cfg.num_minibatches = 1, 1
-    if "clip_eps" not in cfg:
-      cfg.clip_eps = 0.2
-  base = ppo.make_agent(cfg, env=env, constrain_env=constrain_env)
-  network, dist, env = base.network, base.distribution, base.env
-  rollout = common.make_rollout(env, network, dist, config.num_steps,
-                                constrain_env or (lambda s: s))
-  anneal = bool(config.anneal_lr)
-  adam = optax.scale_by_adam(eps=1e-5)
-  gae_method = config.get("gae_method", None)
+  control.validate_config(config)
+  env = control.make_env(config) if env is None else env
+  network, dist = control.make_network(env, config)
+  constrain = constrain_batch or (lambda s: s)
+  steps_per_update = config.num_envs * config.num_steps
+  make_optimizer = lambda hp: control.optimizer(
+      hp, num_updates=config.total_timesteps // steps_per_update, steps_per_update=1,
+      anneal=bool(config.anneal_lr))
+  rollout = control.make_rollout(env, network, dist, config.num_steps, constrain)
 
-  def default_hparams():
-    hp = base.default_hparams()
-    return {k: hp[k] for k in HPARAMS}
+  def init(key, hparams):
+    return control.init_state(key, hparams, config=config, env=env, network=network,
+                              optimizer=make_optimizer(hparams), constrain=constrain)
 
-  def init(key, hparams=None):
-    hparams = default_hparams() if hparams is None else common.check_hparams(
-        hparams, default_hparams())
-    full = dict(hparams, clip_eps=jnp.asarray(0.0, jnp.float32))
-    return base.init(key, full)._replace(hparams=hparams)
-
-  def loss_fn(params, traj, advantage, hp):
-    head, value = network.apply(params, traj["obs"])
-    log_prob = dist.log_prob(head, traj["action"])
-    valid = traj["valid"].astype(jnp.float32)
+  def loss_fn(params, traj: control.Rollout, advantage, hp):
+    head, value = network.apply(params, traj.obs)
+    log_prob = dist.log_prob(head, traj.transition.action)
+    valid = traj.transition.valid.astype(jnp.float32)
     n = jnp.maximum(valid.sum(), 1.0)
-    target = jax.lax.stop_gradient(advantage + traj["value"])
+    target = jax.lax.stop_gradient(advantage + traj.value)
     pg = -jnp.sum(log_prob * jax.lax.stop_gradient(advantage) * valid) / n
     value_loss = 0.5 * jnp.sum(jnp.square(value - target) * valid) / n
     entropy = jnp.sum(dist.entropy(head) * valid) / n
     total = pg + hp["vf_coef"] * value_loss - hp["ent_coef"] * entropy
     return total, dict(actor_loss=pg, value_loss=value_loss, entropy=entropy)
 
-  def update(state):
+  def update(state: ReinforceState):
     hp = state.hparams
     env_state, key, traj = rollout(state.params, state.env_state, state.key)
-    shaped, shaping_state, advantage = common.shaped_advantages(
-        config, network, state.params, traj, state.shaping_state, hp, gae_method)
-    flat, unravel = jax.flatten_util.ravel_pytree(state.params)  # Adam state is flat (PPO's)
+    shaped, shaping_state, advantage = control.shaped_advantages(
+        config, network, state.params, traj, state.shaping_state, hp, config.gae_method)
+    flat, unravel = jax.flatten_util.ravel_pytree(state.params)   # see control.optimizer
     (loss, aux), grads = jax.value_and_grad(
         lambda f: loss_fn(unravel(f), traj, advantage, hp), has_aux=True)(flat)
-    norm = jnp.sqrt(jnp.sum(grads * grads))
-    grads = grads * jnp.minimum(1.0, hp["max_grad_norm"] / (norm + 1e-12))
-    updates, opt_state = adam.update(grads, state.opt_state)
-    frac = 1.0 - state.update_step.astype(jnp.float32) / base.num_updates if anneal else 1.0
-    lr = hp["lr"] * frac
-    params = unravel(flat - lr * updates)
+    updates, opt_state = make_optimizer(hp).update(grads, state.opt_state, flat)
     stats, ep_metrics = state.episode_stats.update(traj, shaped)
-    metrics = dict(ep_metrics, loss=loss, **aux, learning_rate=lr,
-                   env_steps=(state.update_step + 1) * base.steps_per_update)
-    return state._replace(params=params, opt_state=opt_state, env_state=env_state,
+    metrics = dict(ep_metrics, loss=loss, **aux,
+                   learning_rate=opt_state.hyperparams["learning_rate"],
+                   env_steps=(state.update_step + 1) * steps_per_update)
+    return state._replace(params=unravel(optax.apply_updates(flat, updates)),
+                          opt_state=opt_state, env_state=env_state,
                           shaping_state=shaping_state, key=key,
                           update_step=state.update_step + 1, episode_stats=stats), metrics
 
-  return base._replace(init=init, update=update, default_hparams=default_hparams)
+  return control.assemble(config, env=env, network=network, dist=dist,
+                          hparam_names=HPARAMS, init=init, update=update,
+                          steps_per_update=steps_per_update)
 
 
 def make_train(config, **kwargs) -> Callable:
@@ -117,4 +110,10 @@ def make_train(config, **kwargs) -> Callable:
   Returns:
     The train function.
   """
-  return common.make_train_fn(make_agent(config, **kwargs))
+  return control.make_train_fn(make_agent(config, **kwargs))
+
+
+FAMILY = protocol.register(protocol.AgentFamily(
+    name="reinforce", default_config=default_config, make_agent=make_agent,
+    validate_config=control.validate_config, hparam_names=HPARAMS,
+    batch_size=control.batch_size))

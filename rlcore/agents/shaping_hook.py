@@ -1,10 +1,10 @@
 """The reward-shaping hook of the control agents: config -> `rlcore.shaping` transform.
 
 `config.shaping.chain` names transforms applied in order to each rollout's rewards,
-before advantages (DESIGN.md §4); an empty chain means no shaping:
+before advantages (docs/design.md, "Data conventions"); an empty chain means no shaping:
 
-* `potential_based`: F = γ Φ(s') − Φ(s) with Φ = `scale` · `envs.potentials[potential]`
-  evaluated on raw (unnormalised) observations, Grześ's terminal correction, and
+* `potential_based`: F = γ Φ(s') − Φ(s) with Φ = `scale` ·
+  `rlcore.envs.potentials[potential]` evaluated on raw (unnormalised) observations, Grześ's terminal correction, and
   bootstrapping on truncation (`rlcore.potential_shaping`);
 * `reward_scale`: r ← `reward_scale` · r;
 * `reward_clip`: r ← clip(r, −`clip`, `clip`).
@@ -18,7 +18,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 import rlcore
-from envs import potentials
+from rlcore.envs import potentials
 
 TRANSFORMS = ("potential_based", "reward_scale", "reward_clip")
 COEFFICIENTS = {"scale": "shaping.scale", "reward_scale": "shaping.reward_scale",
