@@ -3,8 +3,9 @@
     L(θ) = − (1 / Σ m) Σ_{b,t} m_{b,t} log π_θ(y_{b,t} | x_b, y_{b,<t})
 
 over the completion tokens (EOS included) of (prompt, completion) pairs from
-`envs.text.sft_corpus` (at `config.difficulties`), whose mixture of verbosities and occasional slips gives the
-policy a moderate pass rate and a spread of lengths for length shaping to act on.
+`rlcore.envs.text.sft_corpus` (at `config.difficulties`), whose mixture of verbosities
+and occasional slips gives the policy a moderate pass rate and a spread of lengths for
+length shaping to act on.
 The layout is the sampler's: LEFT-padded prompt [P] then RIGHT-padded completion
 [N], so the warm-started model sees at training time exactly what it sees when
 sampling.
@@ -54,7 +55,7 @@ def _cache_key(config) -> str:
 
 def make_batches(config, tokenizer):
   """All SFT examples as arrays: tokens [n, P + N], mask [n, P + N], loss mask [n, P + N]."""
-  from envs import text
+  from rlcore.envs import text
   s = config.sft
   slips = tuple(s.get("slip_by_verbosity", ())) or float(s.slip_rate)
   pairs = text.sft_corpus(int(s.seed), int(s.corpus_size), tuple(s.verbosity_probs),
@@ -87,7 +88,7 @@ def train(config, *, log_every: int = 0):
   Returns:
     (params, dict of statistics: final loss, seconds).
   """
-  from envs import text
+  from rlcore.envs import text
   tok = text.CharTokenizer()
   cfg = lm_config(config, tok.vocab_size)
   s = config.sft
@@ -156,7 +157,7 @@ def cache_path(config) -> str:
 
 
 def _template(config):
-  from envs import text
+  from rlcore.envs import text
   cfg = lm_config(config, text.CharTokenizer().vocab_size)
   return jax.eval_shape(lambda: lm.init_params(cfg, jax.random.key(0)))
 

@@ -1,0 +1,212 @@
+"""GRPO's agent: the thin host loop that ties rollout, rewards and update together.
+
+One update (`GRPOAgent.run_chunk` runs several):
+
+1. (LASER-D / LASER-DE only, every `shaping.monitor_every` updates) the monitor pass:
+   a rollout of `shaping.monitor_prompts` training prompts updates the shaping state;
+2. P problems from `numpy.random.default_rng([seed, step])`, a rollout of G
+   completions each (`rollout.rollout`), scored on the host (`rollout.score`);
+3. token advantages from the pure reward pipeline (`rewards.advantages`);
+4. old and reference log-probs, then the update (`update.update`);
+5. every `eval_every` updates (and at the last), pass@1 on held-out problems.
+
+A run is deterministic for its seed: problems and reward noise come from the host
+RNG seeded by (seed, step), sampling from the checkpointed key.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import rlcore
+from rlcore.agents import sft
+from rlcore.agents.validation import check_hparams
+from rlcore.agents.grpo import rewards
+from rlcore.agents.grpo import config as config_lib
+from rlcore.agents.grpo import rollout as rollout_lib
+from rlcore.agents.grpo import update as update_lib
+from rlcore.envs import text
+
+PLOT_METRICS = ("accuracy", "mean_length", "eval_accuracy", "eval_length", "kl")
+EVAL_SEED = 12345          # held-out problems and the evaluation's sampling key
+MONITOR_KEY_SALT = 1_000_003
+DIFFICULTY_NAMES = ("hard", "medium", "easy")   # LASER-D's buckets, in its order
+
+
+class GRPOState(NamedTuple):
+  """A GRPO run's state (checkpointed whole)."""
+  params: Any
+  opt_state: Any
+  ref_params: Any
+  shaping_state: Any     # the length-shaping chain's state (LASER-D/DE targets), or ()
+  key: jax.Array
+  step: jax.Array        # [] int32, updates done
+  seed: jax.Array        # [] int32, the run's seed (host RNG of problems and reward noise)
+
+
+class GRPOAgent(NamedTuple):
+  """GRPO as an `rlcore.agents.Agent` (a host loop), plus its parts."""
+  init: Callable             # (key, hparams=None, *, seed=0) -> GRPOState
+  run_chunk: Callable        # (state, n) -> (state, metrics dict of [n] arrays)
+  num_updates: int
+  steps_per_update: int      # completions sampled per update (P·G)
+  default_hparams: Callable
+  plot_metrics: tuple
+  vectorized: bool           # False
+  evaluate: Optional[Callable]   # None: held-out evaluations are logged during training
+  evaluate_held_out: Callable    # (state) -> dict of held-out metrics
+  lm_config: Any
+
+
+def _by_difficulty(prefix: str, problems, lengths, correct) -> dict:
+  """Mean length and accuracy per difficulty (NaN for a difficulty not present)."""
+  diff = np.array([p.difficulty for p in problems])
+  out = {}
+  for d in range(3):
+    sel = diff == d
+    out[f"{prefix}length_d{d}"] = float(lengths[sel].mean()) if sel.any() else float("nan")
+    out[f"{prefix}accuracy_d{d}"] = float(correct[sel].mean()) if sel.any() else float("nan")
+  return out
+
+
+def make_agent(config, *, constrain_batch=None) -> GRPOAgent:
+  """Builds the GRPO agent (the SFT warm start is trained or read from its cache at `init`).
+
+  Args:
+    config: see `rlcore.agents.grpo.default_config`.
+    constrain_batch: unused (a host agent has no environment batch to shard).
+
+  Returns:
+    A `GRPOAgent`.
+  """
+  del constrain_batch
+  config_lib.validate_config(config)
+  reward_settings = rewards.settings(config)
+  tok = text.CharTokenizer()
+  lm_config = sft.lm_config(config, tok.vocab_size)
+  sampler = rollout_lib.Sampler(lm_config, tok, int(config.max_completion_len),
+                                float(config.top_p))
+  settings = update_lib.UpdateSettings.from_config(config, lm_config, text.TASK_MAX_PROMPT_LEN)
+  prm = text.ProcessRewardModel(flaws=config_lib.prm_flaws(config),
+                                noise=float(config.process.prm_noise))
+  shaping = rewards.make_shaping(config)
+  monitored = config_lib.monitored_index(config)
+  P, G = int(config.prompts_per_step), int(config.group_size)
+  difficulties = tuple(config.difficulties)
+  logprobs = lambda params, batch: update_lib.completion_logprobs(
+      params, batch["tokens"], batch["mask"], lm_config=lm_config,
+      prompt_len=settings.prompt_len)
+
+  def init(key, hparams=None, *, seed=0):
+    check_hparams(hparams, {})   # no traced hyperparameters: refuses any key
+    params, _ = sft.warm_start(config)
+    return GRPOState(params=params, opt_state=update_lib.optimizer(settings).init(params),
+                     ref_params=params, shaping_state=shaping.init(), key=key,
+                     step=jnp.zeros((), jnp.int32), seed=jnp.asarray(seed, jnp.int32))
+
+  def monitor(state):
+    """LASER-D's monitor pass: M train prompts × G samples -> updated shaping state."""
+    rng = np.random.default_rng([int(state.seed), int(state.step), 7])
+    M = int(config.shaping.monitor_prompts)
+    r = rollout_lib.rollout(sampler, state.params, text.generate(rng, M, difficulties),
+                            jax.random.fold_in(state.key, MONITOR_KEY_SALT), group_size=G,
+                            temperature=config.temperature)
+    s = config.shaping
+    thresholds = rlcore.laser_d_thresholds(int(s.laser_lower), int(s.laser_upper),
+                                           int(s.laser_interval))
+    stats = rlcore.laser_monitor_statistics(
+        jnp.asarray(np.asarray(r.sample.lengths).reshape(M, G)),
+        jnp.asarray(r.correct.reshape(M, G)), thresholds)
+    return state._replace(shaping_state=shaping.update(state.shaping_state, stats))
+
+  def train_step(state):
+    t0 = time.perf_counter()
+    step = int(state.step)
+    if monitored is not None and step % config.shaping.monitor_every == 0:
+      state = monitor(state)
+    rng = np.random.default_rng([int(state.seed), step])
+    problems = text.generate(rng, P, difficulties)
+    key, sample_key, update_key = jax.random.split(state.key, 3)
+    r = rollout_lib.rollout(sampler, state.params, problems, sample_key, group_size=G,
+                            temperature=config.temperature)
+    out = r.sample
+    jax.block_until_ready(out)
+    t_sample = time.perf_counter()
+    scored, steps = rollout_lib.score(config, r, prm, rng, step_id=tok.step_id,
+                                      num_prompts=P, group_size=G)
+    t_score = time.perf_counter()
+    adv, shaped, shaping_state, adv_stats = rewards.jitted_advantages(
+        reward_settings, scored, out.response_mask, state.shaping_state)
+    jax.block_until_ready(adv)
+    t_adv = time.perf_counter()
+    loss_mask = out.response_mask
+    if config.mask_truncated:
+      loss_mask = loss_mask * out.finished[:, None].astype(jnp.float32)
+    batch = update_lib.trim(dict(tokens=out.tokens, mask=r.mask, advantages=adv,
+                                 loss_mask=loss_mask), out.lengths,
+                            prompt_len=settings.prompt_len, max_len=sampler.max_new_tokens)
+    batch["old_logprobs"] = logprobs(state.params, batch)
+    batch["ref_logprobs"] = logprobs(state.ref_params, batch)
+    params, opt_state, aux = update_lib.update(state.params, state.opt_state, batch,
+                                               update_key, settings)
+    jax.block_until_ready(params)
+    t_update = time.perf_counter()
+
+    lengths = np.asarray(out.lengths, np.float64)
+    metrics = dict(
+        accuracy=r.correct.mean(), mean_length=lengths.mean(),
+        verifier_reward=float(np.asarray(scored.verifier_score).mean()),
+        shaped_reward=float(np.asarray(shaped).mean()),
+        truncated_rate=1.0 - float(np.asarray(out.finished).mean()),
+        filler_steps=np.mean([text.count_filler_steps(t) for t in r.texts]),
+        kl=float(aux["kl"]), loss=float(aux["loss"]), pg_loss=float(aux["pg_loss"]),
+        clip_fraction=float(aux["clip_fraction"]), approx_kl=float(aux["approx_kl"]),
+        time_sample=t_sample - t0, time_score=t_score - t_sample,
+        time_advantages=t_adv - t_score, time_update=t_update - t_adv,
+        **_by_difficulty("", r.problems, lengths, r.correct))
+    if config.reward == "process":
+      sc = np.where(steps.mask, steps.scores, np.inf)
+      metrics["prm_min"] = float(np.where(steps.mask.any(1), sc.min(1), 0.0).mean())
+      metrics["prm_sum"] = float(np.where(steps.mask, steps.scores, 0.0).sum(1).mean())
+    metrics.update({k: float(v) for k, v in adv_stats.items()})
+    if monitored is not None:
+      targets = np.asarray(shaping_state[monitored].target_lengths)
+      metrics.update({f"target_length_{n}": float(t)
+                      for n, t in zip(DIFFICULTY_NAMES, targets)})
+    new = GRPOState(params=params, opt_state=opt_state, ref_params=state.ref_params,
+                    shaping_state=shaping_state, key=key, step=state.step + 1,
+                    seed=state.seed)
+    return new, metrics
+
+  def evaluate_held_out(state):
+    """Pass@1 on `eval_problems` held-out problems, sampled at `eval_temperature`
+    with a fixed key (0 = greedy): accuracy and lengths, overall and by difficulty."""
+    problems = text.generate(EVAL_SEED, config.eval_problems, difficulties, split="held_out")
+    r = rollout_lib.rollout(sampler, state.params, problems, jax.random.key(EVAL_SEED),
+                            group_size=1, temperature=float(config.eval_temperature))
+    lengths = np.asarray(r.sample.lengths, np.float64)
+    return dict(eval_accuracy=float(r.correct.mean()), eval_length=float(lengths.mean()),
+                **_by_difficulty("eval_", problems, lengths, r.correct))
+
+  def run_chunk(state, n):
+    records = []
+    for _ in range(n):
+      state, m = train_step(state)
+      step = int(state.step)
+      if step % config.eval_every == 0 or step == config.num_updates:
+        m.update(evaluate_held_out(state))
+      m["env_steps"] = step * P * G
+      records.append(m)
+    keys = sorted({k for r in records for k in r})
+    return state, {k: np.array([r.get(k, np.nan) for r in records], np.float64)
+                   for k in keys}
+
+  return GRPOAgent(init=init, run_chunk=run_chunk, num_updates=int(config.num_updates),
+                   steps_per_update=P * G, default_hparams=dict,
+                   plot_metrics=PLOT_METRICS, vectorized=False, evaluate=None,
+                   evaluate_held_out=evaluate_held_out, lm_config=lm_config)
