@@ -3,9 +3,11 @@
 Φ(s) = scale · `cartpole_upright`(s) (1 upright at the centre, 0 at the failure
 limits), shaping F = γ Φ(s') − Φ(s) with Φ = 0 at terminal states (Grześ's
 correction) and bootstrapping at the time limit. The sweep vmaps `shaping.scale`
-over {0 (no shaping: F ≡ 0), +s (helpful), −s (harmful)} and 8 seeds in one compiled
-call. Potential-based shaping leaves the optimal policy unchanged (Ng et al. 1999),
-so all three reach the same final return; only the speed of learning differs.
+over {0 (no shaping: F ≡ 0), +s (helpful), −s (harmful)} (s = 10 unless the config
+argument sets it, e.g. `--config=configs/pbrs_cartpole.py:5`) and 8 seeds in one
+compiled call. Potential-based shaping leaves the optimal policy unchanged (Ng et al.
+1999), so all three should reach the same final return; only the speed of learning
+should differ.
 
 Launch:
 
@@ -13,21 +15,20 @@ Launch:
 
 Runtime on this 2-core CPU: about 2 min 20 s wall (24 runs of 5e5 steps in one
 compiled call: 6.9 s compile, 83 s of training at 144k env steps/s, the rest the
-gymnasium check; a GRPO run shared the CPU). Measured 2026-11-26 (seed-mean of 8):
-return averaged over training 423 (none), 450 (helpful), 347 (harmful); final
-training return 500 / 500 / 406 (harmful: 211-500 by seed); greedy policies on
-gymnasium's CartPole-v1: 500 for all 24 runs.
+gymnasium check; a GRPO run shared the CPU).
+
+Results: results/pbrs_cartpole.md
 """
 
 import ml_collections
 
-from experiments import runner
+from rlcore import experiment
 from rlcore.agents import ppo
 
 
 def get_config(arg=None):
   scale = float(arg) if arg else 10.0
-  c = runner.with_runner_defaults(ppo.default_config())
+  c = experiment.with_runner_defaults(ppo.default_config())
   c.env_name = "CartPole-v1"
   c.num_seeds = 8
   c.shaping.chain = "potential_based"

@@ -2,7 +2,7 @@
 
 Settings per task below (observation normalisation on, 1000-step episodes truncated,
 not terminated). The brax backend defaults to the one measured fastest on CPU
-(`envs.brax_envs.DEFAULT_BACKEND`, spring); pass `backend=mjx` for MuJoCo physics.
+(`rlcore.envs.brax_envs.DEFAULT_BACKEND`, spring); pass `backend=mjx` for MuJoCo physics.
 
 Launch:
 
@@ -10,11 +10,13 @@ Launch:
     python experiments/main.py --config=configs/ppo_brax.py:env=ant --workdir=runs/ant
 
 Runtime on this 2-core CPU (spring backend, other jobs running): inverted_pendulum
-54 s for 5e5 steps (44k steps/s after a 40 s compile; training return 100-200 of
-1000 with these settings). reacher and ant were not run to completion here.
+54 s for 5e5 steps (44k steps/s after a 40 s compile). reacher and ant were not run to
+completion here.
+
+Results: results/ppo_brax.md
 """
 
-from experiments import runner
+from rlcore import experiment
 from rlcore.agents import ppo
 
 TASKS = {
@@ -45,7 +47,7 @@ def _parse(arg):
 def get_config(arg=None):
   args = _parse(arg)
   total, num_envs, num_steps, minibatches, reward_scale, lr, gamma = TASKS[args["env"]]
-  c = runner.with_runner_defaults(ppo.default_config())
+  c = experiment.with_runner_defaults(ppo.default_config())
   c.env_name = args["env"]
   c.env_backend = args["backend"]
   c.normalize_obs = True

@@ -4,7 +4,8 @@
 time limits are truncations (bootstrapped), unlike PureJaxRL. After training, the
 greedy policy of every seed is also run on gymnasium's own `CartPole-v1`.
 
-Launch (the README's first command):
+Launch: the README's first command ends in `python experiments/main.py`, which trains
+this config with its defaults into runs/ppo_cartpole/. With flags:
 
     python experiments/main.py --config=configs/ppo_cartpole.py --workdir=runs/cartpole
     python experiments/main.py --config=configs/ppo_cartpole.py --config.num_seeds=8
@@ -14,19 +15,19 @@ Launch (the README's first command):
 Runtime on this 2-core CPU (jax 0.10.2): 1 seed 2.8 s of training (178k env steps/s)
 after a ~4 s compile (plus imports and the gymnasium check, under a minute in all); 8 seeds
 (`--config.num_seeds=8`) 45 s wall on a quiet machine (25 s of training, 160k env
-steps/s over the 8 seeds; 2 min 41 s with other jobs running), all 8 seeds at 500 at
-5e5 steps and 500 on gymnasium's CartPole-v1 (10 greedy episodes each; measured again
-after the QR-free orthogonal initialiser replaced jax's). With `--cpu_devices=2`: 36 s
-wall, 354k env steps/s over the 8 seeds, all 8 at 500 in training and on gymnasium.
+steps/s over the 8 seeds; 2 min 41 s with other jobs running); with `--cpu_devices=2`:
+36 s wall, 354k env steps/s over the 8 seeds.
+
+Results: results/ppo_cartpole.md
 """
 
-from experiments import runner
+from rlcore import experiment
 from rlcore.agents import ppo
 
 
 def get_config(arg=None):
   del arg
-  c = runner.with_runner_defaults(ppo.default_config())
+  c = experiment.with_runner_defaults(ppo.default_config())
   c.env_name = "CartPole-v1"
   c.host_eval_env = "CartPole-v1"
   c.host_eval_episodes = 10

@@ -1,24 +1,26 @@
 """PPO on Pendulum-v1 (gymnasium's functional JAX Pendulum), continuous actions.
 
 Diagonal-Gaussian policy, observation normalisation, rewards scaled by 0.1 through
-the shaping chain (`reward_scale`), 16 envs x 128 steps, 1e6 env steps.
+the shaping chain (`reward_scale`), 16 envs x 128 steps, 1e6 env steps. After
+training, the greedy policy is also run on gymnasium's own `Pendulum-v1`.
 
 Launch:
 
     python experiments/main.py --config=configs/ppo_pendulum.py --workdir=runs/pendulum
 
 Runtime on this 2-core CPU: 34 s (1e6 steps, ~60k steps/s after an 8.6 s compile,
-other jobs running). Final training return -183; greedy policy on gymnasium's
-Pendulum-v1: -186 (5 episodes).
+other jobs running).
+
+Results: results/ppo_pendulum.md
 """
 
-from experiments import runner
+from rlcore import experiment
 from rlcore.agents import ppo
 
 
 def get_config(arg=None):
   del arg
-  c = runner.with_runner_defaults(ppo.default_config())
+  c = experiment.with_runner_defaults(ppo.default_config())
   c.env_name = "Pendulum-v1"
   c.normalize_obs = True
   c.num_envs = 16

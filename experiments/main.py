@@ -1,4 +1,4 @@
-"""Experiment runner: `python experiments/main.py --config=configs/<name>.py`.
+"""The command-line front of `rlcore.experiment`.
 
     python experiments/main.py                                   # configs/ppo_cartpole.py
     python experiments/main.py --config=configs/ppo_brax.py:ant --workdir=runs/ant
@@ -6,9 +6,9 @@
     python experiments/main.py --config=configs/pbrs_cartpole.py --workdir=runs/pbrs
     python experiments/main.py --config.num_seeds=8 --cpu_devices=2   # seeds on 2 cores
 
-Training runs in jitted chunks; between chunks `<workdir>/metrics.jsonl` grows, an
-orbax checkpoint is saved and the progress bar moves. Rerun a killed command with
-the same `--workdir` to resume. See `experiments/runner.py`.
+Training runs in chunks; between chunks `<workdir>/metrics.jsonl` grows, an orbax
+checkpoint is saved and the progress bar moves. Rerun a killed command with the same
+`--workdir` to resume. The loop itself is `rlcore.experiment.run`.
 """
 
 from __future__ import annotations
@@ -16,14 +16,11 @@ from __future__ import annotations
 import os
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-  sys.path.insert(0, ROOT)
-
-from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
+from absl import app, flags, logging
 from ml_collections import config_flags
 
-CONFIG_DIR = os.path.join(ROOT, "configs")
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "configs")
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", os.path.join(CONFIG_DIR, "ppo_cartpole.py"),
@@ -42,8 +39,23 @@ _DISTRIBUTED = flags.DEFINE_bool(
     "coordinator and process ids come from the cluster environment).")
 
 
-def available_configs() -> list[str]:
-  return sorted(f for f in os.listdir(CONFIG_DIR) if f.endswith(".py") and not f.startswith("_"))
+def _report(summaries) -> None:
+  for s in summaries:
+    for name, point in s["points"].items():
+      last = point.get("last", {})
+      shown = {k: last[k] for k in ("episode_return", "accuracy", "mean_length",
+                                    "eval_accuracy", "eval_length") if k in last}
+      shown.update(point.get("evaluation", {}))
+      line = f"{s['group']}/{name}: env steps {point.get('env_steps')}, " + ", ".join(
+          f"{k.replace('_', ' ')} {v:.3f}" for k, v in shown.items()
+          if not k.endswith("_per_seed"))
+      print(line)
+    sps, compile_s = s["steps_per_second"], s.get("compile_seconds")
+    if sps is None:
+      print(f"{s['group']}: finished earlier")
+    else:
+      print(f"{s['group']}: {sps:,.1f} steps/s after compile"
+            + (f" ({compile_s:.1f} s compile)" if compile_s is not None else ""))
 
 
 def main(argv):
@@ -57,30 +69,14 @@ def main(argv):
     jax.config.update("jax_num_cpu_devices", _CPU_DEVICES.value)
   if _DISTRIBUTED.value:
     jax.distributed.initialize()
-  from experiments import runner  # pylint: disable=import-outside-toplevel
+  from rlcore import experiment  # pylint: disable=import-outside-toplevel
   config_path = flags.FLAGS["config"].config_filename
   workdir = _WORKDIR.value or os.path.join(
       "runs", os.path.splitext(os.path.basename(config_path.split(":")[0]))[0])
   print(f"jax {jax.__version__} on {jax.device_count()} {jax.default_backend()} device(s); "
         f"config {config_path}; workdir {workdir}")
-  summaries = runner.run(_CONFIG.value, workdir, progress=_PROGRESS.value)
-  for s in summaries:
-    for name, point in s["points"].items():
-      final = point["final"]
-      shown = {k: final[k] for k in ("episode_return", "accuracy", "mean_length") if k in final}
-      shown.update({k: v for k, v in point.get("last_eval", {}).items()
-                    if k in ("eval_accuracy", "eval_length")})
-      line = f"{s['group']}/{name}: env steps {final.get('env_steps')}, " + ", ".join(
-          f"{k.replace('_', ' ')} {v:.3f}" for k, v in shown.items())
-      if "host_eval" in point:
-        line += f", on gymnasium {point['host_eval']['env']}: {point['host_eval']['mean_return']:.1f}"
-      print(line)
-    sps, compile_s = s["steps_per_second"], s.get("compile_seconds")
-    if sps is None:
-      print(f"{s['group']}: finished earlier")
-    else:
-      print(f"{s['group']}: {sps:,.1f} steps/s after compile"
-            + (f" ({compile_s:.1f} s compile)" if compile_s is not None else ""))
+  summaries = experiment.run(_CONFIG.value, workdir, progress=_PROGRESS.value)
+  _report(summaries)
   print(f"results in {workdir}/ (metrics.jsonl, summary.json, curve.png)")
   return 0
 

@@ -1,0 +1,105 @@
+"""What a group's run leaves behind besides checkpoints: metric records, summary, plot."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import jax
+import numpy as np
+
+from rlcore import io as rio
+from rlcore.experiment.configs import config_json
+
+
+def records(metrics: dict, names: list, num_seeds: int, first_update: int, log_every: int,
+            *, per_seed_keys, **common) -> list[dict]:
+  """One record per logged update and point: seed means, plus per-seed lists.
+
+  Args:
+    metrics: name -> [R, n] values of n updates for R = points x seeds runs.
+    names: the points' names (run r belongs to point r // num_seeds).
+    num_seeds: seeds per point.
+    first_update: updates done before this chunk.
+    log_every: keep every n-th update (and the chunk's last).
+    per_seed_keys: metrics whose per-seed values are kept (`<key>_per_seed`).
+    **common: fields added to every record (steps per second, wall time).
+
+  Returns:
+    The records; a metric that is NaN for every seed of an update (not measured
+    then) is left out of that record.
+  """
+  n = np.shape(metrics["env_steps"])[1]
+  out = []
+  for k in range(n):
+    update = first_update + k + 1
+    if update % log_every and k != n - 1:
+      continue
+    for p, name in enumerate(names):
+      rows = slice(p * num_seeds, (p + 1) * num_seeds)
+      rec = dict(update=update, point=name, env_steps=int(metrics["env_steps"][0][k]),
+                 **common)
+      for key, value in metrics.items():
+        if key == "env_steps":
+          continue
+        v = np.asarray(value[rows, k], np.float64)
+        if np.all(np.isnan(v)):
+          continue
+        rec[key] = float(np.nanmean(v))
+        if key in per_seed_keys:
+          rec[key + "_per_seed"] = v.tolist()
+      out.append(rec)
+  return out
+
+
+def last_values(recs: list[dict]) -> dict:
+  """The last finite value of every numeric metric over a point's records."""
+  last = {}
+  for r in recs:
+    for k, v in r.items():
+      if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+        last[k] = v
+  return last
+
+
+def summarise(group, config, recs, names, evaluations, timing: dict) -> dict:
+  """The group's summary.json: per point its final record, the last value of every
+  metric, its evaluation; the timings, versions, device and config."""
+  points = {}
+  for p, name in enumerate(names):
+    mine = [r for r in recs if r["point"] == name]
+    final = mine[-1] if mine else {}
+    points[name] = dict(point=name, overrides=group.points[p], final=final,
+                        last=last_values(mine), env_steps=final.get("env_steps"))
+    if evaluations is not None:
+      per_seed = evaluations[p * config.num_seeds:(p + 1) * config.num_seeds]
+      points[name]["evaluation"] = {
+          **{k: float(np.mean([e[k] for e in per_seed])) for k in per_seed[0]},
+          **{k + "_per_seed": [e[k] for e in per_seed] for k in per_seed[0]}}
+  return dict(group=group.name or "default", overrides=group.overrides, points=points,
+              **timing, jax_version=jax.__version__,
+              device=str(jax.devices()[0].device_kind), num_devices=jax.device_count(),
+              backend=jax.default_backend(), config=config_json(config))
+
+
+def plot(recs, names, plot_metrics, path, title: str) -> None:
+  """`curve.png`: one panel per plot metric, one mean line and seed band per point."""
+  panels = {}
+  for key in plot_metrics:
+    curves = {}
+    for name in names:
+      mine = [r for r in recs if r["point"] == name and key + "_per_seed" in r]
+      if mine:
+        x = np.array([r["env_steps"] for r in mine])
+        y = np.array([r[key + "_per_seed"] for r in mine], np.float64).T
+        curves[name] = (x, y)
+    if curves:
+      panels[key.replace("_", " ")] = curves
+  if panels:
+    rio.learning_curves_png(path, panels, xlabel="env steps", title=title)
+
+
+def write_point_files(gdir, summary) -> None:
+  """`points/<name>.json` for every point (the files that mark it finished)."""
+  for name, point in summary["points"].items():
+    rio.write_json_atomic(os.path.join(gdir, "points", f"{name}.json"), point)
