@@ -11,23 +11,22 @@
   can reject a template that does not match what was saved instead of letting orbax
   silently cast dtypes.
 
-Crash safety, as orbax 0.12.8 implements it on a local filesystem: a step is written
-into `<step>.orbax-checkpoint-tmp...`, `commit_success.txt` is written inside it, and
-the directory is renamed to `<step>` (an atomic rename). Temporary directories are
-never listed as steps; this class deletes them on start-up. On top of that it only
-counts a step directory that contains `commit_success.txt` (orbax itself would list
-a bare `<step>/` directory, e.g. one left by a power loss before the data reached the
-disk), moves such uncommitted directories aside on start-up, and fsyncs every file and directory of a
-finished step before `save` (or `wait`) returns: orbax does not fsync. A SIGKILL or
-power loss after `save()` returned therefore loses nothing.
+Crash safety. orbax writes a step into a temporary directory and renames it to
+`<step>` when complete (an atomic rename on a local filesystem); it never lists its
+temporary directories as steps and removes them itself (`cleanup_tmp_directories`).
+This class uses only orbax's public API (`CheckpointManager`, `ocp.args`) and adds
+two things on top: it fsyncs every file and directory of a finished step before
+`save` (or `wait`) returns, since orbax does not, so a SIGKILL or power loss after
+`save()` returned loses nothing; and, on start-up, a step directory whose `manifest`
+item cannot be read (a write cut short by a power loss before the data reached the
+disk) is moved aside as `<step>.incomplete-<ns>`, never deleted, and the steps before
+it stay restorable. Tested with orbax-checkpoint 0.11 and 0.12 (setup.cfg's range).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
-import shutil
 import time
 from typing import Any
 
@@ -35,9 +34,6 @@ import jax
 
 from rlcore.io.atomic import PathLike, fsync_dir, to_jsonable
 
-COMMIT_MARKER = "commit_success.txt"
-# orbax writes step N into "N.orbax-checkpoint-tmp[-<timestamp>]" and renames it.
-_TMP_STEP = re.compile(r"^\d+\.orbax-checkpoint-tmp")
 _MANIFEST_FORMAT = 1
 
 _log = logging.getLogger(__name__)
@@ -112,50 +108,39 @@ class Checkpointer:
     self._fsync = fsync
     self._pending: list[int] = []
     os.makedirs(self.directory, exist_ok=True)
-    self._clean_interrupted()
-    # orbax's own cleanup_tmp_directories runs in a background future that only
-    # `save` awaits; `_clean_interrupted` does the same synchronously.
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=max_to_keep, create=True, cleanup_tmp_directories=False,
+        max_to_keep=max_to_keep, create=True, cleanup_tmp_directories=True,
         enable_async_checkpointing=True)
     self._manager = ocp.CheckpointManager(self.directory, options=options)
+    self._set_aside_incomplete()
 
   # --- steps -----------------------------------------------------------------
 
   def _step_dir(self, step: int) -> str:
+    # orbax's default step naming: the step number, no prefix, no padding.
     return os.path.join(self.directory, str(step))
 
-  def _is_committed(self, step: int) -> bool:
-    return os.path.isfile(os.path.join(self._step_dir(step), COMMIT_MARKER))
-
-  def _step_names(self) -> list[str]:
-    try:
-      names = os.listdir(self.directory)
-    except FileNotFoundError:
-      return []
-    return [n for n in names if n.isdigit() and os.path.isdir(os.path.join(self.directory, n))]
-
-  def _clean_interrupted(self) -> None:
-    """Removes orbax temporary step directories; moves uncommitted steps aside."""
-    for name in os.listdir(self.directory):
-      path = os.path.join(self.directory, name)
-      if (_TMP_STEP.match(name) and os.path.isdir(path)
-          and not os.path.islink(path)):
-        _log.info("Checkpointer: removing interrupted save %s.", path)
-        shutil.rmtree(path, ignore_errors=True)
-    for name in self._step_names():
-      if not os.path.isfile(os.path.join(self.directory, name, COMMIT_MARKER)):
-        aside = os.path.join(self.directory, f"{name}.uncommitted-{time.time_ns()}")
-        _log.warning("Checkpointer: step directory %s has no %s (an interrupted "
-                     "write); moved to %s.", name, COMMIT_MARKER, aside)
-        os.replace(os.path.join(self.directory, name), aside)
+  def _set_aside_incomplete(self) -> None:
+    """Moves step directories whose manifest cannot be read out of orbax's view."""
+    moved = False
+    for step in self._manager.all_steps(read=True):
+      try:
+        self._read_item(step, "manifest")
+      except Exception:  # pylint: disable=broad-except  (any unreadable step)
+        aside = f"{self._step_dir(step)}.incomplete-{time.time_ns()}"
+        _log.warning("Checkpointer: step %d in %s cannot be read (an interrupted write); "
+                     "moved to %s.", step, self.directory, aside)
+        os.replace(self._step_dir(step), aside)
+        moved = True
+    if moved:
+      self._manager.reload()
 
   def all_steps(self) -> list[int]:
-    """Committed (complete) checkpoint steps on disk, ascending."""
-    return sorted(int(n) for n in self._step_names() if self._is_committed(int(n)))
+    """Complete checkpoint steps on disk, ascending."""
+    return sorted(self._manager.all_steps(read=True))
 
   def latest_step(self) -> int | None:
-    """The newest committed step, or None when there is none.
+    """The newest complete step, or None when there is none.
 
     A step still being written asynchronously is not counted until it finishes.
     """
@@ -174,7 +159,7 @@ class Checkpointer:
         Python scalars.
       metadata: a JSON-able dict (numpy/JAX scalars allowed; NaN becomes null).
       block: when True (default) return only once the checkpoint is complete,
-        committed and (with `fsync=True`) on disk. When False, return once the
+        renamed into place and (with `fsync=True`) on disk. When False, return once the
         arrays are copied to host memory and finish in the background; call `wait`
         (or the next `save`/`close`) to make it durable.
 
@@ -210,14 +195,12 @@ class Checkpointer:
       self.wait()
 
   def wait(self) -> None:
-    """Blocks until pending saves are complete, committed and durable."""
+    """Blocks until pending saves are complete and durable."""
     self._manager.wait_until_finished()
     pending, self._pending = self._pending, []
     for step in pending:
       if not os.path.isdir(self._step_dir(step)):
         continue  # Already removed by max_to_keep.
-      if not self._is_committed(step):
-        raise RuntimeError(f"Checkpointer: step {step} finished without {COMMIT_MARKER}.")
       if self._fsync:
         _fsync_tree(self._step_dir(step))
 
@@ -244,20 +227,20 @@ class Checkpointer:
       dtypes and is bitwise equal to what was saved; metadata is the saved dict.
 
     Raises:
-      FileNotFoundError: no committed checkpoint (or not `step`).
+      FileNotFoundError: no complete checkpoint (or not `step`).
       ValueError: the template's leaves do not match the saved ones.
     """
     ocp = self._ocp
     if step is None:
       step = self.latest_step()
       if step is None:
-        raise FileNotFoundError(f"Checkpointer: no committed checkpoint in {self.directory}.")
+        raise FileNotFoundError(f"Checkpointer: no complete checkpoint in {self.directory}.")
     step = int(step)
     if step in self._pending:
       self.wait()
-    if not self._is_committed(step):
+    if step not in self.all_steps():
       raise FileNotFoundError(
-          f"Checkpointer: no committed checkpoint for step {step} in {self.directory}.")
+          f"Checkpointer: no complete checkpoint for step {step} in {self.directory}.")
 
     paths_leaves, treedef = jax.tree_util.tree_flatten_with_path(template)
     try:

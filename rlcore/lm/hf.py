@@ -2,10 +2,10 @@
 
 Nothing is downloaded: point `load_hf` at a directory holding `config.json` and the
 weights (`model.safetensors`, or shards listed in `model.safetensors.index.json`),
-as written by `save_pretrained` or `huggingface-cli download`. The safetensors files
-are read by a small built-in reader (memory-mapped; float32, float16 and bfloat16
-included), so no torch, transformers or safetensors package is needed; only
-`load_tokenizer` needs the `tokenizers` package, imported when called.
+as written by `save_pretrained` or `huggingface-cli download`. The weights are read
+with the `safetensors` package's numpy loader, one tensor at a time (float32, float16
+and bfloat16 included), so no torch or transformers is needed; `load_tokenizer` needs
+the `tokenizers` package. Both are imported when called.
 
 Model: "LLaMA: Open and Efficient Foundation Language Models", Touvron et al. 2023
 (https://arxiv.org/abs/2302.13971); Qwen2 adds q/k/v biases and ties the embeddings
@@ -14,10 +14,10 @@ of its small models.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
-import struct
 from typing import Tuple
 
 import jax
@@ -27,13 +27,6 @@ import numpy as np
 from rlcore.lm.model import LMConfig, init_params
 
 SUPPORTED_MODEL_TYPES = ("llama", "qwen2")
-
-_SAFETENSORS_DTYPES = {
-    "F64": np.dtype("<f8"), "F32": np.dtype("<f4"), "F16": np.dtype("<f2"),
-    "BF16": np.dtype(jnp.bfloat16), "I64": np.dtype("<i8"), "I32": np.dtype("<i4"),
-    "I16": np.dtype("<i2"), "I8": np.dtype("i1"), "U8": np.dtype("u1"),
-    "BOOL": np.dtype(bool),
-}
 
 # HF name inside `model.layers.{i}.` -> (our path under params["layers"], is a kernel).
 _LAYER_WEIGHTS = {
@@ -54,48 +47,44 @@ _LAYER_NAME = re.compile(r"^model\.layers\.(\d+)\.(.+)$")
 
 
 def read_safetensors(path: str) -> dict:
-  """Memory-maps the tensors of one .safetensors file as numpy arrays.
-
-  Format: an 8-byte little-endian header length, a JSON header
-  {name: {dtype, shape, data_offsets}}, then the raw little-endian data.
-  bfloat16 tensors come back with ml_dtypes' bfloat16 dtype (`jnp.bfloat16`).
+  """The tensors of one .safetensors file as numpy arrays (the `safetensors` package's
+  numpy loader; bfloat16 comes back as ml_dtypes' bfloat16, `jnp.bfloat16`).
 
   Args:
     path: a .safetensors file.
 
   Returns:
-    {name: read-only np.ndarray} (views into the memory map).
+    {name: np.ndarray}.
   """
-  with open(path, "rb") as f:
-    (header_len,) = struct.unpack("<Q", f.read(8))
-    header = json.loads(f.read(header_len))
-  header.pop("__metadata__", None)
-  data = np.memmap(path, dtype=np.uint8, mode="r", offset=8 + header_len)
-  out = {}
-  for name, info in header.items():
-    if info["dtype"] not in _SAFETENSORS_DTYPES:
-      raise ValueError(f"{path}: tensor {name} has unsupported dtype {info['dtype']}")
-    start, end = info["data_offsets"]
-    out[name] = data[start:end].view(_SAFETENSORS_DTYPES[info["dtype"]]).reshape(info["shape"])
-  return out
+  from safetensors.numpy import load_file  # pylint: disable=import-outside-toplevel
+  return load_file(path)
 
 
-def _read_weights(path: str) -> dict:
+def _weight_files(path: str) -> list[str]:
   index = os.path.join(path, "model.safetensors.index.json")
   if os.path.exists(index):
     with open(index) as f:
-      files = sorted(set(json.load(f)["weight_map"].values()))
-  elif os.path.exists(os.path.join(path, "model.safetensors")):
-    files = ["model.safetensors"]
-  else:
-    files = sorted(n for n in os.listdir(path) if n.endswith(".safetensors"))
-    if not files:
-      raise FileNotFoundError(f"no *.safetensors weights in {path} (.bin checkpoints are "
-                              "not supported; re-save with safe_serialization=True)")
-  tensors = {}
-  for name in files:
-    tensors.update(read_safetensors(os.path.join(path, name)))
-  return tensors
+      return sorted(set(json.load(f)["weight_map"].values()))
+  if os.path.exists(os.path.join(path, "model.safetensors")):
+    return ["model.safetensors"]
+  files = sorted(n for n in os.listdir(path) if n.endswith(".safetensors"))
+  if not files:
+    raise FileNotFoundError(f"no *.safetensors weights in {path} (.bin checkpoints are "
+                            "not supported; re-save with safe_serialization=True)")
+  return files
+
+
+@contextlib.contextmanager
+def _open_weights(path: str):
+  """{tensor name: open safetensors file holding it}; tensors are read one at a time
+  (`get_tensor`), so loading holds one tensor in host memory besides the parameters."""
+  from safetensors import safe_open  # pylint: disable=import-outside-toplevel
+  with contextlib.ExitStack() as stack:
+    where = {}
+    for name in _weight_files(path):
+      handle = stack.enter_context(safe_open(os.path.join(path, name), framework="numpy"))
+      where.update({key: handle for key in handle.keys()})
+    yield where
 
 
 def config_from_hf(hf_config: dict, param_dtype: str = "float32") -> LMConfig:
@@ -172,14 +161,30 @@ def load_hf(path: str, param_dtype: str = "float32") -> Tuple[LMConfig, dict]:
   """
   with open(os.path.join(path, "config.json")) as f:
     config = config_from_hf(json.load(f), param_dtype)
-  tensors = _read_weights(path)
-  dtype = np.dtype(config.dtype)
+  with _open_weights(path) as tensors:
+    params = _gather(path, config, tensors)
   expected = jax.eval_shape(lambda: init_params(config, jax.random.key(0)))
+  flat_expected = jax.tree_util.tree_flatten_with_path(expected)[0]
+  flat_params = dict(jax.tree_util.tree_flatten_with_path(params)[0])
+  if len(flat_params) != len(flat_expected):
+    raise ValueError(f"{path}: {len(flat_params)} parameter arrays, expected "
+                     f"{len(flat_expected)}")
+  for key_path, spec in flat_expected:
+    got = flat_params.get(key_path)
+    if got is None or got.shape != spec.shape:
+      raise ValueError(f"{path}: {jax.tree_util.keystr(key_path)} has shape "
+                       f"{None if got is None else got.shape}, expected {spec.shape}")
+  return config, jax.tree_util.tree_map(jnp.asarray, params)
+
+
+def _gather(path, config: LMConfig, tensors) -> dict:
+  """Our parameter tree (numpy, `config.dtype`) from {HF name: open file}."""
+  dtype = np.dtype(config.dtype)
 
   def get(name, transpose=False):
     if name not in tensors:
       raise KeyError(f"{path}: weight {name} is missing")
-    array = np.asarray(tensors[name])
+    array = tensors[name].get_tensor(name)
     return (array.T if transpose else array).astype(dtype)
 
   params = {"embed": {"embedding": get("model.embed_tokens.weight")},
@@ -201,18 +206,7 @@ def load_hf(path: str, param_dtype: str = "float32") -> Tuple[LMConfig, dict]:
     match = _LAYER_NAME.match(name)
     if match and int(match.group(1)) >= config.num_layers:
       raise ValueError(f"{path}: weight {name} beyond num_hidden_layers={config.num_layers}")
-
-  flat_expected = jax.tree_util.tree_flatten_with_path(expected)[0]
-  flat_params = dict(jax.tree_util.tree_flatten_with_path(params)[0])
-  if len(flat_params) != len(flat_expected):
-    raise ValueError(f"{path}: {len(flat_params)} parameter arrays, expected "
-                     f"{len(flat_expected)}")
-  for key_path, spec in flat_expected:
-    got = flat_params.get(key_path)
-    if got is None or got.shape != spec.shape:
-      raise ValueError(f"{path}: {jax.tree_util.keystr(key_path)} has shape "
-                       f"{None if got is None else got.shape}, expected {spec.shape}")
-  return config, jax.tree_util.tree_map(jnp.asarray, params)
+  return params
 
 
 def load_tokenizer(path: str):
