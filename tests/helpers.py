@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 
+import chex
 import jax
 import numpy as np
 
@@ -39,23 +40,20 @@ def check_jit_and_vmap(fn, reference, batched_args, *, static_kwargs=None, rtol=
   return out
 
 
-class TraceCounter:
-  """Wraps a function and counts how many times JAX traces it."""
-
-  def __init__(self, fn):
-    self.fn = fn
-    self.count = 0
-
-  def __call__(self, *args, **kwargs):
-    self.count += 1
-    return self.fn(*args, **kwargs)
-
-
 def assert_no_retrace(fn, *args, second_args=None, **kwargs):
-  """Calls jit(fn) twice with same-shaped (different-valued) inputs; expects one trace."""
-  counter = TraceCounter(functools.partial(fn, **kwargs))
-  jitted = jax.jit(counter)
+  """Calls jit(fn) twice with same-shaped (different-valued) inputs; expects one trace.
+
+  `kwargs` are bound as static configuration; `second_args` (default `args`) are the
+  inputs of the second call. `chex.assert_max_traces` raises on a second trace.
+  """
+
+  def call(*a):
+    return fn(*a, **kwargs)
+
+  # chex counts traces per footprint (caller's stack + source of `call`), which is the
+  # same for every call from one test: start each check from zero.
+  chex.clear_trace_counter()
+  jitted = jax.jit(chex.assert_max_traces(call, n=1))
   jax.block_until_ready(jitted(*args))
-  second = args if second_args is None else second_args
-  jax.block_until_ready(jitted(*second))
-  assert counter.count == 1, f"traced {counter.count} times for same-shaped inputs"
+  jax.block_until_ready(jitted(*(args if second_args is None else second_args)))
+  chex.clear_trace_counter()

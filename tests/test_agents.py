@@ -1,18 +1,21 @@
 """Control agents: learning on small budgets, sweeps by vmap, the shaping hook, config errors."""
 
+import pathlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import rlcore
-from envs import potentials
-from rlcore.agents import common, ppo, reinforce
+from rlcore import experiment
+from rlcore.agents import control, ppo, reinforce
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _cartpole(**overrides):
-  from experiments.runner import override
-  return override(ppo.default_config(), {"total_timesteps": 512 * 60, **overrides})
+  return experiment.override(ppo.default_config(), {"total_timesteps": 512 * 60, **overrides})
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +51,7 @@ def test_reinforce_learns_cartpole():
 
 
 def test_ppo_learns_pendulum_continuous():
-  from configs import ppo_pendulum
-  c = ppo_pendulum.get_config()
+  c = experiment.load_config(str(ROOT / "configs" / "ppo_pendulum.py"))
   c.total_timesteps = 16 * 128 * 60
   _, m = jax.jit(ppo.make_train(c))(jax.random.key(0))
   ret = np.asarray(m["episode_return"])
@@ -108,12 +110,16 @@ def test_advantages_bootstrap_from_the_true_next_observation_on_truncation():
   terminated = jnp.zeros((T, B), bool).at[2, 0].set(True)
   truncated = jnp.zeros((T, B), bool).at[3, 1].set(True)
   _, value = agent.network.apply(params, obs)
-  traj = dict(obs=obs, raw_obs=obs, next_obs=next_obs, raw_next_obs=next_obs,
-              action=jnp.zeros((T, B), jnp.int32), value=value,
-              reward=jnp.ones((T, B)), terminated=terminated, truncated=truncated,
-              valid=jnp.ones((T, B), bool))
+  zeros = jnp.zeros((T, B))
+  transition = rlcore.Transition(obs=obs, action=jnp.zeros((T, B), jnp.int32),
+                                 reward=jnp.ones((T, B)), next_obs=next_obs,
+                                 terminated=terminated, truncated=truncated,
+                                 valid=jnp.ones((T, B), bool))
+  traj = control.Rollout(transition=transition, obs=obs, next_obs=next_obs, value=value,
+                         log_prob=zeros, episode_return=zeros, episode_length=zeros,
+                         episode_done=jnp.zeros((T, B), bool))
   hp = agent.default_hparams()
-  shaped, _, adv = common.shaped_advantages(c, agent.network, params, traj, (), hp, None)
+  shaped, _, adv = control.shaped_advantages(c, agent.network, params, traj, (), hp, None)
   _, v_next = agent.network.apply(params, next_obs)
   v, vn = np.asarray(value), np.asarray(v_next)
   g, lam = 0.99, 0.95

@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import envs
-from envs import brax_envs
+from rlcore import envs
+from rlcore.envs import brax_envs
 from tests import helpers
 
 NAME = "inverted_pendulum"   # cheapest brax task: obs [4] = (x, angle, x', angle')

@@ -1,7 +1,8 @@
 """Tests for rlcore.credit (PURE min-form credit assignment and token utilities).
 
 Every public function is checked against a plain numpy reference written with
-explicit loops from the docstring equations (and the PURE spec, section 3), under
+explicit loops from the docstring equations (and the PURE spec, section 3; in
+`tests/references.py`), under
 `jax.jit` and `jax.jit(jax.vmap(...))`, plus the identities of the PURE paper.
 """
 
@@ -14,170 +15,9 @@ import pytest
 
 import rlcore
 from tests.helpers import assert_close, check_jit_and_vmap
-
-# ---------------------------------------------------------------------------------------
-# numpy references (explicit loops, float64)
-# ---------------------------------------------------------------------------------------
-
-
-def _rows(x):
-  x = np.asarray(x)
-  return x.reshape(-1, x.shape[-1])
-
-
-def ref_min_form(step_rewards, step_mask, temperature=0.1):
-  r = _rows(np.asarray(step_rewards, np.float64))
-  m = _rows(np.asarray(step_mask)).astype(bool)
-  out = np.zeros(r.shape)
-  for b in range(r.shape[0]):
-    valid = [k for k in range(r.shape[1]) if m[b, k] and np.isfinite(r[b, k])]
-    if not valid:
-      continue
-    logits = {k: -r[b, k] / temperature for k in valid}
-    top = max(logits.values())
-    e = {k: np.exp(logits[k] - top) for k in valid}
-    z = sum(e.values())
-    for k in valid:
-      out[b, k] = e[k] / z * r[b, k]
-  return out.reshape(np.shape(step_rewards))
-
-
-def ref_strict_min_form(step_rewards, step_mask):
-  r = _rows(np.asarray(step_rewards, np.float64))
-  m = _rows(np.asarray(step_mask)).astype(bool)
-  out = np.zeros(r.shape)
-  for b in range(r.shape[0]):
-    best = None
-    for k in range(r.shape[1]):
-      if m[b, k] and np.isfinite(r[b, k]) and (best is None or r[b, k] < r[b, best]):
-        best = k
-    if best is not None:
-      out[b, best] = r[b, best]
-  return out.reshape(np.shape(step_rewards))
-
-
-def ref_sum_form(step_rewards, step_mask):
-  r = _rows(np.asarray(step_rewards, np.float64))
-  m = _rows(np.asarray(step_mask)).astype(bool)
-  out = np.zeros(r.shape)
-  for b in range(r.shape[0]):
-    for k in range(r.shape[1]):
-      if m[b, k] and np.isfinite(r[b, k]):
-        out[b, k] = r[b, k]
-  return out.reshape(np.shape(step_rewards))
-
-
-def ref_steps_to_tokens(step_values, step_end_index, step_mask, num_tokens):
-  b_, k_ = np.shape(step_values)
-  out = np.zeros((b_, num_tokens))
-  for b in range(b_):
-    for k in range(k_):
-      if step_mask[b, k]:
-        out[b, int(step_end_index[b, k])] += step_values[b, k]
-  return out
-
-
-def ref_step_ends(separator_mask, response_mask, max_steps):
-  b_, l_ = np.shape(separator_mask)
-  ends = np.zeros((b_, max_steps), np.int64)
-  mask = np.zeros((b_, max_steps), bool)
-  ntok = np.zeros((b_, max_steps))
-  for b in range(b_):
-    pos = [t for t in range(l_) if response_mask[b, t]]
-    if not pos:
-      continue
-    first, last = pos[0], pos[-1]
-    all_ends = [t for t in pos if separator_mask[b, t] or t == last]
-    prev = first - 1
-    for k, e in enumerate(all_ends[:max_steps]):
-      ends[b, k] = e
-      mask[b, k] = True
-      ntok[b, k] = e - prev
-      prev = e
-  return ends, mask, ntok
-
-
-def ref_token_returns(token_rewards, mask, gamma=1.0):
-  b_, l_ = np.shape(token_rewards)
-  out = np.zeros((b_, l_))
-  for b in range(b_):
-    g = 0.0
-    for t in reversed(range(l_)):
-      if mask[b, t]:
-        g = token_rewards[b, t] + gamma * g
-        out[b, t] = g
-  return out
-
-
-def ref_broadcast_to_tokens(advantages, response_mask):
-  adv = np.asarray(advantages, np.float64)
-  out = np.zeros(np.shape(response_mask))
-  for idx in np.ndindex(adv.shape):
-    for t in range(out.shape[-1]):
-      if response_mask[idx + (t,)]:
-        out[idx + (t,)] = adv[idx]
-  return out
-
-
-def ref_rloo_token_baseline(step_rewards, step_num_tokens, step_mask, group_ids=None,
-                            num_groups=None, response_lengths=None, valid=None):
-  """Leave-one-out token baseline; dense inputs use the prompt index as group id."""
-  del num_groups
-  r = np.asarray(step_rewards, np.float64)
-  shape = r.shape
-  r = r.reshape(-1, shape[-1])
-  ntok = np.asarray(step_num_tokens, np.float64).reshape(r.shape)
-  m = np.asarray(step_mask, bool).reshape(r.shape)
-  n = r.shape[0]
-  if group_ids is None:
-    gids = np.repeat(np.arange(shape[0]), shape[1])
-  else:
-    gids = np.asarray(group_ids)
-  ok_seq = np.ones(n, bool) if valid is None else np.asarray(valid, bool).reshape(n)
-  outcome, length = np.zeros(n), np.zeros(n)
-  for i in range(n):
-    for k in range(r.shape[1]):
-      if m[i, k] and np.isfinite(r[i, k]):
-        outcome[i] += r[i, k]
-        length[i] += ntok[i, k]
-  if response_lengths is not None:
-    length = np.asarray(response_lengths, np.float64).reshape(n)
-  out = np.zeros(r.shape)
-  for i in range(n):
-    if not ok_seq[i]:
-      continue
-    others = [j for j in range(n) if j != i and gids[j] == gids[i] and ok_seq[j]]
-    den = sum(length[j] for j in others)
-    avg = sum(outcome[j] for j in others) / den if (others and den != 0) else 0.0
-    for k in range(r.shape[1]):
-      if m[i, k] and np.isfinite(r[i, k]):
-        out[i, k] = r[i, k] - avg * ntok[i, k]
-  return out.reshape(shape)
-
-
-def ref_pure_advantages(token_rewards, response_mask, separator_mask=None, kl=None,
-                        kl_coef=0.0, whiten=True, gamma=1.0, ddof=1, eps=1e-8):
-  rho = np.asarray(token_rewards, np.float64).copy()
-  if kl is not None:
-    rho = rho - kl_coef * np.asarray(kl, np.float64)
-  m = np.asarray(response_mask, bool)
-  adv = ref_token_returns(rho, m, gamma)
-  keep = m.copy()
-  if separator_mask is not None:
-    keep &= ~np.asarray(separator_mask, bool)
-  adv = np.where(keep, adv, 0.0)
-  if whiten:
-    vals = [adv[idx] for idx in np.ndindex(adv.shape) if keep[idx]]
-    out = np.zeros(adv.shape)
-    if len(vals) > ddof:
-      mean = sum(vals) / len(vals)
-      var = sum((v - mean) ** 2 for v in vals) / (len(vals) - ddof)
-      for idx in np.ndindex(adv.shape):
-        if keep[idx]:
-          out[idx] = (adv[idx] - mean) / np.sqrt(var + eps)
-    adv = out
-  return adv
-
+from tests.references import (ref_broadcast_to_tokens, ref_min_form, ref_pure_advantages,
+                               ref_rloo_token_baseline, ref_step_ends, ref_steps_to_tokens,
+                               ref_strict_min_form, ref_sum_form, ref_token_returns)
 
 # ---------------------------------------------------------------------------------------
 # random inputs

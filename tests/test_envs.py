@@ -6,8 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import envs
-from envs import classic, core, host, potentials
+from rlcore import envs
+from rlcore.envs import classic, core, host, potentials
 
 
 def _rollout(env, state, actions):
@@ -72,10 +72,10 @@ def test_auto_reset_keeps_true_next_observation_and_statistics():
   # The true next observation is past the failure limit; obs is a fresh start.
   assert abs(next_obs[2]) > potentials.CARTPOLE_THETA_LIMIT or abs(next_obs[0]) > 2.4
   assert np.all(np.abs(obs) <= 0.05)
-  assert float(traj.info["episode.returned_return"][t]) == t + 1
-  assert int(traj.info["episode.returned_length"][t]) == t + 1
-  assert bool(traj.info["episode.done"][t]) and int(traj.info["time_limit.steps"][t]) == 0
-  assert float(traj.info["episode.return"][t]) == 0.0
+  assert float(traj.episode.returned_return[t]) == t + 1
+  assert int(traj.episode.returned_length[t]) == t + 1
+  assert bool(traj.episode.done[t]) and int(traj.info["time_limit.steps"][t]) == 0
+  assert float(traj.episode.running_return[t]) == 0.0
 
 
 def test_vmap_env_and_observation_normalisation():
@@ -83,16 +83,20 @@ def test_vmap_env_and_observation_normalisation():
   s = jax.jit(env.reset)(jax.random.key(0))
   assert s.obs.shape == (8, 3) and s.reward.shape == (8,)
   step = jax.jit(env.step)
-  raws = [np.asarray(s.info["raw_obs"])]
+  raws = [np.asarray(s.obs_norm.raw_obs)]
   for _ in range(50):
     s = step(s, jnp.ones((8, 1)))
-    raws.append(np.asarray(s.info["raw_obs"]))
+    raws.append(np.asarray(s.obs_norm.raw_obs))
   raws = np.concatenate(raws)
-  np.testing.assert_allclose(np.asarray(s.info["obs_norm.mean"]), raws.mean(0), atol=1e-3)
-  np.testing.assert_allclose(np.asarray(s.info["obs_norm.var"]), raws.var(0), rtol=1e-2,
-                             atol=1e-3)
-  expected = (np.asarray(s.info["raw_obs"]) - raws.mean(0)) / np.sqrt(raws.var(0) + 1e-8)
+  np.testing.assert_allclose(np.asarray(s.obs_norm.mean), raws.mean(0), atol=1e-3)
+  np.testing.assert_allclose(np.asarray(s.obs_norm.var), raws.var(0), rtol=1e-2, atol=1e-3)
+  expected = (np.asarray(s.obs_norm.raw_obs) - raws.mean(0)) / np.sqrt(raws.var(0) + 1e-8)
   np.testing.assert_allclose(np.asarray(s.obs), expected, rtol=2e-2, atol=2e-2)
+  # `observe` applies the state's statistics to any raw observation, as `obs` has them.
+  np.testing.assert_allclose(np.asarray(env.observe(s, s.obs_norm.raw_obs)),
+                             np.asarray(s.obs), rtol=1e-6, atol=1e-6)
+  raw = raws[:2]
+  assert envs.make_batched("Pendulum-v1", 2).observe(s, raw) is raw   # no normaliser
 
 
 def test_pendulum_clips_actions_and_rewards_like_gymnasium():
@@ -139,7 +143,7 @@ def test_host_adapter_on_gymnasium_cartpole():
 def test_batched_auto_reset_matches_per_env_semantics():
   env = envs.make_batched("CartPole-v1", 3)
   s = env.reset(jax.random.key(0))
-  assert s.info["episode.return"].shape == (3,)
+  assert s.episode.running_return.shape == (3,)
   step = jax.jit(env.step)
   seen_done = 0
   for t in range(80):
@@ -151,8 +155,8 @@ def test_batched_auto_reset_matches_per_env_semantics():
       assert np.all(np.abs(np.asarray(s.obs[b])) <= 0.05)           # fresh episode
       assert not np.allclose(np.asarray(s.next_obs[b]), np.asarray(s.obs[b]))
       assert int(s.info["time_limit.steps"][b]) == 0
-      assert float(s.info["episode.returned_return"][b]) == float(
-          prev.info["episode.return"][b]) + 1.0
+      assert float(s.episode.returned_return[b]) == float(
+          prev.episode.running_return[b]) + 1.0
     for b in np.flatnonzero(~done):
       np.testing.assert_array_equal(np.asarray(s.obs[b]), np.asarray(s.next_obs[b]))
   assert seen_done > 3

@@ -1,7 +1,8 @@
 """Tests for rlcore/group.py: GRPO and its relatives.
 
 Every public function is checked against a plain numpy reference written from the
-docstring equations with explicit Python loops over groups, samples and pairs, under
+docstring equations with explicit Python loops over groups, samples and pairs (in
+`tests/references.py`), under
 `jax.jit` and `jax.jit(jax.vmap(...))`, on dense `[P, G]` and ragged `[N]` batches.
 Then identities (RLOO vs GRPO, Pass@k sums and worked numbers, win-rate sums), the
 documented edge cases (singletons, zero variance, NaN / invalid samples), argument
@@ -23,6 +24,10 @@ from hypothesis import strategies as st
 
 from rlcore import group
 from tests.helpers import assert_close, assert_no_retrace, check_jit_and_vmap
+from tests.references import (ref_gpg, ref_grpo, ref_masked_whiten, ref_opo, ref_pass_at_k,
+                               ref_pass_at_k_enumerated, ref_passk, ref_reinforce_pp,
+                               ref_reinforce_pp_baseline, ref_remax, ref_rloo,
+                               ref_score_preferences, ref_win_rate)
 
 # Static configuration arguments of the functions under test; everything else is traced.
 STATIC = ("num_groups", "scale", "ddof", "singleton", "alpha_mode", "normalize_std", "judged")
@@ -49,274 +54,6 @@ jg = _Jitted()
 # rounding of a few 1e-7 amplified by cancellation in r − mean.
 TOL = dict(rtol=1e-4, atol=2e-5)
 V = 3  # examples stacked on the leading (vmapped) axis
-
-
-# ---------------------------------------------------------------------------------------
-# numpy references (loops, float64)
-# ---------------------------------------------------------------------------------------
-
-
-def _group_members(shape, group_ids, num_groups):
-  """Flat indices of each group: rows of a dense [P, G] batch, or ids == g."""
-  if group_ids is None:
-    p, g = shape
-    return [list(range(i * g, (i + 1) * g)) for i in range(p)]
-  ids = np.asarray(group_ids).ravel()
-  return [[i for i in range(len(ids)) if ids[i] == k] for k in range(num_groups)]
-
-
-def _finite_valid(rewards, valid):
-  r = np.asarray(rewards, np.float64).ravel().copy()
-  ok = np.isfinite(r)
-  if valid is not None:
-    ok &= np.asarray(valid).astype(bool).ravel()
-  r[~ok] = 0.0
-  return r, ok
-
-
-def _std(xs, ddof):
-  n = len(xs)
-  if n <= ddof:
-    return 0.0
-  mean = sum(xs) / n
-  return math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - ddof))
-
-
-def _div(num, den):
-  return num / den if den != 0 else 0.0
-
-
-def ref_grpo(rewards, group_ids=None, num_groups=None, *, scale="group", ddof=1, eps=1e-6,
-             valid=None, singleton="zero"):
-  r, ok = _finite_valid(rewards, valid)
-  out = np.zeros_like(r)
-  batch_std = _std([r[i] for i in range(len(r)) if ok[i]], ddof)
-  for members in _group_members(np.shape(rewards), group_ids, num_groups):
-    members = [i for i in members if ok[i]]
-    xs = [r[i] for i in members]
-    if not xs:
-      continue
-    if len(xs) == 1 and singleton == "raw":  # verl: mean 0, std 1
-      mean, std = 0.0, 1.0
-    elif max(xs) == min(xs):  # zero variance, singletons included: advantage 0
-      continue
-    else:
-      mean, std = sum(xs) / len(xs), _std(xs, ddof)
-    den = {"group": std + eps, "batch": batch_std + eps, "none": 1.0}[scale]
-    for i in members:
-      out[i] = _div(r[i] - mean, den)
-  return out.reshape(np.shape(rewards))
-
-
-def ref_rloo(rewards, group_ids=None, num_groups=None, *, valid=None, singleton="zero"):
-  r, ok = _finite_valid(rewards, valid)
-  out = np.zeros_like(r)
-  for members in _group_members(np.shape(rewards), group_ids, num_groups):
-    members = [i for i in members if ok[i]]
-    if len(members) == 1:
-      out[members[0]] = r[members[0]] if singleton == "raw" else 0.0
-      continue
-    for i in members:
-      others = [r[j] for j in members if j != i]
-      out[i] = r[i] - sum(others) / len(others)
-  return out.reshape(np.shape(rewards))
-
-
-def _comb(a, b):
-  return math.comb(a, b) if 0 <= b <= a else 0
-
-
-def ref_pass_at_k(n, c, k):
-  n, c, k = np.broadcast_arrays(np.asarray(n), np.asarray(c), np.asarray(k))
-  out = np.zeros(n.shape)
-  for idx in np.ndindex(n.shape):
-    ni, ci, ki = int(n[idx]), int(c[idx]), int(k[idx])
-    if ni >= ki:
-      out[idx] = 1.0 - _comb(ni - ci, ki) / _comb(ni, ki)
-  return out
-
-
-def ref_passk(correct, k, group_ids=None, num_groups=None, *, eps=1e-6, valid=None):
-  """Brute force over k-subsets: the subset reward is max(correct); a response's
-  advantage is the mean over the subsets holding it of (R_S − ρ) / (σ + ε), with ρ and
-  σ the mean and population std of R_S over all k-subsets of the jg."""
-  x, ok = _finite_valid(correct, valid)
-  out = np.zeros_like(x)
-  k = int(k)
-  for members in _group_members(np.shape(correct), group_ids, num_groups):
-    members = [i for i in members if ok[i]]
-    if len(members) < k:
-      continue
-    subsets = list(itertools.combinations(members, k))
-    rs = [float(any(x[j] > 0 for j in s)) for s in subsets]
-    rho = sum(rs) / len(rs)
-    sigma = math.sqrt(sum((v - rho) ** 2 for v in rs) / len(rs))
-    for i in members:
-      held = [v for s, v in zip(subsets, rs) if i in s]
-      out[i] = _div(sum(held) / len(held) - rho, sigma + eps)
-  return out.reshape(np.shape(correct))
-
-
-def ref_opo(rewards, lengths, group_ids=None, num_groups=None, *, valid=None,
-            singleton="zero"):
-  r, ok = _finite_valid(rewards, valid)
-  lens = np.asarray(lengths, np.float64).ravel()
-  out = np.zeros_like(r)
-  for members in _group_members(np.shape(rewards), group_ids, num_groups):
-    members = [i for i in members if ok[i]]
-    if not members:
-      continue
-    if len(members) == 1 and singleton == "raw":
-      baseline = 0.0
-    else:
-      total = sum(lens[i] for i in members)
-      if total > 0:
-        baseline = sum(lens[i] * r[i] for i in members) / total
-      else:
-        baseline = sum(r[i] for i in members) / len(members)
-    for i in members:
-      out[i] = r[i] - baseline
-  return out.reshape(np.shape(rewards))
-
-
-def ref_gpg(rewards, group_ids=None, num_groups=None, *, alpha_mode="paper",
-            normalize_std=False, ddof=1, eps=1e-6, valid=None):
-  r, ok = _finite_valid(rewards, valid)
-  out = np.zeros_like(r)
-  b = int(ok.sum())
-  flat_samples = 0
-  for members in _group_members(np.shape(rewards), group_ids, num_groups):
-    members = [i for i in members if ok[i]]
-    xs = [r[i] for i in members]
-    if not xs:
-      continue
-    if max(xs) == min(xs):
-      flat_samples += len(xs)
-      continue
-    mean, std = sum(xs) / len(xs), _std(xs, ddof)
-    for i in members:
-      out[i] = _div(r[i] - mean, std + eps) if normalize_std else r[i] - mean
-  if alpha_mode == "paper":
-    useful = b - flat_samples
-  else:
-    useful = sum(1 for i in range(len(r)) if ok[i] and r[i] != 0)
-  alpha = b / useful if useful > 0 else 1.0
-  return (alpha * out).reshape(np.shape(rewards))
-
-
-def ref_masked_whiten(x, mask, *, ddof=1, eps=1e-8):
-  x = np.asarray(x, np.float64)
-  m = np.asarray(mask).astype(bool)
-  vals = [x[i] for i in np.ndindex(x.shape) if m[i]]
-  out = np.zeros(x.shape)
-  n = len(vals)
-  if n <= ddof or max(vals) == min(vals):
-    return out
-  mean = sum(vals) / n
-  var = sum((v - mean) ** 2 for v in vals) / (n - ddof)
-  for i in np.ndindex(x.shape):
-    if m[i]:
-      out[i] = (x[i] - mean) / math.sqrt(var + eps)
-  return out
-
-
-def ref_token_returns(token_rewards, mask, gamma=1.0):
-  """Return-to-go over the response tokens; masked tokens neither add nor discount."""
-  rew = np.asarray(token_rewards, np.float64)
-  m = np.asarray(mask).astype(bool)
-  out = np.zeros(rew.shape)
-  for b in range(rew.shape[0]):
-    ret = 0.0
-    for t in reversed(range(rew.shape[1])):
-      if m[b, t]:
-        ret = rew[b, t] + gamma * ret
-        out[b, t] = ret
-  return out
-
-
-def ref_reinforce_pp(token_rewards, response_mask, *, gamma=1.0, ddof=1, eps=1e-8):
-  return ref_masked_whiten(ref_token_returns(token_rewards, response_mask, gamma),
-                           response_mask, ddof=ddof, eps=eps)
-
-
-def ref_reinforce_pp_baseline(rewards, response_mask, group_ids=None, num_groups=None, *,
-                              ddof=1, eps=1e-8, valid=None, singleton="zero"):
-  r, ok = _finite_valid(rewards, valid)
-  a = np.zeros_like(r)
-  for members in _group_members(np.shape(rewards), group_ids, num_groups):
-    members = [i for i in members if ok[i]]
-    xs = [r[i] for i in members]
-    if not xs:
-      continue
-    if len(xs) == 1:
-      a[members[0]] = xs[0] if singleton == "raw" else 0.0
-      continue
-    mean = xs[0] if max(xs) == min(xs) else sum(xs) / len(xs)
-    for i in members:
-      a[i] = r[i] - mean
-  m = np.asarray(response_mask).astype(bool)
-  length = m.shape[-1]
-  m = m.reshape(-1, length) & ok[:, None]
-  tokens = np.repeat(a[:, None], length, axis=1)
-  return ref_masked_whiten(tokens, m, ddof=ddof, eps=eps).reshape(np.shape(response_mask))
-
-
-def ref_remax(rewards, greedy_rewards, *, valid=None):
-  r = np.asarray(rewards, np.float64)
-  g = np.broadcast_to(np.asarray(greedy_rewards, np.float64), r.shape)
-  v = np.ones(r.shape, bool) if valid is None else np.asarray(valid).astype(bool)
-  out = np.zeros(r.shape)
-  for i in np.ndindex(r.shape):
-    if v[i] and np.isfinite(r[i]) and np.isfinite(g[i]):
-      out[i] = r[i] - g[i]
-  return out
-
-
-def ref_score_preferences(scores, *, margin=0.0, temperature=None):
-  s = np.asarray(scores, np.float64)
-  g = s.shape[-1]
-  flat = s.reshape(-1, g)
-  out = np.zeros((flat.shape[0], g, g))
-  for b in range(flat.shape[0]):
-    for i in range(g):
-      for j in range(g):
-        d = flat[b, i] - flat[b, j]
-        if not np.isfinite(d):
-          out[b, i, j] = 0.5
-        elif temperature is None:
-          out[b, i, j] = 1.0 if d > margin else (0.5 if abs(d) <= margin else 0.0)
-        else:
-          out[b, i, j] = 1.0 / (1.0 + math.exp(-d / temperature))
-  return out.reshape(s.shape + (g,))
-
-
-def ref_win_rate(preferences, *, valid=None, judged="both"):
-  o = np.asarray(preferences, np.float64)
-  g = o.shape[-1]
-  flat = o.reshape(-1, g, g)
-  ok = (np.ones(flat.shape[:2], bool) if valid is None
-        else np.asarray(valid).astype(bool).reshape(-1, g))
-  out = np.full(flat.shape[:2], 0.5)
-  for b in range(flat.shape[0]):
-
-    def o_(i, j, b=b):
-      v = flat[b, i, j]
-      return v if np.isfinite(v) else 0.5
-
-    for i in range(g):
-      if not ok[b, i]:
-        continue
-      scores = []
-      for j in range(g):
-        if j == i or not ok[b, j]:
-          continue
-        if judged == "upper":
-          scores.append(o_(i, j) if i < j else 1.0 - o_(j, i))
-        else:
-          scores.append(0.5 * (o_(i, j) + 1.0 - o_(j, i)))
-      if scores:
-        out[b, i] = sum(scores) / len(scores)
-  return out.reshape(o.shape[:-1])
 
 
 # ---------------------------------------------------------------------------------------
@@ -647,18 +384,10 @@ def test_passk_bool_and_pm1_inputs_agree():
   assert_close(jg.passk_advantages(2 * rows - 1, 3), want)
 
 
-def _brute_pass_at_k(n, c, k):
-  if n < k:
-    return 0.0
-  items = [1] * c + [0] * (n - c)
-  subsets = list(itertools.combinations(range(n), k))
-  return sum(any(items[i] for i in s) for s in subsets) / len(subsets)
-
-
 def test_pass_at_k_matches_subset_enumeration():
   cases = [(n, c, k) for n in range(1, 8) for c in range(n + 1) for k in range(1, 9)]
   n, c, k = (np.array(v) for v in zip(*cases))
-  want = [_brute_pass_at_k(*case) for case in cases]
+  want = [ref_pass_at_k_enumerated(*case) for case in cases]
   assert_close(jax.jit(jg.pass_at_k)(n, c, k), want, atol=2e-6)
   assert_close(jg.pass_at_k(n.astype(np.float32), c.astype(np.float32), k), want, atol=2e-6)
 

@@ -8,13 +8,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import rlcore
+from rlcore import experiment
 from rlcore.agents import grpo
+from tests.references import (ref_grpo, ref_laser, ref_min_form, ref_pure_advantages,
+                              ref_rloo, ref_rloo_token_baseline, ref_steps_to_tokens,
+                              ref_sum_form)
 
 
 def _config(**overrides):
-  from experiments.runner import override
-  return override(grpo.default_config(), overrides)
+  return experiment.override(grpo.default_config(), overrides)
 
 
 def _scored(rng, P=3, G=4, K=5, N=12):
@@ -28,6 +30,9 @@ def _scored(rng, P=3, G=4, K=5, N=12):
   ends = np.sort(rng.integers(0, 3, (P, G, K)).cumsum(-1), -1)
   ends = np.minimum(ends + np.arange(K), lengths[..., None] - 1).astype(np.int32)
   seps = np.zeros((P, G, N), bool)
+  for p, g in np.ndindex(P, G):   # every step but the last ends in a separator ";"
+    for k in range(nsteps[p, g] - 1):
+      seps[p, g, ends[p, g, k]] = ends[p, g, k] < lengths[p, g] - 1
   return grpo.Scored(
       verifier_score=jnp.asarray(score), correct=jnp.asarray(correct),
       well_formed=jnp.asarray(well_formed), lengths=jnp.asarray(lengths),
@@ -42,38 +47,67 @@ def _response_mask(scored, N=12):
 
 
 def test_outcome_pipeline_is_shaping_then_group_normalisation_then_tokens(rng):
+  """Checked against numpy references stage by stage: LASER on the verifier scores,
+  then GRPO's group z-score, then the same advantage on every response token."""
   s = _scored(rng)
   mask = _response_mask(s)
   c = _config(**{"shaping.chain": "laser", "shaping.target_length": 7})
   adv, shaped, _, _ = grpo.advantages(c, s, mask, grpo.make_shaping(c).init())
-  expect_shaped = rlcore.laser(s.verifier_score, s.correct, s.lengths, 7, alpha=0.5)
-  np.testing.assert_allclose(np.asarray(shaped), np.asarray(expect_shaped), rtol=1e-6)
-  seq = rlcore.grpo_advantages(expect_shaped).reshape(-1)
-  np.testing.assert_allclose(np.asarray(adv), np.asarray(seq)[:, None] * np.asarray(mask),
+  expect_shaped = ref_laser(np.asarray(s.verifier_score), np.asarray(s.correct),
+                            np.asarray(s.lengths), 7, alpha=0.5)
+  np.testing.assert_allclose(np.asarray(shaped), expect_shaped, rtol=1e-6)
+  seq = ref_grpo(expect_shaped).reshape(-1)
+  np.testing.assert_allclose(np.asarray(adv), seq[:, None] * np.asarray(mask),
                              rtol=1e-5, atol=1e-6)
+  # Normalising first and shaping after is another method: the pipeline is not that.
+  wrong = ref_grpo(np.asarray(s.verifier_score)).reshape(-1) + (
+      expect_shaped - np.asarray(s.verifier_score)).reshape(-1)
+  assert np.abs(np.asarray(adv)[:, 0] - wrong).max() > 1e-2
 
 
-def test_process_pipeline_composes_pure(rng):
+@pytest.mark.parametrize("credit, form", [("min", lambda r, m: ref_min_form(r, m, 0.1)),
+                                          ("sum", ref_sum_form)])
+def test_process_pipeline_matches_an_independent_numpy_computation(rng, credit, form):
+  """PURE, written out in numpy from the references of each stage: step rewards
+  2·PRM − 1, credit assignment, the leave-one-out token baseline over each group, step
+  values on their end tokens times prm_coef, plus verifier_coef times the
+  leave-one-out verifiable reward (correct − 1) on the last token, then return-to-go
+  with separators zeroed and whitening."""
   s = _scored(rng)
   mask = _response_mask(s)
+  prm_coef, verifier_coef = 0.5, 2.0
+  c = _config(reward="process", **{"process.credit": credit, "process.prm_coef": prm_coef,
+                                   "process.verifier_coef": verifier_coef})
+  adv, shaped, _, _ = grpo.advantages(c, s, mask, ())
+
   P, G, K = s.step_scores.shape
-  for credit, fn in (("min", lambda r, m: rlcore.min_form(r, m, temperature=0.1)),
-                     ("sum", rlcore.sum_form)):
-    c = _config(reward="process", **{"process.credit": credit,
-                                     "process.verifier_coef": 1.0})
-    adv, _, _, _ = grpo.advantages(c, s, mask, ())
-    r = 2 * s.step_scores - 1
-    r_star = fn(r.reshape(P * G, K), s.step_mask.reshape(P * G, K)).reshape(P, G, K)
-    starts = jnp.concatenate([jnp.zeros_like(s.step_ends[..., :1]), s.step_ends[..., :-1] + 1], -1)
-    ntok = jnp.where(s.step_mask, s.step_ends - starts + 1, 0)
-    base = rlcore.rloo_token_baseline(r_star, ntok, s.step_mask, response_lengths=s.lengths)
-    tok = rlcore.steps_to_tokens(base.reshape(P * G, K), s.step_ends.reshape(P * G, K),
-                                 s.step_mask.reshape(P * G, K), 12)
-    vr = rlcore.rloo_advantages(s.correct.astype(jnp.float32) - 1).reshape(-1)
-    last = (np.asarray(s.lengths).reshape(-1) - 1).astype(int)
-    tok = tok + vr[:, None] * jax.nn.one_hot(last, 12)
-    expect = rlcore.pure_advantages(tok, mask > 0, s.separators.reshape(P * G, 12))
-    np.testing.assert_allclose(np.asarray(adv), np.asarray(expect), rtol=1e-5, atol=1e-5)
+  N = mask.shape[1]
+  step_mask, ends = np.asarray(s.step_mask), np.asarray(s.step_ends)
+  lengths, correct = np.asarray(s.lengths), np.asarray(s.correct)
+  r_star = form(2.0 * np.asarray(s.step_scores, np.float64) - 1.0, step_mask)
+  ntok = np.zeros((P, G, K))
+  for p in range(P):
+    for g in range(G):
+      start = 0
+      for k in range(K):
+        if step_mask[p, g, k]:
+          ntok[p, g, k] = ends[p, g, k] - start + 1
+          start = ends[p, g, k] + 1
+  baselined = ref_rloo_token_baseline(r_star, ntok, step_mask, response_lengths=lengths)
+  token_r = ref_steps_to_tokens(prm_coef * baselined.reshape(P * G, K),
+                                ends.reshape(P * G, K), step_mask.reshape(P * G, K), N)
+  vr = correct.astype(np.float64) - 1.0
+  vr_adv = ref_rloo(vr).reshape(-1)
+  for i, length in enumerate(lengths.reshape(-1).astype(int)):
+    token_r[i, length - 1] += verifier_coef * vr_adv[i]
+  expect = ref_pure_advantages(token_r, np.asarray(mask) > 0,
+                               np.asarray(s.separators).reshape(P * G, N))
+  np.testing.assert_allclose(np.asarray(adv), expect, rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(np.asarray(shaped),
+                             prm_coef * r_star.sum(-1) + verifier_coef * vr, rtol=1e-5,
+                             atol=1e-6)
+  assert np.asarray(adv)[np.asarray(s.separators).reshape(P * G, N)].tolist() == [
+      0.0] * int(np.asarray(s.separators).sum())
 
 
 def test_win_rates_with_a_tie_margin_silence_sub_noise_differences(rng):
@@ -138,7 +172,7 @@ def test_prm_flaws_are_parsed_like_the_shaping_chain():
 
 
 def test_prm_noise_reaches_the_agents_process_reward_model(monkeypatch):
-  from envs import text
+  from rlcore.envs import text
   made = []
   real = text.ProcessRewardModel
 
@@ -147,14 +181,14 @@ def test_prm_noise_reaches_the_agents_process_reward_model(monkeypatch):
     return made[-1]
 
   monkeypatch.setattr(text, "ProcessRewardModel", recording)
-  grpo._make_agent(_config(**{"reward": "process", "process.prm_noise": 0.3}))
-  grpo._make_agent(_config(reward="process"))
+  grpo.make_agent(_config(**{"reward": "process", "process.prm_noise": 0.3}))
+  grpo.make_agent(_config(reward="process"))
   assert [m.noise for m in made] == [0.3, 0.0]
   assert made[0].flaws == made[1].flaws == ("filler_bonus", "restate_bonus")
 
 
 def test_sft_corpus_that_does_not_fit_max_completion_len_fails_with_the_length_needed():
-  from envs.text import CharTokenizer
+  from rlcore.envs.text import CharTokenizer
   from rlcore.agents import sft
   verbose = {"difficulties": (2,), "sft.corpus_size": 20,
              "sft.verbosity_probs": (0.0,) * 8 + (1.0,)}   # always 8 fillers
@@ -213,7 +247,8 @@ def _run(cache, **overrides):
   agent = grpo.make_agent(_config(**{
       "eval_every": 1000, "eval_problems": 64, "prompts_per_step": size,
       "sft.cache_dir": cache, **overrides}))
-  _, m = agent.run_steps(agent.init(jax.random.key(DIRECTION_SEED)), steps, DIRECTION_SEED)
+  state = agent.init(jax.random.key(DIRECTION_SEED), seed=DIRECTION_SEED)
+  _, m = agent.run_chunk(state, steps)
   return m
 
 
@@ -238,8 +273,8 @@ def test_lr_warmup_starts_the_optimizer_at_zero(warm_cache):
                                        "prompts_per_step": 4, "group_size": 4,
                                        "inner_epochs": 1, "num_minibatches": 1,
                                        "sft.cache_dir": warm_cache, **overrides}))
-    state = agent.init(jax.random.key(0))
-    new, m = agent.run_steps(state, 1, 0)
+    state = agent.init(jax.random.key(0), seed=0)
+    new, m = agent.run_chunk(state, 1)
     moved = max(float(jnp.max(jnp.abs(a - b))) for a, b in
                 zip(jax.tree.leaves(new.params), jax.tree.leaves(state.params)))
     return moved, m
@@ -266,7 +301,7 @@ def test_runner_resumes_a_grpo_run_with_identical_parameters(tmp_path, sft_dir):
   """Crash after the first chunk (the last checkpoint and the summary lost), rerun:
   same parameters and LASER-D state as an uninterrupted run."""
   import shutil
-  from experiments import runner
+  from rlcore import experiment as runner
   from rlcore import io as rio
   c = runner.with_runner_defaults(_config(**{
       "sft.cache_dir": sft_dir, "sft.steps": 20, "prompts_per_step": 4, "group_size": 4,
@@ -281,7 +316,7 @@ def test_runner_resumes_a_grpo_run_with_identical_parameters(tmp_path, sft_dir):
   shutil.rmtree(crash / "points")
   runner.run(c, str(crash), progress=False)
   agent = grpo.make_agent(runner.prepare_config(c))
-  template = [agent.init(jax.random.key(0))]
+  template = [agent.init(jax.random.key(0), seed=0)]
   with rio.Checkpointer(tmp_path / "full" / "checkpoints") as ck:
     a, _ = ck.restore(template)
   b, _, meta = runner.load(c, str(crash))   # the runner's loader: one state per seed

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 from rlcore.io import (
-    Checkpointer, MetricsWriter, ProgressBar, learning_curve_png, read_json, read_jsonl,
-    write_json_atomic)
+    Checkpointer, MetricsWriter, learning_curve_png, learning_curves_png, progress_bar,
+    read_json, read_jsonl, write_json_atomic)
+from tests import plot_checks
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -158,23 +158,24 @@ def test_half_written_checkpoint_is_not_latest(tmp_path):
     ckpt.save(1, state)
   # An orbax temporary directory (a save interrupted before its atomic rename)...
   (tmp_path / "3.orbax-checkpoint-tmp-1234" / "state").mkdir(parents=True)
-  # ...and a step directory without orbax's commit marker (copied from step 1, so it
-  # looks complete otherwise). orbax 0.12.8 itself would report step 2 as latest.
+  # ...and a step directory renamed into place whose files did not all reach the disk
+  # (a power loss): a copy of step 1 without its manifest. orbax alone lists step 2.
   import shutil
   shutil.copytree(tmp_path / "1", tmp_path / "2")
-  os.remove(tmp_path / "2" / "commit_success.txt")
+  shutil.rmtree(tmp_path / "2" / "manifest")
   with Checkpointer(tmp_path) as ckpt:
     assert ckpt.latest_step() == 1
     assert ckpt.all_steps() == [1]
     restored, _ = ckpt.restore(state)
     np.testing.assert_array_equal(restored["x"], [0, 1, 2])
-    # Step 2 can be saved again: the uncommitted directory was moved aside.
+    # Step 2 can be saved again: the incomplete directory was moved aside, not deleted.
     ckpt.save(2, {"x": jnp.full((3,), 7.0, jnp.float32)})
     restored, _ = ckpt.restore(state)
     np.testing.assert_array_equal(restored["x"], [7, 7, 7])
   names = os.listdir(tmp_path)
-  assert not any("orbax-checkpoint-tmp" in n for n in names)  # removed on start-up
-  assert any(n.startswith("2.uncommitted-") for n in names)
+  assert not any("orbax-checkpoint-tmp" in n for n in names)  # orbax's own clean-up
+  aside = [n for n in names if n.startswith("2.incomplete-")]
+  assert len(aside) == 1 and os.path.isdir(tmp_path / aside[0] / "state")
 
 
 _KILL_CHILD = textwrap.dedent("""
@@ -197,8 +198,8 @@ _KILL_CHILD = textwrap.dedent("""
 
 @pytest.mark.parametrize("mode", ["blocking", "in_flight"])
 def test_sigkill_after_save_returns(tmp_path, mode):
-  env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
-             JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=2")
+  env = dict(os.environ, JAX_PLATFORMS="cpu",
+             XLA_FLAGS="--xla_force_host_platform_device_count=2")
   proc = subprocess.run([sys.executable, "-c", _KILL_CHILD, str(tmp_path), mode], env=env,
                         capture_output=True, timeout=120)
   assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
@@ -328,32 +329,25 @@ def test_metrics_tensorboard(tmp_path):
 # --- progress -----------------------------------------------------------------
 
 
-def test_progress_bar_non_tty():
+def test_progress_bar_is_quiet_off_a_terminal(monkeypatch):
+  """Off a terminal (logs, CI) the bar writes a line at most every 30 s: a fast run
+  leaves its first and final state, not one line per update."""
   stream = io.StringIO()
-  bar = ProgressBar(1000, "train", stream=stream, unit="steps")
-  for _ in range(40):
-    bar.update(25, **{"return": 12.3456789})
+  monkeypatch.setattr(sys, "stderr", stream)
+  bar = progress_bar(1000, "train", initial=100)
+  for _ in range(90):
+    bar.update(10)
+    bar.set_postfix({"return": "12.35"}, refresh=False)
   bar.close()
-  lines = stream.getvalue().splitlines()
-  assert len(lines) == 10  # one line per 10%, nothing extra on close
-  assert lines[0].startswith("train:  10% 100/1000")
-  assert lines[-1].startswith("train: 100% 1000/1000")
-  assert "return=12.35" in lines[-1] and "steps/s" in lines[-1]
-  assert "\r" not in stream.getvalue()
-
-
-def test_progress_bar_tty_redraws_one_line():
-  class Tty(io.StringIO):
-    def isatty(self):
-      return True
-
-  stream = Tty()
-  with ProgressBar(4, "x", stream=stream, min_interval=0.0) as bar:
-    for i in range(4):
-      bar.update(1, loss=jnp.float32(0.5 * i))
-  out = stream.getvalue()
-  assert out.count("\r") == 4 and out.endswith("\n") and out.count("\n") == 1
-  assert "100%|" + "#" * 20 + "|" in out and "loss=1.5" in out
+  states = [s for s in stream.getvalue().replace("\r", "\n").splitlines() if s.strip()]
+  assert 1 <= len(states) <= 3, states
+  assert "train" in states[-1] and "1000/1000" in states[-1] and "return=12.35" in states[-1]
+  quiet = io.StringIO()
+  monkeypatch.setattr(sys, "stderr", quiet)
+  bar = progress_bar(10, "x", disable=True)
+  bar.update(10)
+  bar.close()
+  assert quiet.getvalue() == ""
 
 
 # --- plots --------------------------------------------------------------------
@@ -361,16 +355,34 @@ def test_progress_bar_tty_redraws_one_line():
 
 def test_learning_curve_png(tmp_path):
   x = np.linspace(0, 1e5, 20)
-  seeds = np.stack([np.sqrt(x) + s for s in range(3)])
+  seeds = np.stack([np.sqrt(x) + 30 * s for s in range(3)])
   path = tmp_path / "plots" / "curve.png"
   learning_curve_png(path, {"ppo": (x, seeds), "reinforce": (x, np.sqrt(x) / 2)},
                      "env steps", "return", "CartPole")
-  data = path.read_bytes()
-  assert data[:8] == PNG_SIGNATURE and len(data) > 5000
+  assert path.read_bytes()[:8] == PNG_SIGNATURE
   assert os.listdir(path.parent) == ["curve.png"]
+  # Both curves are drawn across the panel (C0, C1), and the 3-seed one has its band.
+  plot_checks.assert_draws_curve(path, plot_checks.CYCLE[0])
+  plot_checks.assert_draws_curve(path, plot_checks.CYCLE[1])
+  band = plot_checks.color_mask(plot_checks.read_rgb(path), "#d2e4f0", tol=0.04)  # C0, alpha .2
+  assert band.sum() > 2000
   learning_curve_png(tmp_path / "one.png", {"a": (x, np.sqrt(x))}, "x", "y", "t",
                      band="std")
-  assert (tmp_path / "one.png").read_bytes()[:8] == PNG_SIGNATURE
+  plot_checks.assert_draws_curve(tmp_path / "one.png")
+  assert plot_checks.curve_extent(tmp_path / "one.png", plot_checks.CYCLE[1])[0] == 0
   with pytest.raises(ValueError, match="must be"):
     learning_curve_png(tmp_path / "bad.png", {"a": (x, seeds[:, :5])}, "x", "y", "t")
   assert not (tmp_path / "bad.png").exists()
+
+
+def test_learning_curves_png_draws_one_panel_per_quantity(tmp_path):
+  x = np.linspace(0, 1, 30)
+  path = tmp_path / "panels.png"
+  learning_curves_png(path, {"return": {"a": (x, np.stack([x, 2 * x]))},
+                             "shaped return": {"a": (x, np.sin(6 * x))}},
+                      title="two panels")
+  # The left half holds the first panel, the right half the second: a curve in each.
+  plot_checks.assert_draws_curve(path, columns=(0.0, 0.5), min_width=0.35)
+  plot_checks.assert_draws_curve(path, columns=(0.5, 1.0), min_width=0.35)
+  with pytest.raises(ValueError, match="empty"):
+    learning_curves_png(tmp_path / "none.png", {})

@@ -2,12 +2,11 @@
 
 Hand-computed cases follow the official code (hkust-nlp/Laser,
 `verl/utils/reward_score/length_penalty.py`) as summarised in the spec (section 2)
-and the semantics notes (section B); numpy references are written with explicit loops.
+and the semantics notes (section B); the numpy references (`tests/references.py`) are
+written with explicit loops.
 """
 
-import math
-from fractions import Fraction
-
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -16,137 +15,8 @@ import pytest
 import rlcore
 from rlcore.shaping.laser import EASY, FALLBACK, HARD, MEDIUM
 from tests.helpers import assert_close, assert_no_retrace, check_jit_and_vmap
-
-# ---------------------------------------------------------------------------------------
-# numpy references (explicit loops)
-# ---------------------------------------------------------------------------------------
-
-
-def ref_laser(scores, correct, lengths, target_length, alpha=0.5, mode="reward", valid=None):
-  s = np.asarray(scores, np.float64)
-  target = np.broadcast_to(np.asarray(target_length, np.float64), s.shape)
-  ok = np.ones(s.shape, bool) if valid is None else np.asarray(valid, bool)
-  out = s.copy()
-  for idx in np.ndindex(s.shape):
-    if not (ok[idx] and np.isfinite(s[idx]) and correct[idx]):
-      continue
-    short = lengths[idx] <= target[idx]
-    if mode == "reward" and short:
-      out[idx] += alpha
-    elif mode == "penalty" and not short:
-      out[idx] -= alpha
-    elif mode == "hybrid":
-      out[idx] += alpha if short else -alpha
-  return out
-
-
-def _bucket_of(c, n):
-  """Training convention of the official code: acc >= 2/3 high, >= 1/3 medium."""
-  if n == 0:
-    return EASY  # empty group: 3c >= 2n holds trivially (not exercised by random inputs)
-  acc = c / n
-  if acc >= 2 / 3:
-    return EASY
-  if acc >= 1 / 3:
-    return MEDIUM
-  return HARD
-
-
-def _group_ids(shape, group_ids):
-  if group_ids is None:
-    return np.repeat(np.arange(shape[0]), shape[1]).reshape(shape)
-  return np.asarray(group_ids)
-
-
-def ref_difficulty(correct, group_ids=None, num_groups=None, valid=None):
-  del num_groups
-  correct = np.asarray(correct, bool)
-  gids = _group_ids(correct.shape, group_ids).reshape(-1)
-  ok = np.ones(correct.shape, bool) if valid is None else np.asarray(valid, bool)
-  c_flat, ok_flat = correct.reshape(-1), ok.reshape(-1)
-  out = np.zeros(c_flat.shape, np.int64)
-  for i in range(len(c_flat)):
-    members = [j for j in range(len(c_flat)) if gids[j] == gids[i] and ok_flat[j]]
-    out[i] = _bucket_of(sum(bool(c_flat[j]) for j in members), len(members))
-  return out.reshape(correct.shape)
-
-
-def ref_thresholds(lower, upper, interval):
-  values = [lower]
-  nxt = interval if lower < interval else lower + interval
-  while nxt <= upper:
-    if nxt != lower:
-      values.append(nxt)
-    nxt += interval
-  return values
-
-
-def ref_monitor(lengths, correct, thresholds, valid=None):
-  """Returns (covered [3, NL], total [3])."""
-  m_, k_ = np.shape(lengths)
-  ok = np.ones((m_, k_), bool) if valid is None else np.asarray(valid, bool)
-  covered = np.zeros((3, len(thresholds)))
-  total = np.zeros(3)
-  for m in range(m_):
-    members = [k for k in range(k_) if ok[m, k]]
-    d = _bucket_of(sum(bool(correct[m, k]) for k in members), len(members))
-    for k in members:
-      total[d] += 1
-      for j, l in enumerate(thresholds):
-        if lengths[m, k] <= l:
-          covered[d, j] += 1
-  return covered, total
-
-
-def ref_target_lengths(covered, total, rollouts, thresholds, round_method="floor",
-                       expected_n_correct=1):
-  """`_choose_target_length` of the official code, with exact (Fraction) coverage."""
-  out = []
-  for d in (HARD, MEDIUM, EASY):
-    if d == HARD:
-      lower_n = 1
-    elif d == MEDIUM:
-      lower_n = (math.floor if round_method == "floor" else math.ceil)(rollouts * 1 / 3)
-    else:
-      lower_n = (math.floor if round_method == "floor" else math.ceil)(rollouts * 2 / 3)
-    target = None
-    for j, l in enumerate(thresholds):
-      if total[d] == 0:
-        continue
-      ratio = Fraction(int(covered[d][j]), int(total[d]))
-      n_correct = math.floor(ratio * lower_n) if round_method == "floor" else ratio * lower_n
-      if n_correct >= expected_n_correct and (target is None or l < target):
-        target = l
-    out.append(FALLBACK if target is None else target)
-  return np.array(out)
-
-
-def ref_laser_d_apply(scores, targets, correct, lengths, group_ids=None, valid=None,
-                      well_formed=None, repetitive=None, alpha=0.5, mode="reward",
-                      explore=False):
-  s = np.asarray(scores, np.float64)
-  ok = np.ones(s.shape, bool) if valid is None else np.asarray(valid, bool)
-  ok = ok & np.isfinite(s)
-  bucket = ref_difficulty(correct, group_ids, valid=ok)
-  batch_max = max([lengths[idx] for idx in np.ndindex(s.shape) if ok[idx]], default=0.0)
-  out = s.copy()
-  for idx in np.ndindex(s.shape):
-    if not ok[idx]:
-      continue
-    t = targets[bucket[idx]]
-    t = batch_max if t < 0 else t
-    if not explore:
-      out[idx] = ref_laser(s[idx], np.asarray(correct[idx]), np.asarray(lengths[idx]), t,
-                           alpha, mode)
-      continue
-    wf = True if well_formed is None else bool(well_formed[idx])
-    rep = False if repetitive is None else bool(repetitive[idx])
-    if correct[idx] and lengths[idx] <= t:
-      out[idx] += alpha
-    elif not correct[idx] and wf and not rep and lengths[idx] > t:
-      out[idx] += alpha
-  return out
-
+from tests.references import (ref_difficulty, ref_laser, ref_laser_d_apply, ref_monitor,
+                               ref_target_lengths, ref_thresholds)
 
 # ---------------------------------------------------------------------------------------
 # helpers
@@ -645,13 +515,11 @@ def test_laser_d_state_structure_and_dtype_across_update():
     s1 = t.update(s0, rlcore.laser_monitor_statistics(lengths, correct, THRESHOLDS))
     s2 = jax.jit(t.update)(s1, rlcore.laser_monitor_statistics(lengths, correct, THRESHOLDS))
     for s in (s1, s2):
-      assert jax.tree_util.tree_structure(s) == jax.tree_util.tree_structure(s0)
-      for a, b in zip(jax.tree_util.tree_leaves(s), jax.tree_util.tree_leaves(s0)):
-        assert a.dtype == b.dtype and a.shape == b.shape
+      chex.assert_trees_all_equal_shapes_and_dtypes(s, s0)  # and structures
     assert int(s2.num_updates) == 2
     scores, correct, lengths = _training_batch()
     _, s3 = t.apply(scores, s2, rlcore.SequenceContext(correct, lengths))
-    assert jax.tree_util.tree_structure(s3) == jax.tree_util.tree_structure(s0)
+    chex.assert_trees_all_equal_structs(s3, s0)
 
 
 def test_laser_d_jit_and_no_retrace():

@@ -1,7 +1,7 @@
 """Tests for rlcore.shaping.length: the length rewards of LASER's unified framework.
 
-Hand-computed values follow the semantics notes (sections B-F); numpy references are
-written with explicit loops from the docstring equations.
+Hand-computed values follow the semantics notes (sections B-F); the numpy references
+(`tests/references.py`) are written with explicit loops from the docstring equations.
 """
 
 import math
@@ -13,114 +13,8 @@ import pytest
 
 import rlcore
 from tests.helpers import assert_close, check_jit_and_vmap
-
-# ---------------------------------------------------------------------------------------
-# numpy references (explicit loops)
-# ---------------------------------------------------------------------------------------
-
-
-def _bcast(x, shape):
-  return np.broadcast_to(np.asarray(x, np.float64), shape)
-
-
-def ref_truncation(scores, lengths, max_length, rho=0.0):
-  s = np.asarray(scores, np.float64)
-  lmax = _bcast(max_length, s.shape)
-  out = np.zeros(s.shape)
-  for idx in np.ndindex(s.shape):
-    out[idx] = s[idx] if lengths[idx] <= lmax[idx] else rho
-  return out
-
-
-def ref_l1_exact(scores, lengths, target_lengths, alpha=3e-4):
-  s = np.asarray(scores, np.float64)
-  t = _bcast(target_lengths, s.shape)
-  out = np.zeros(s.shape)
-  for idx in np.ndindex(s.shape):
-    out[idx] = s[idx] - alpha * abs(float(lengths[idx]) - t[idx])
-  return out
-
-
-def ref_l1_max(correct, lengths, target_lengths, alpha=3e-4, delta=0.5):
-  shape = np.shape(lengths)
-  t = _bcast(target_lengths, shape)
-  out = np.zeros(shape)
-  for idx in np.ndindex(shape):
-    if correct[idx]:
-      out[idx] = min(1.0, max(0.0, alpha * (t[idx] - float(lengths[idx])) + delta))
-  return out
-
-
-def _groups(shape, group_ids):
-  if group_ids is None:
-    return np.repeat(np.arange(shape[0]), shape[1]).reshape(shape)
-  return np.asarray(group_ids)
-
-
-def ref_kimi(scores, correct, lengths, group_ids=None, num_groups=None, coef=1.0, valid=None):
-  del num_groups
-  s = np.asarray(scores, np.float64)
-  gids = _groups(s.shape, group_ids)
-  ok = np.isfinite(s) if valid is None else (np.asarray(valid, bool) & np.isfinite(s))
-  out = s.copy()
-  for idx in np.ndindex(s.shape):
-    if not ok[idx]:
-      continue
-    members = [float(lengths[j]) for j in np.ndindex(s.shape) if gids[j] == gids[idx] and ok[j]]
-    lo, hi = min(members), max(members)
-    lam = 0.0 if hi == lo else 0.5 - (float(lengths[idx]) - lo) / (hi - lo)
-    out[idx] += coef * (lam if correct[idx] else min(0.0, lam))
-  return out
-
-
-def ref_group_length_penalty(scores, correct, lengths, group_ids=None, num_groups=None,
-                             alpha=0.2, ddof=0, eps=1e-7, valid=None):
-  del num_groups
-  s = np.asarray(scores, np.float64)
-  gids = _groups(s.shape, group_ids)
-  ok = np.isfinite(s) if valid is None else (np.asarray(valid, bool) & np.isfinite(s))
-  good = ok & np.asarray(correct, bool)
-  out = s.copy()
-  for idx in np.ndindex(s.shape):
-    if not good[idx]:
-      continue
-    xs = [float(lengths[j]) for j in np.ndindex(s.shape) if gids[j] == gids[idx] and good[j]]
-    n = len(xs)
-    mean = sum(xs) / n
-    std = math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - ddof)) if n > ddof else 0.0
-    z = (float(lengths[idx]) - mean) / (std + eps)
-    out[idx] = s[idx] * (1.0 - alpha / (1.0 + math.exp(-z)))
-  return out
-
-
-def ref_dapo(scores, lengths, max_length, buffer_length, penalty_factor=1.0):
-  s = np.asarray(scores, np.float64)
-  out = np.zeros(s.shape)
-  for idx in np.ndindex(s.shape):
-    n = float(lengths[idx])
-    if n <= max_length - buffer_length:
-      r = 0.0
-    elif n <= max_length:
-      r = ((max_length - buffer_length) - n) / buffer_length
-    else:
-      r = -1.0
-    out[idx] = s[idx] + penalty_factor * r
-  return out
-
-
-def ref_cosine(correct, lengths, max_length, r0_correct=2.0, rl_correct=1.0, r0_wrong=-10.0,
-               rl_wrong=0.0, r_exceed=-10.0, margin=16):
-  shape = np.shape(lengths)
-  out = np.zeros(shape)
-  for idx in np.ndindex(shape):
-    t = float(lengths[idx])
-    if t + margin >= max_length:
-      out[idx] = r_exceed
-      continue
-    r0, rl = (r0_correct, rl_correct) if correct[idx] else (r0_wrong, rl_wrong)
-    out[idx] = rl + 0.5 * (r0 - rl) * (1.0 + math.cos(math.pi * t / max_length))
-  return out
-
+from tests.references import (ref_cosine, ref_dapo, ref_group_length_penalty, ref_kimi,
+                               ref_l1_exact, ref_l1_max, ref_truncation)
 
 # ---------------------------------------------------------------------------------------
 # random inputs

@@ -7,23 +7,7 @@ import pytest
 
 import rlcore
 from tests.helpers import assert_close, check_jit_and_vmap
-
-
-def _np_aggregate(x, m, mode, c=None):
-  m = m.astype(np.float64)
-  if mode == "token-mean":
-    return (x * m).sum() / max(m.sum(), 1)
-  if mode == "seq-mean-token-sum":
-    return (x * m).sum(-1).mean()
-  if mode == "seq-mean-token-mean":
-    return ((x * m).sum(-1) / np.maximum(m.sum(-1), 1)).mean()
-  return (x * m).sum() / (x.shape[0] * (x.shape[1] if c is None else c))
-
-
-def _np_clip_loss(lp, old, adv, m, lo, hi, mode):
-  ratio = np.exp(lp - old)
-  per = np.maximum(-adv * ratio, -adv * np.clip(ratio, 1 - lo, 1 + hi))
-  return _np_aggregate(per, m, mode)
+from tests.references import ref_aggregate_tokens, ref_kl_estimate, ref_ppo_clip_loss
 
 
 def _batch(rng, V=3, B=4, L=7):
@@ -41,17 +25,62 @@ def test_aggregate_tokens_matches_numpy(rng, mode):
   m = rng.random((3, 4, 6)) < 0.6
   m[0, 1] = False   # an empty row
   check_jit_and_vmap(lambda a, b: rlcore.aggregate_tokens(a, b, mode),
-                     lambda a, b: _np_aggregate(a, b, mode), (x, m))
+                     lambda a, b: ref_aggregate_tokens(a, b, mode), (x, m))
 
 
 def test_constant_normaliser_is_length_unbiased():
-  # Two sequences, same per-token loss; doubling one's length doubles its share under
-  # "constant" and "seq-mean-token-sum" but not under "seq-mean-token-mean".
-  x = jnp.ones((2, 8))
-  m = jnp.array([[1] * 2 + [0] * 6, [1] * 4 + [0] * 4], bool)
-  assert float(rlcore.aggregate_tokens(x, m, "seq-mean-token-mean")) == 1.0
-  assert float(rlcore.aggregate_tokens(x, m, "constant", normaliser=4.0)) == 0.75
-  assert float(rlcore.aggregate_tokens(x, m, "token-mean")) == 1.0
+  # B = 2 rows, L = 8. Row 0 has one response token of loss 3, row 1 has n1 tokens of
+  # loss 1; padding holds 100, which every mode must leave out. Four different values:
+  #
+  #   n1 = 3 (row sums 3 and 3, token counts 1 and 3)
+  #     token-mean           (3 + 3) / (1 + 3)     = 1.5
+  #     seq-mean-token-sum   (3 + 3) / 2           = 3.0
+  #     seq-mean-token-mean  (3/1 + 3/3) / 2       = 2.0
+  #     constant, C = 4      (3 + 3) / (2 * 4)     = 0.75
+  #     constant, C = L = 8  (3 + 3) / (2 * 8)     = 0.375
+  #   n1 = 6: row 1 twice as long, same per-token loss (row sums 3 and 6, counts 1 and 6)
+  #     token-mean           (3 + 6) / (1 + 6)     = 9/7
+  #     seq-mean-token-sum   (3 + 6) / 2           = 4.5     row 1's share 1.5 -> 3
+  #     seq-mean-token-mean  (3/1 + 6/6) / 2       = 2.0     row 1's share 0.5 -> 0.5
+  #     constant, C = 4      (3 + 6) / (2 * 4)     = 1.125   row 1's share 0.375 -> 0.75
+  #     constant, C = L = 8  (3 + 6) / (2 * 8)     = 0.5625
+  #
+  # So "constant" and "seq-mean-token-sum" weight a sequence by its length (doubling it
+  # doubles its share) and "seq-mean-token-mean" does not.
+  want = {
+      3: {"token-mean": 1.5, "seq-mean-token-sum": 3.0, "seq-mean-token-mean": 2.0,
+          "constant": 0.375, "constant C=4": 0.75},
+      6: {"token-mean": 9 / 7, "seq-mean-token-sum": 4.5, "seq-mean-token-mean": 2.0,
+          "constant": 0.5625, "constant C=4": 1.125},
+  }
+
+  def batch(n1):
+    x = np.full((2, 8), 100.0, np.float32)
+    m = np.zeros((2, 8), bool)
+    x[0, 0], m[0, 0] = 3.0, True
+    x[1, :n1], m[1, :n1] = 1.0, True
+    return x, m
+
+  for n1, expected in want.items():
+    assert len(set(expected.values())) == len(expected)  # the modes are told apart
+    x, m = batch(n1)
+    got = {mode: float(rlcore.aggregate_tokens(x, m, mode)) for mode in rlcore.losses.AGGREGATIONS}
+    got["constant C=4"] = float(rlcore.aggregate_tokens(x, m, "constant", normaliser=4.0))
+    assert got.keys() == expected.keys()
+    for mode, value in expected.items():
+      np.testing.assert_allclose(got[mode], value, rtol=1e-6, err_msg=f"{mode}, n1={n1}")
+
+  # Per-token weights (the gradient), n1 = 3: "constant" gives every response token
+  # 1 / (B * C) = 1/8 whatever its sequence's length, "seq-mean-token-mean" gives
+  # 1 / (B * |o_b|): 1/2 to row 0's token, 1/6 to each of row 1's; padding gets 0.
+  x, m = batch(3)
+  row_weights = {"token-mean": (1 / 4, 1 / 4), "seq-mean-token-sum": (1 / 2, 1 / 2),
+                 "seq-mean-token-mean": (1 / 2, 1 / 6), "constant C=4": (1 / 8, 1 / 8)}
+  for mode, (w0, w1) in row_weights.items():
+    name, kw = ("constant", dict(normaliser=4.0)) if mode == "constant C=4" else (mode, {})
+    grad = np.asarray(jax.grad(lambda v: rlcore.aggregate_tokens(v, m, name, **kw))(x))
+    expected = np.where(m, np.array([[w0], [w1]]), 0.0)
+    np.testing.assert_allclose(grad, expected, rtol=1e-6, err_msg=mode)
 
 
 @pytest.mark.parametrize("mode", ["token-mean", "seq-mean-token-mean"])
@@ -61,7 +90,7 @@ def test_ppo_clip_loss_matches_numpy(rng, mode, lo, hi):
   check_jit_and_vmap(
       lambda a, b, c, d: rlcore.ppo_clip_loss(a, b, c, d, clip_low=lo, clip_high=hi,
                                               aggregation=mode)[0],
-      lambda a, b, c, d: _np_clip_loss(a, b, c, d, lo, hi, mode), (lp, old, adv, mask),
+      lambda a, b, c, d: ref_ppo_clip_loss(a, b, c, d, lo, hi, mode), (lp, old, adv, mask),
       rtol=1e-4, atol=1e-5)
 
 
@@ -82,10 +111,9 @@ def test_clip_higher_lets_positive_advantages_grow_further():
 def test_kl_estimators(rng):
   lp = rng.normal(-1, 0.5, (2, 5, 6)).astype(np.float32)
   ref = rng.normal(-1, 0.5, lp.shape).astype(np.float32)
-  refs = {"k1": lambda a, b: a - b, "k2": lambda a, b: 0.5 * (a - b) ** 2,
-          "k3": lambda a, b: np.exp(b - a) - (b - a) - 1}
-  for kind, fn in refs.items():
-    check_jit_and_vmap(lambda a, b: rlcore.kl_estimate(a, b, kind), fn, (lp, ref))
+  for kind in ("k1", "k2", "k3"):
+    check_jit_and_vmap(lambda a, b: rlcore.kl_estimate(a, b, kind),
+                       lambda a, b: ref_kl_estimate(a, b, kind), (lp, ref))
   assert np.all(np.asarray(rlcore.kl_estimate(lp, ref, "k3")) >= 0)
   # Unbiasedness of k1 and k3 for KL(p||q) between two categoricals, sampling from p.
   p = np.array([0.5, 0.3, 0.2]); q = np.array([0.2, 0.5, 0.3])
@@ -99,7 +127,7 @@ def test_kl_estimators(rng):
 def test_policy_gradient_loss_and_errors(rng):
   lp, _, adv, mask = _batch(rng, V=1)
   got = rlcore.policy_gradient_loss(lp[0], adv[0], mask[0])
-  assert_close(got, _np_aggregate(-adv[0] * lp[0], mask[0], "token-mean"), rtol=1e-5)
+  assert_close(got, ref_aggregate_tokens(-adv[0] * lp[0], mask[0], "token-mean"), rtol=1e-5)
   g = jax.grad(lambda a: rlcore.policy_gradient_loss(lp[0], a, mask[0]))(adv[0])
   assert np.all(np.asarray(g) == 0)   # advantages are constants
   with pytest.raises(ValueError, match="mode"):

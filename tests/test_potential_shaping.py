@@ -1,7 +1,6 @@
 """Potential-based shaping: invariance on exactly solved MDPs, Grześ's terminal
 correction, truncation with bootstrapping, and the functional contract."""
 
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -10,21 +9,9 @@ import pytest
 from hypothesis import given, strategies as st
 
 import rlcore
-from envs import tabular
+from rlcore.envs import tabular
 from tests import helpers
-
-
-def potential_based_ref(rewards, phi, phi_next, terminated, truncated, gamma,
-                        bootstraps_on_truncation=True, valid=None):
-  out = np.zeros(np.shape(rewards))
-  g = np.broadcast_to(gamma, np.shape(rewards))
-  for idx in np.ndindex(*np.shape(rewards)):
-    ends = terminated[idx] or (truncated[idx] and not bootstraps_on_truncation)
-    nxt = 0.0 if ends else phi_next[idx]
-    out[idx] = rewards[idx] + g[idx] * nxt - phi[idx]
-    if valid is not None and not valid[idx]:
-      out[idx] = 0.0
-  return out
+from tests.references import ref_potential_based
 
 
 def shaped_mdp(mdp, phi, gamma, *, terminal_correction=True):
@@ -160,7 +147,7 @@ def test_matches_numpy_reference_under_jit_and_vmap(shape, bootstrap, rng):
           rng.uniform(0.5, 1.0, size=(v,)).astype(np.float32))
   fn = lambda r, p, pn, te, tr, g, bootstraps_on_truncation: rlcore.potential_based(
       r, p, pn, te, tr, g, bootstraps_on_truncation=bootstraps_on_truncation)
-  ref = lambda r, p, pn, te, tr, g, bootstraps_on_truncation: potential_based_ref(
+  ref = lambda r, p, pn, te, tr, g, bootstraps_on_truncation: ref_potential_based(
       r, p, pn, te, tr, g, bootstraps_on_truncation)
   helpers.check_jit_and_vmap(fn, ref, args,
                              static_kwargs=dict(bootstraps_on_truncation=bootstrap))
@@ -171,7 +158,7 @@ def test_valid_mask_zeroes_filler_transitions(rng):
   phi = rng.normal(size=(6, 2)).astype(np.float32)
   valid = rng.random((6, 2)) < 0.6
   out = rlcore.potential_based(r, phi, phi, np.zeros((6, 2), bool), None, 0.9, valid=valid)
-  helpers.assert_close(out, potential_based_ref(r, phi, phi, np.zeros((6, 2), bool),
+  helpers.assert_close(out, ref_potential_based(r, phi, phi, np.zeros((6, 2), bool),
                                                 np.zeros((6, 2), bool), 0.9, True, valid))
   assert np.all(np.asarray(out)[~valid] == 0)
 
@@ -232,7 +219,7 @@ def test_potential_shaping_transform_reads_the_transition():
                          truncated=np.eye(5, 2, dtype=bool), valid=np.ones((5, 2), bool))
   t = rlcore.potential_shaping(potential, 0.9, bootstraps_on_truncation=False)
   out, state = jax.jit(t.apply)(tr.reward, t.init(), tr)
-  expected = potential_based_ref(tr.reward, obs.sum(-1), next_obs.sum(-1), tr.terminated,
+  expected = ref_potential_based(tr.reward, obs.sum(-1), next_obs.sum(-1), tr.terminated,
                                  tr.truncated, 0.9, False)
   helpers.assert_close(out, expected)
   assert state == t.init()

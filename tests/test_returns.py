@@ -1,8 +1,8 @@
 """Returns and advantages: numpy references, rlax parity, identities, truncation,
 gradients through the discount, scan vs associative scan, and input checks."""
 
-import functools
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,87 +11,14 @@ import rlax
 
 import rlcore
 from tests import helpers
+from tests.references import (ref_discounted_returns, ref_gae, ref_lambda_returns,
+                               ref_linear_recurrence, ref_n_step_returns)
 
 SHAPES = [(1,), (9,), (16, 3), (33, 2, 2)]
 METHODS = ["scan", "associative"]
 
 
-# --- numpy references (forward sums where the definition is a sum) --------------------------
-
-def discounted_ref(r, term, trunc, gamma, next_values=None):
-  """G_t = Σ_k γ^k r_{t+k} up to the episode's end, + bootstrap at a cut or the end."""
-  t_len = r.shape[0]
-  nv = np.zeros_like(r) if next_values is None else next_values
-  g = np.broadcast_to(gamma, r.shape)
-  out = np.zeros(r.shape)
-  for idx in np.ndindex(*r.shape[1:]):
-    for t in range(t_len):
-      acc, disc = 0.0, 1.0
-      for k in range(t, t_len):
-        acc += disc * r[(k,) + idx]
-        if term[(k,) + idx]:
-          break
-        if trunc[(k,) + idx] or k == t_len - 1:
-          acc += disc * g[(k,) + idx] * nv[(k,) + idx]
-          break
-        disc *= g[(k,) + idx]
-      out[(t,) + idx] = acc
-  return out
-
-
-def n_step_ref(r, nv, term, trunc, gamma, n):
-  t_len = r.shape[0]
-  g = np.broadcast_to(gamma, r.shape)
-  out = np.zeros(r.shape)
-  for idx in np.ndindex(*r.shape[1:]):
-    for t in range(t_len):
-      acc, disc = 0.0, 1.0
-      for k in range(t, min(t + n, t_len)):
-        acc += disc * r[(k,) + idx]
-        if term[(k,) + idx]:
-          break
-        if trunc[(k,) + idx] or k == min(t + n, t_len) - 1:
-          acc += disc * g[(k,) + idx] * nv[(k,) + idx]
-          break
-        disc *= g[(k,) + idx]
-      out[(t,) + idx] = acc
-  return out
-
-
-def gae_ref(r, values, next_values, term, trunc, gamma, lam):
-  """A_t = Σ_k (Π_{j<k} γ_j λ_j c_j) δ_{t+k}, summed forward until a cut."""
-  t_len = r.shape[0]
-  g = np.broadcast_to(gamma, r.shape)
-  l = np.broadcast_to(lam, r.shape)
-  delta = r + g * (1 - term) * next_values - values
-  out = np.zeros(r.shape)
-  for idx in np.ndindex(*r.shape[1:]):
-    for t in range(t_len):
-      acc, w = 0.0, 1.0
-      for k in range(t, t_len):
-        acc += w * delta[(k,) + idx]
-        if term[(k,) + idx] or trunc[(k,) + idx]:
-          break
-        w *= g[(k,) + idx] * l[(k,) + idx]
-      out[(t,) + idx] = acc
-  return out
-
-
-def lambda_ref(r, next_values, term, trunc, gamma, lam):
-  t_len = r.shape[0]
-  g = np.broadcast_to(gamma, r.shape)
-  l = np.broadcast_to(lam, r.shape)
-  out = np.zeros(r.shape)
-  for idx in np.ndindex(*r.shape[1:]):
-    acc = 0.0
-    for t in reversed(range(t_len)):
-      i = (t,) + idx
-      cut = trunc[i] or t == t_len - 1
-      cont = next_values[i] if cut else (1 - l[i]) * next_values[i] + l[i] * acc
-      acc = r[i] + g[i] * (0.0 if term[i] else cont)
-      out[i] = acc
-  return out
-
+# --- random episodes ---------------------------------------------------------------------------
 
 def episode_batch(rng, shape, p_term=0.1, p_trunc=0.1):
   r = rng.normal(size=shape).astype(np.float32)
@@ -117,7 +44,7 @@ def test_gae_matches_reference(shape, method, rng):
   lam = rng.uniform(0.0, 1.0, size=(3,)).astype(np.float32)
   fn = lambda r, v, nv, te, tr, g, l, method: rlcore.gae(r, v, te, tr, g, l, next_values=nv,
                                                          method=method)
-  ref = lambda r, v, nv, te, tr, g, l, method: gae_ref(r, v, nv, te, tr, g, l)
+  ref = lambda r, v, nv, te, tr, g, l, method: ref_gae(r, v, nv, te, tr, g, l)
   helpers.check_jit_and_vmap(fn, ref, (r, v, nv, te, tr, gam, lam),
                              static_kwargs=dict(method=method), atol=1e-4)
 
@@ -130,7 +57,7 @@ def test_lambda_returns_matches_reference(shape, method, rng):
   lam = rng.uniform(0.0, 1.0, size=(3,)).astype(np.float32)
   fn = lambda r, nv, te, tr, g, l, method: rlcore.lambda_returns(r, nv, te, tr, g, l,
                                                                  method=method)
-  ref = lambda r, nv, te, tr, g, l, method: lambda_ref(r, nv, te, tr, g, l)
+  ref = lambda r, nv, te, tr, g, l, method: ref_lambda_returns(r, nv, te, tr, g, l)
   helpers.check_jit_and_vmap(fn, ref, (r, nv, te, tr, gam, lam),
                              static_kwargs=dict(method=method), atol=1e-4)
 
@@ -144,10 +71,10 @@ def test_discounted_returns_matches_reference(shape, method, bootstrap, rng):
   if bootstrap:
     fn = lambda r, nv, te, tr, g, method: rlcore.discounted_returns(r, te, tr, g, next_values=nv,
                                                                     method=method)
-    ref = lambda r, nv, te, tr, g, method: discounted_ref(r, te, tr, g, nv)
+    ref = lambda r, nv, te, tr, g, method: ref_discounted_returns(r, te, tr, g, nv)
   else:
     fn = lambda r, nv, te, tr, g, method: rlcore.discounted_returns(r, te, tr, g, method=method)
-    ref = lambda r, nv, te, tr, g, method: discounted_ref(r, te, tr, g)
+    ref = lambda r, nv, te, tr, g, method: ref_discounted_returns(r, te, tr, g)
   helpers.check_jit_and_vmap(fn, ref, (r, nv, te, tr, gam), static_kwargs=dict(method=method),
                              atol=1e-4)
 
@@ -158,7 +85,7 @@ def test_n_step_returns_matches_reference(shape, n, rng):
   r, _, nv, te, tr = stacked(rng, shape)
   gam = rng.uniform(0.5, 1.0, size=(3,)).astype(np.float32)
   fn = lambda r, nv, te, tr, g, n: rlcore.n_step_returns(r, nv, te, tr, g, n)
-  ref = lambda r, nv, te, tr, g, n: n_step_ref(r, nv, te, tr, g, n)
+  ref = lambda r, nv, te, tr, g, n: ref_n_step_returns(r, nv, te, tr, g, n)
   helpers.check_jit_and_vmap(fn, ref, (r, nv, te, tr, gam), static_kwargs=dict(n=n), atol=1e-4)
 
 
@@ -167,19 +94,15 @@ def test_per_step_discount_and_lambda_arrays(rng):
   gam = rng.uniform(0.5, 1.0, size=(12, 4)).astype(np.float32)
   lam = rng.uniform(0.0, 1.0, size=(12, 4)).astype(np.float32)
   helpers.assert_close(rlcore.gae(r, v, te, tr, gam, lam, next_values=nv),
-                       gae_ref(r, v, nv, te, tr, gam, lam), atol=1e-4)
+                       ref_gae(r, v, nv, te, tr, gam, lam), atol=1e-4)
   helpers.assert_close(rlcore.lambda_returns(r, nv, te, tr, gam, lam),
-                       lambda_ref(r, nv, te, tr, gam, lam), atol=1e-4)
+                       ref_lambda_returns(r, nv, te, tr, gam, lam), atol=1e-4)
 
 
 def test_linear_recurrence_methods_agree_with_loop(rng):
   a = rng.normal(size=(50, 3)).astype(np.float32)
   c = rng.uniform(0, 1, size=(50, 3)).astype(np.float32)
-  expected = np.zeros_like(a)
-  y = np.zeros(3)
-  for t in reversed(range(50)):
-    y = a[t] + c[t] * y
-    expected[t] = y
+  expected = ref_linear_recurrence(a, c)
   for method in METHODS:
     helpers.assert_close(rlcore.linear_recurrence(a, c, method=method), expected, atol=1e-5)
   helpers.assert_close(rlcore.linear_recurrence(a, c, method="scan", unroll=4), expected,
@@ -297,8 +220,7 @@ def test_gae_gradients_match_between_methods_and_finite_differences(method, rng)
   loss = lambda r, g, l, m: jnp.sum(rlcore.gae(r, v, te, tr, g, l, next_values=nv, method=m) ** 2)
   grads = jax.grad(loss, argnums=(0, 1, 2))(r, 0.9, 0.8, method)
   ref = jax.grad(loss, argnums=(0, 1, 2))(r, 0.9, 0.8, "scan")
-  for a, b in zip(grads, ref):
-    helpers.assert_close(a, b, rtol=1e-4, atol=1e-4)
+  chex.assert_trees_all_close(grads, ref, rtol=1e-4, atol=1e-4)
   eps = 1e-3
   fd = (loss(r, 0.9 + eps, 0.8, "scan") - loss(r, 0.9 - eps, 0.8, "scan")) / (2 * eps)
   np.testing.assert_allclose(grads[1], fd, rtol=2e-2)
@@ -309,7 +231,7 @@ def test_sweep_discount_with_vmap(rng):
   gammas = jnp.array([0.5, 0.9, 0.99])
   out = jax.jit(jax.vmap(lambda g: rlcore.gae(r, v, te, tr, g, 0.95, next_values=nv)))(gammas)
   for i, g in enumerate([0.5, 0.9, 0.99]):
-    helpers.assert_close(out[i], gae_ref(r, v, nv, te, tr, g, 0.95), atol=1e-4)
+    helpers.assert_close(out[i], ref_gae(r, v, nv, te, tr, g, 0.95), atol=1e-4)
 
 
 # --- compilation and errors ----------------------------------------------------------------
@@ -362,4 +284,4 @@ def test_float64_is_kept_when_x64_is_enabled(rng):
     r64, v64, nv64 = (np.asarray(x, np.float64) for x in (r, v, nv))
     out = rlcore.gae(r64, v64, te, tr, 0.99, 0.9, next_values=nv64)
     assert out.dtype == jnp.float64
-    np.testing.assert_allclose(out, gae_ref(r64, v64, nv64, te, tr, 0.99, 0.9), atol=1e-12)
+    np.testing.assert_allclose(out, ref_gae(r64, v64, nv64, te, tr, 0.99, 0.9), atol=1e-12)

@@ -1,5 +1,6 @@
 """`chain` and `stateless`: optax-style composition of stateful shaping transforms."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -48,9 +49,7 @@ def test_chain_accepts_plain_callables_and_is_jittable():
   f = jax.jit(t.apply)
   out, new_state = f(jnp.ones(3), state, jnp.float32(3.0))
   np.testing.assert_allclose(out, [3.0, 3.0, 3.0])
-  assert jax.tree_util.tree_structure(new_state) == jax.tree_util.tree_structure(state)
-  for a, b in zip(jax.tree_util.tree_leaves(new_state), jax.tree_util.tree_leaves(state)):
-    assert a.dtype == b.dtype and a.shape == b.shape
+  chex.assert_trees_all_equal_shapes_and_dtypes(new_state, state)  # and structures
   helpers.assert_no_retrace(lambda r, s: t.apply(r, s, 2.0), jnp.ones(3), state,
                             second_args=(jnp.zeros(3), new_state))
 

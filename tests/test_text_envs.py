@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from envs.text import (DIFFICULTY_OPS, MAX_VERBOSITY, TASK_MAX_COMPLETION_LEN,
+from rlcore.envs.text import (DIFFICULTY_OPS, MAX_VERBOSITY, TASK_MAX_COMPLETION_LEN,
                        TASK_MAX_PROMPT_LEN, TASK_MAX_STEPS, CharTokenizer, ProcessRewardModel,
                        apply_op, generate, in_held_out, sft_corpus, solution, split_steps,
                        verify, verify_batch)
-from envs.text.tokenizer import CHARS
+from rlcore.envs.text.tokenizer import CHARS
 
 
 def _eval_left_to_right(prompt):
