@@ -154,9 +154,9 @@ def _task_model_split(args):
   if args.quick:
     c.prompts_per_step, c.group_size = 4, 4
   agent = grpo.make_agent(c)
-  state = agent.init(jax.random.key(0))
-  state, _ = agent.run_steps(state, 2, 0)                  # compile every shape once
-  state, m = agent.run_steps(state, 2 if args.quick else 5, 0)
+  state = agent.init(jax.random.key(0), seed=0)
+  state, _ = agent.run_chunk(state, 2)                     # compile every shape once
+  state, m = agent.run_chunk(state, 2 if args.quick else 5)
   phases = {k: float(np.median(m[f"time_{k}"])) for k in
             ("sample", "score", "advantages", "update")}
   return dict(section="grpo_step_split", case="task model (GRPO agent, SFT warm start)",

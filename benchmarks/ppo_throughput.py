@@ -14,6 +14,12 @@ axis sharded over them (`jax.sharding.NamedSharding`), which is what
 has no such option: it runs, as written, on the default device. The sharded row is
 measured for seed counts that N divides.
 
+With `--baseline=PATH` (a checkout of another revision of this repository, e.g. made with
+`git worktree add /tmp/base <commit>`), a fourth CartPole contender, "rlcore @ baseline",
+runs that revision's own `jit(vmap(make_train))` at the same settings, in a worker
+subprocess (both revisions are packages named `rlcore`), timed in the same round-robin as
+the others: the before/after comparison of a change, in one run.
+
 Part 2, brax `inverted_pendulum`: rlcore's PPO against `brax.training.agents.ppo.train`
 at equal settings (envs, unroll length, minibatches, epochs, steps, network sizes,
 observation normalisation, discount, lambda, learning rate, entropy cost, clipping). Both
@@ -25,6 +31,7 @@ compiles its epoch twice), with and without the evaluations; the contenders alte
     python benchmarks/ppo_throughput.py --purejaxrl=... --quick        # smoke test
     python benchmarks/ppo_throughput.py --purejaxrl=... --json out.json
     python benchmarks/ppo_throughput.py --part=brax                     # brax part only
+    python benchmarks/ppo_throughput.py --purejaxrl=... --baseline=/tmp/base   # before/after
 
 `--purejaxrl` is the folder that holds PureJaxRL's `ppo.py` and `wrappers.py`
 (`purejaxrl/` in https://github.com/luchris429/purejaxrl). Ratios are rlcore / peer for
@@ -72,12 +79,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-  sys.path.insert(0, ROOT)
+from rlcore import experiment
+from rlcore.agents import ppo
 
-from configs import ppo_cartpole  # noqa: E402
-from rlcore.agents import ppo  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CARTPOLE_CONFIG = os.path.join(ROOT, "configs", "ppo_cartpole.py")
 
 PUREJAXRL_CONFIG = {
     "LR": 2.5e-4, "NUM_ENVS": 4, "NUM_STEPS": 128, "TOTAL_TIMESTEPS": 5e5,
@@ -172,14 +178,80 @@ def median(xs):
 
 # --- part 1: CartPole, rlcore vs PureJaxRL ----------------------------------------------------
 
+# The worker that times another revision's PPO: it answers one JSON line per command.
+BASELINE_WORKER = r"""
+import json, os, sys, time
+sys.path.insert(0, sys.argv[1])   # the other revision's tree shadows this one's rlcore
+import jax, numpy as np
+if int(sys.argv[2]) > 1:
+  jax.config.update("jax_num_cpu_devices", int(sys.argv[2]))
+from rlcore.agents import ppo
+assert ppo.__file__.startswith(os.path.join(os.path.abspath(sys.argv[1]), '')), ppo.__file__
+for line in sys.stdin:
+  cmd = json.loads(line)
+  if cmd["op"] == "compile":
+    c = ppo.default_config()
+    c.total_timesteps = cmd["total_timesteps"]
+    train = ppo.make_train(c)
+    keys = jax.random.split(jax.random.PRNGKey(0), cmd["seeds"])
+    t0 = time.perf_counter()
+    lowered = jax.jit(jax.vmap(train)).lower(keys)
+    t1 = time.perf_counter()
+    compiled = lowered.compile()
+    t2 = time.perf_counter()
+    out = jax.block_until_ready(compiled(keys))
+    returns = np.asarray(out[1]["episode_return"])[:, -1]
+    reply = dict(lower_s=t1 - t0, compile_s=t2 - t1, first_s=time.perf_counter() - t2,
+                 steps=cmd["seeds"] * train.agent.num_updates * train.agent.steps_per_update,
+                 returns=[float(r) for r in returns])
+  else:
+    t = time.perf_counter()
+    jax.block_until_ready(compiled(keys))
+    reply = dict(run_s=time.perf_counter() - t)
+  print(json.dumps(reply), flush=True)
+"""
+
+
+class BaselineRevision:
+  """Another revision's PPO in a worker process; `compile(seeds)`, then `run()` timings."""
+
+  def __init__(self, path):
+    import subprocess  # pylint: disable=import-outside-toplevel
+    path = os.path.abspath(os.path.expanduser(path))
+    if not os.path.isfile(os.path.join(path, "rlcore", "agents", "ppo.py")):
+      raise SystemExit(f"--baseline={path}: no rlcore/agents/ppo.py there; pass a checkout "
+                       "of this repository (git worktree add <dir> <commit>).")
+    self.path = path
+    self._proc = subprocess.Popen(
+        [sys.executable, "-c", BASELINE_WORKER, path, str(jax.device_count())],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=path)
+
+  def _ask(self, **cmd):
+    self._proc.stdin.write(json.dumps(cmd) + "\n")
+    self._proc.stdin.flush()
+    line = self._proc.stdout.readline()
+    if not line:
+      raise RuntimeError(f"the baseline worker ({self.path}) died; run it by hand to see why")
+    return json.loads(line)
+
+  def compile(self, seeds, total_timesteps):
+    return self._ask(op="compile", seeds=seeds, total_timesteps=total_timesteps)
+
+  def run(self):
+    return self._ask(op="run")["run_s"]
+
+  def close(self):
+    self._proc.stdin.close()
+    self._proc.wait()
+
 def cartpole_configs(total_timesteps):
-  config = ppo_cartpole.get_config()
+  config = experiment.load_config(CARTPOLE_CONFIG)
   config.total_timesteps = int(total_timesteps)
   pjr = dict(PUREJAXRL_CONFIG, TOTAL_TIMESTEPS=float(total_timesteps))
   return config, pjr
 
 
-def cartpole_rows(pjr_module, seed_counts, total_timesteps, reps):
+def cartpole_rows(pjr_module, seed_counts, total_timesteps, reps, baseline=None):
   config, pjr_config = cartpole_configs(total_timesteps)
   rl_train = ppo.make_train(config)
   pjr_train = pjr_module.make_train(copy.deepcopy(pjr_config))
@@ -213,8 +285,17 @@ def cartpole_rows(pjr_module, seed_counts, total_timesteps, reps):
                               first_s=first_s, steps=n * per_seed,
                               final_return=float(returns.mean()),
                               final_return_per_seed=[float(r) for r in returns], times=[])
+    if baseline is not None:
+      b = baseline.compile(n, int(total_timesteps))
+      contenders["baseline"] = dict(call=None, lower_s=b["lower_s"], compile_s=b["compile_s"],
+                                    first_s=b["first_s"], steps=b["steps"],
+                                    final_return=float(np.mean(b["returns"])),
+                                    final_return_per_seed=b["returns"], times=[])
     for _ in range(reps):  # interleaved: A, B, A, B, ...
       for c in contenders.values():
+        if c["call"] is None:   # the baseline revision, in its worker
+          c["times"].append(baseline.run())
+          continue
         t = time.perf_counter()
         block(c["call"](c["keys"]))
         c["times"].append(time.perf_counter() - t)
@@ -226,6 +307,9 @@ def cartpole_rows(pjr_module, seed_counts, total_timesteps, reps):
                        steps_per_s=c["steps"] / run_s, final_return=c["final_return"],
                        final_return_per_seed=c["final_return_per_seed"])
     row["sps_ratio"] = row["rlcore"]["steps_per_s"] / row["purejaxrl"]["steps_per_s"]
+    if "baseline" in row:
+      row["baseline"]["path"] = baseline.path
+      row["vs_baseline_ratio"] = row["rlcore"]["steps_per_s"] / row["baseline"]["steps_per_s"]
     if "rlcore_sharded" in row:
       row["rlcore_sharded"]["devices"] = ndev
       row["sharded_sps_ratio"] = (row["rlcore_sharded"]["steps_per_s"]
@@ -247,7 +331,8 @@ def print_cartpole(rows, reps):
         ("rlcore", "rlcore", "sps_ratio"),
         ("rlcore_sharded", f"rlcore, sharded over {r.get('rlcore_sharded', {}).get('devices')} "
                            "CPU devices", "sharded_sps_ratio"),
-        ("purejaxrl", "PureJaxRL", None)):
+        ("purejaxrl", "PureJaxRL", None),
+        ("baseline", f"rlcore @ {r.get('baseline', {}).get('path')}", None)):
       if name not in r:
         continue
       c = r[name]
@@ -255,6 +340,12 @@ def print_cartpole(rows, reps):
       print(f"| {r['seeds']} | {label} | {c['lower_s']:.2f} | {c['compile_s']:.2f} | "
             f"{c['run_s']:.2f} | {c['steps_per_s']:,.0f} | {ratio} | "
             f"{c['final_return']:.1f} |")
+  for r in rows:
+    if "vs_baseline_ratio" in r:
+      print(f"{r['seeds']} seed(s): this revision / baseline env steps/s = "
+            f"{r['vs_baseline_ratio']:.3f} (medians; every run: this "
+            f"{[round(t, 3) for t in r['rlcore']['run_s_all']]} s, baseline "
+            f"{[round(t, 3) for t in r['baseline']['run_s_all']]} s)")
 
 
 # --- part 2: brax inverted_pendulum, rlcore vs brax's trainer ---------------------------------
@@ -276,7 +367,7 @@ def rlcore_brax_config(s, backend):
     from configs import ppo_brax  # pylint: disable=import-outside-toplevel
     config = ppo_brax.get_config(s["env_name"])
   except ImportError:
-    config = ppo_cartpole.get_config()
+    config = experiment.load_config(CARTPOLE_CONFIG)
   config.env_name = s["env_name"]
   config.env_backend = backend
   config.max_episode_steps = s["episode_length"]
@@ -307,19 +398,12 @@ def epoch_stats(marks, skip):
 
 def run_rlcore_brax(s, backend):
   """rlcore PPO as a host loop over jitted epochs, evaluated like brax's trainer."""
-  import envs  # pylint: disable=import-outside-toplevel
+  from rlcore import envs  # pylint: disable=import-outside-toplevel
   t_start = time.perf_counter()
   config = rlcore_brax_config(s, backend)
   agent = ppo.make_agent(config)
   eval_env = envs.make_batched(s["env_name"], s["eval_envs"],
                                max_episode_steps=s["episode_length"], backend=backend)
-  train_env = agent.env
-
-  def normalise(state, obs):
-    info = state.env_state.info
-    if "obs_norm.mean" not in info:
-      return obs
-    return train_env._normalise(obs, info["obs_norm.mean"], info["obs_norm.var"])  # pylint: disable=protected-access
 
   @jax.jit
   def evaluate(state, key):
@@ -328,7 +412,7 @@ def run_rlcore_brax(s, backend):
 
     def step(carry, _):
       env_state, total, active = carry
-      action = agent.policy(state.params, normalise(state, env_state.obs), None)
+      action = agent.policy(state.params, agent.observe(state, env_state.obs), None)
       env_state = eval_env.step(env_state, action)
       total = total + jnp.where(active, env_state.reward, 0.0)
       active = active & ~(env_state.terminated | env_state.truncated)
@@ -340,7 +424,7 @@ def run_rlcore_brax(s, backend):
     return jnp.mean(total)
 
   def epoch(state):
-    return jax.lax.scan(lambda st, _: agent.update(st), state, None, s["updates_per_epoch"])
+    return agent.run_chunk(state, s["updates_per_epoch"])
 
   key = jax.random.PRNGKey(s["seed"])
   key, init_key = jax.random.split(key)
@@ -485,7 +569,10 @@ def main():
                       help="comma-separated numbers of vmapped seeds (CartPole part)")
   parser.add_argument("--brax-backend", default=None,
                       help="brax physics backend for both contenders; default: rlcore's "
-                           "envs.brax_envs.DEFAULT_BACKEND")
+                           "rlcore.envs.brax_envs.DEFAULT_BACKEND")
+  parser.add_argument("--baseline", default=None,
+                      help="a checkout of another revision: its PPO joins the CartPole "
+                           "round-robin (before/after comparison)")
   parser.add_argument("--json", default=None, help="also write every number here")
   parser.add_argument("--cpu-devices", type=int, default=os.cpu_count() or 1,
                       help="CPU devices to expose (default: one per core); with more than "
@@ -527,7 +614,10 @@ def main():
       out["shims"].append("navix: empty stand-in module")
     total = 4 * 128 * 4 if args.quick else 500_000
     seeds = tuple(int(n) for n in args.seeds.split(","))
-    rows = cartpole_rows(pjr, seeds, total, reps)
+    baseline = BaselineRevision(args.baseline) if args.baseline else None
+    rows = cartpole_rows(pjr, seeds, total, reps, baseline)
+    if baseline is not None:
+      baseline.close()
     print_cartpole(rows, reps)
     out["cartpole"] = dict(reps=reps, total_timesteps=total, rows=rows)
 
@@ -535,7 +625,7 @@ def main():
     if restore_device_put_replicated():
       out["shims"].append("jax.device_put_replicated restored from jax._src.api")
     try:
-      rl_brax = importlib.import_module("envs.brax_envs")
+      rl_brax = importlib.import_module("rlcore.envs.brax_envs")
     except ImportError as e:
       print(f"\nbrax part skipped: rlcore's brax environments are missing ({e}).")
       out["brax"] = dict(skipped=str(e))
