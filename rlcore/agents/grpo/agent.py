@@ -74,6 +74,27 @@ def _by_difficulty(prefix: str, problems, lengths, correct) -> dict:
   return out
 
 
+def _training_metrics(config, r, scored, steps, shaped, aux, adv_stats) -> dict:
+  """What an update logs about its own batch: accuracy, lengths (by difficulty), rewards,
+  truncation, filler steps, PRM scores, and the update's loss statistics."""
+  lengths = np.asarray(r.sample.lengths, np.float64)
+  metrics = dict(
+      accuracy=r.correct.mean(), mean_length=lengths.mean(),
+      verifier_reward=float(np.asarray(scored.verifier_score).mean()),
+      shaped_reward=float(np.asarray(shaped).mean()),
+      truncated_rate=1.0 - float(np.asarray(r.sample.finished).mean()),
+      filler_steps=np.mean([text.count_filler_steps(t) for t in r.texts]),
+      kl=float(aux["kl"]), loss=float(aux["loss"]), pg_loss=float(aux["pg_loss"]),
+      clip_fraction=float(aux["clip_fraction"]), approx_kl=float(aux["approx_kl"]),
+      **_by_difficulty("", r.problems, lengths, r.correct))
+  if config.reward == "process":
+    sc = np.where(steps.mask, steps.scores, np.inf)
+    metrics["prm_min"] = float(np.where(steps.mask.any(1), sc.min(1), 0.0).mean())
+    metrics["prm_sum"] = float(np.where(steps.mask, steps.scores, 0.0).sum(1).mean())
+  metrics.update({k: float(v) for k, v in adv_stats.items()})
+  return metrics
+
+
 def make_agent(config, *, constrain_batch=None) -> GRPOAgent:
   """Builds the GRPO agent (the SFT warm start is trained or read from its cache at `init`).
 
@@ -116,12 +137,9 @@ def make_agent(config, *, constrain_batch=None) -> GRPOAgent:
     r = rollout_lib.rollout(sampler, state.params, text.generate(rng, M, difficulties),
                             jax.random.fold_in(state.key, MONITOR_KEY_SALT), group_size=G,
                             temperature=config.temperature)
-    s = config.shaping
-    thresholds = rlcore.laser_d_thresholds(int(s.laser_lower), int(s.laser_upper),
-                                           int(s.laser_interval))
     stats = rlcore.laser_monitor_statistics(
         jnp.asarray(np.asarray(r.sample.lengths).reshape(M, G)),
-        jnp.asarray(r.correct.reshape(M, G)), thresholds)
+        jnp.asarray(r.correct.reshape(M, G)), rewards.laser_thresholds(config))
     return state._replace(shaping_state=shaping.update(state.shaping_state, stats))
 
   def train_step(state):
@@ -157,23 +175,9 @@ def make_agent(config, *, constrain_batch=None) -> GRPOAgent:
     jax.block_until_ready(params)
     t_update = time.perf_counter()
 
-    lengths = np.asarray(out.lengths, np.float64)
-    metrics = dict(
-        accuracy=r.correct.mean(), mean_length=lengths.mean(),
-        verifier_reward=float(np.asarray(scored.verifier_score).mean()),
-        shaped_reward=float(np.asarray(shaped).mean()),
-        truncated_rate=1.0 - float(np.asarray(out.finished).mean()),
-        filler_steps=np.mean([text.count_filler_steps(t) for t in r.texts]),
-        kl=float(aux["kl"]), loss=float(aux["loss"]), pg_loss=float(aux["pg_loss"]),
-        clip_fraction=float(aux["clip_fraction"]), approx_kl=float(aux["approx_kl"]),
-        time_sample=t_sample - t0, time_score=t_score - t_sample,
-        time_advantages=t_adv - t_score, time_update=t_update - t_adv,
-        **_by_difficulty("", r.problems, lengths, r.correct))
-    if config.reward == "process":
-      sc = np.where(steps.mask, steps.scores, np.inf)
-      metrics["prm_min"] = float(np.where(steps.mask.any(1), sc.min(1), 0.0).mean())
-      metrics["prm_sum"] = float(np.where(steps.mask, steps.scores, 0.0).sum(1).mean())
-    metrics.update({k: float(v) for k, v in adv_stats.items()})
+    metrics = _training_metrics(config, r, scored, steps, shaped, aux, adv_stats)
+    metrics.update(time_sample=t_sample - t0, time_score=t_score - t_sample,
+                   time_advantages=t_adv - t_score, time_update=t_update - t_adv)
     if monitored is not None:
       targets = np.asarray(shaping_state[monitored].target_lengths)
       metrics.update({f"target_length_{n}": float(t)

@@ -18,14 +18,20 @@ import rlcore
 from rlcore.agents.grpo.config import length_chain
 
 
+def laser_thresholds(config):
+  """LASER-D's candidate target lengths, `laser_lower`..`laser_upper` every
+  `laser_interval` tokens."""
+  s = config.shaping
+  return rlcore.laser_d_thresholds(int(s.laser_lower), int(s.laser_upper),
+                                   int(s.laser_interval))
+
+
 def _length_transform(name, config):
   """A ShapingTransform over [P, G] scores with a SequenceContext."""
   s = config.shaping
   if name in ("laser_d", "laser_de"):
-    thresholds = rlcore.laser_d_thresholds(int(s.laser_lower), int(s.laser_upper),
-                                           int(s.laser_interval))
     fn = rlcore.laser_d if name == "laser_d" else rlcore.laser_de
-    return fn(thresholds, alpha=s.alpha, round_method=s.round_method)
+    return fn(laser_thresholds(config), alpha=s.alpha, round_method=s.round_method)
   max_len = int(config.max_completion_len)
   fns = {
       "laser": lambda r, c: rlcore.laser(r, c.correct, c.lengths, s.target_length,
