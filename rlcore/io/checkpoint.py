@@ -20,7 +20,8 @@ two things on top: it fsyncs every file and directory of a finished step before
 `save()` returned loses nothing; and, on start-up, a step directory whose `manifest`
 item cannot be read (a write cut short by a power loss before the data reached the
 disk) is moved aside as `<step>.incomplete-<ns>`, never deleted, and the steps before
-it stay restorable. Tested with orbax-checkpoint 0.11 and 0.12 (setup.cfg's range).
+it stay restorable. Tested with orbax-checkpoint 0.11.22 (the oldest brax 0.14 accepts)
+and 0.12.8: setup.cfg's range.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ class Checkpointer:
   def _set_aside_incomplete(self) -> None:
     """Moves step directories whose manifest cannot be read out of orbax's view."""
     moved = False
-    for step in self._manager.all_steps(read=True):
+    for step in self._manager.all_steps():
       try:
         self._read_item(step, "manifest")
       except Exception:  # pylint: disable=broad-except  (any unreadable step)
@@ -136,8 +137,9 @@ class Checkpointer:
       self._manager.reload()
 
   def all_steps(self) -> list[int]:
-    """Complete checkpoint steps on disk, ascending."""
-    return sorted(self._manager.all_steps(read=True))
+    """Complete checkpoint steps on disk, ascending (a save not yet waited for is not
+    listed; the directory is read when the Checkpointer opens, one writer per directory)."""
+    return sorted(s for s in self._manager.all_steps() if s not in self._pending)
 
   def latest_step(self) -> int | None:
     """The newest complete step, or None when there is none.
