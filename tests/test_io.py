@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from rlcore.io import (
-    Checkpointer, MetricsWriter, learning_curve_png, learning_curves_png, progress_bar,
+    Checkpointer, CorruptCheckpointError, MetricsWriter, learning_curve_png, learning_curves_png, progress_bar,
     read_json, read_jsonl, write_json_atomic)
 from tests import plot_checks
 
@@ -176,6 +176,56 @@ def test_half_written_checkpoint_is_not_latest(tmp_path):
   assert not any("orbax-checkpoint-tmp" in n for n in names)  # orbax's own clean-up
   aside = [n for n in names if n.startswith("2.incomplete-")]
   assert len(aside) == 1 and os.path.isdir(tmp_path / aside[0] / "state")
+
+
+def _two_steps(path):
+  with Checkpointer(path) as ckpt:
+    for step in (1, 2):
+      ckpt.save(step, {"x": jnp.arange(4096, dtype=jnp.float32) * step,
+                       "key": jax.random.key(step)}, {"step": step})
+
+
+def _largest_data_file(step_dir):
+  files = [os.path.join(d, f) for d, _, fs in os.walk(step_dir) for f in fs]
+  return max(files, key=os.path.getsize)
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate"])
+def test_a_corrupt_newest_step_is_set_aside_and_the_one_before_restored(tmp_path, damage):
+  _two_steps(tmp_path)
+  target = _largest_data_file(tmp_path / "2" / "state")
+  data = bytearray(open(target, "rb").read())
+  if damage == "flip":      # 64 bytes in the middle of the array data
+    mid = len(data) // 2
+    data[mid:mid + 64] = bytes(b ^ 0xFF for b in data[mid:mid + 64])
+  else:                     # a file cut short
+    data = data[:len(data) // 3]
+  open(target, "wb").write(bytes(data))
+  template = {"x": jax.ShapeDtypeStruct((4096,), jnp.float32),
+              "key": jax.eval_shape(lambda: jax.random.key(0))}
+  with Checkpointer(tmp_path) as ckpt:
+    with pytest.raises(CorruptCheckpointError, match="step 2"):
+      ckpt.restore(template, step=2)           # asked for by number: an error, kept
+    assert ckpt.all_steps() == [1, 2]
+    state, meta = ckpt.restore(template)       # the newest intact step
+    assert meta == {"step": 1} and ckpt.set_aside[0][0] == 2
+    np.testing.assert_array_equal(state["x"], np.arange(4096, dtype=np.float32))
+    assert ckpt.all_steps() == [1]
+    ckpt.save(2, {"x": jnp.zeros(4096), "key": jax.random.key(9)}, {"step": 2})
+    ckpt.save(3, {"x": jnp.ones(4096), "key": jax.random.key(9)}, {"step": 3})
+    assert ckpt.all_steps() == [2, 3]          # max_to_keep counts intact steps only
+  aside = [n for n in os.listdir(tmp_path) if n.startswith("2.corrupt-")]
+  assert len(aside) == 1 and os.path.exists(tmp_path / aside[0] / "state")   # kept
+
+
+def test_a_template_mismatch_is_an_error_not_corruption(tmp_path):
+  _two_steps(tmp_path)
+  with Checkpointer(tmp_path) as ckpt:
+    with pytest.raises(ValueError, match="template does not match") as info:
+      ckpt.restore({"x": jax.ShapeDtypeStruct((8,), jnp.float32),
+                    "key": jax.eval_shape(lambda: jax.random.key(0))})
+    assert not isinstance(info.value, CorruptCheckpointError)
+    assert ckpt.all_steps() == [1, 2] and ckpt.set_aside == []
 
 
 _KILL_CHILD = textwrap.dedent("""

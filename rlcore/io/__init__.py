@@ -16,13 +16,13 @@ tensorboardX, matplotlib, tqdm) are imported only when used.
 """
 
 from rlcore.io.atomic import atomic_open, read_json, to_jsonable, write_json_atomic
-from rlcore.io.checkpoint import Checkpointer
+from rlcore.io.checkpoint import Checkpointer, CorruptCheckpointError
 from rlcore.io.metrics import MetricsWriter, read_jsonl
 from rlcore.io.plots import learning_curve_png, learning_curves_png
 from rlcore.io.progress import progress_bar
 
 __all__ = [
-    "Checkpointer", "MetricsWriter", "atomic_open", "learning_curve_png",
-    "learning_curves_png", "progress_bar", "read_json", "read_jsonl", "to_jsonable",
-    "write_json_atomic",
+    "Checkpointer", "CorruptCheckpointError", "MetricsWriter", "atomic_open",
+    "learning_curve_png", "learning_curves_png", "progress_bar", "read_json", "read_jsonl",
+    "to_jsonable", "write_json_atomic",
 ]

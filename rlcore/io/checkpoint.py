@@ -9,7 +9,8 @@
   (non-finite floats become `null`);
 * `manifest`: path, shape, dtype (and PRNG impl) of every leaf, so that `restore`
   can reject a template that does not match what was saved instead of letting orbax
-  silently cast dtypes.
+  silently cast dtypes, and the SHA-256 of every leaf's bytes, which `restore`
+  verifies.
 
 Crash safety. orbax writes a step into a temporary directory and renames it to
 `<step>` when complete (an atomic rename on a local filesystem); it never lists its
@@ -20,12 +21,16 @@ two things on top: it fsyncs every file and directory of a finished step before
 `save()` returned loses nothing; and, on start-up, a step directory whose `manifest`
 item cannot be read (a write cut short by a power loss before the data reached the
 disk) is moved aside as `<step>.incomplete-<ns>`, never deleted, and the steps before
-it stay restorable. Tested with orbax-checkpoint 0.11.22 (the oldest brax 0.14 accepts)
+it stay restorable. When the newest step is corrupt (its data no longer matches its
+checksums) or unreadable (a truncated file), `restore()` reports it, moves it aside as
+`<step>.corrupt-<ns>` and restores the step before it; steps set aside are never
+deleted and no longer count for `max_to_keep`. Tested with orbax-checkpoint 0.11.22 (the oldest brax 0.14 accepts)
 and 0.12.8: setup.cfg's range.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
@@ -64,6 +69,23 @@ def _leaf_spec(x: Any, with_impl: bool = True) -> dict:
   if with_impl and _is_key_dtype(dtype):
     spec["key_impl"] = _key_impl_name(x)
   return spec
+
+
+class CorruptCheckpointError(ValueError):
+  """A checkpoint step whose data cannot be read or does not match its checksums."""
+
+
+def _encode(x: Any) -> Any:
+  """The array a leaf is stored as (typed PRNG keys as their key data)."""
+  return jax.random.key_data(x) if _is_key_dtype(getattr(x, "dtype", None)) else x
+
+
+def _checksum(x: Any) -> str:
+  """SHA-256 of a stored leaf's bytes (C order), or of the repr of a Python scalar."""
+  if getattr(x, "dtype", None) is None:
+    return hashlib.sha256(repr(x).encode()).hexdigest()
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  return hashlib.sha256(np.ascontiguousarray(jax.device_get(x)).tobytes()).hexdigest()
 
 
 def _fsync_tree(root: str) -> None:
@@ -108,6 +130,7 @@ class Checkpointer:
     self.directory = os.path.abspath(os.fspath(directory))
     self._fsync = fsync
     self._pending: list[int] = []
+    self.set_aside: list[tuple[int, str, str]] = []   # (step, new path, reason)
     os.makedirs(self.directory, exist_ok=True)
     options = ocp.CheckpointManagerOptions(
         max_to_keep=max_to_keep, create=True, cleanup_tmp_directories=True,
@@ -149,6 +172,16 @@ class Checkpointer:
     steps = self.all_steps()
     return steps[-1] if steps else None
 
+  def set_aside_after(self, step: int, reason: str) -> None:
+    """Moves every step newer than `step` aside (`<step>.superseded-<ns>`, not deleted),
+    e.g. when a run goes back to an older step to recompute what came after it."""
+    self.wait()
+    for newer in [s for s in self.all_steps() if s > step]:
+      aside = f"{self._step_dir(newer)}.superseded-{time.time_ns()}"
+      os.replace(self._step_dir(newer), aside)
+      self.set_aside.append((newer, aside, reason))
+    self._manager.reload()
+
   # --- save ------------------------------------------------------------------
 
   def save(self, step: int, state: Any, metadata: dict | None = None, *,
@@ -180,11 +213,10 @@ class Checkpointer:
     paths_leaves, _ = jax.tree_util.tree_flatten_with_path(state)
     manifest = {
         "format": _MANIFEST_FORMAT,
-        "leaves": [[jax.tree_util.keystr(p), _leaf_spec(x)] for p, x in paths_leaves],
+        "leaves": [[jax.tree_util.keystr(p), dict(_leaf_spec(x), sha256=_checksum(_encode(x)))]
+                   for p, x in paths_leaves],
     }
-    encoded = jax.tree.map(
-        lambda x: jax.random.key_data(x) if _is_key_dtype(getattr(x, "dtype", None)) else x,
-        state)
+    encoded = jax.tree.map(_encode, state)
     args = ocp.args.Composite(
         state=ocp.args.StandardSave(encoded),
         metadata=ocp.args.JsonSave(to_jsonable(dict(metadata or {}))),
@@ -214,7 +246,11 @@ class Checkpointer:
     return self._manager.restore(step, args=ocp.args.Composite(**kwargs))[name]
 
   def restore(self, template: Any, step: int | None = None) -> tuple[Any, dict]:
-    """Restores a checkpoint into the structure of `template`.
+    """Restores a checkpoint into the structure of `template`, verifying its checksums.
+
+    With `step=None` it restores the newest step that reads back intact: a newer step
+    that is corrupt or unreadable is reported (logged and listed in `set_aside`),
+    moved aside as `<step>.corrupt-<ns>` and the step before it is tried.
 
     Args:
       template: a pytree with the structure, shapes and dtypes of the saved state:
@@ -229,15 +265,26 @@ class Checkpointer:
       dtypes and is bitwise equal to what was saved; metadata is the saved dict.
 
     Raises:
-      FileNotFoundError: no complete checkpoint (or not `step`).
+      FileNotFoundError: no complete (intact, with `step=None`) checkpoint, or not `step`.
+      CorruptCheckpointError: `step` was given and it is corrupt or unreadable.
       ValueError: the template's leaves do not match the saved ones.
     """
+    if step is not None:
+      return self._restore_step(template, int(step))
+    while self.latest_step() is not None:
+      newest = self.latest_step()
+      try:
+        return self._restore_step(template, newest)
+      except CorruptCheckpointError as e:
+        aside = f"{self._step_dir(newest)}.corrupt-{time.time_ns()}"
+        _log.warning("Checkpointer: %s; moved to %s, trying the step before it.", e, aside)
+        os.replace(self._step_dir(newest), aside)
+        self.set_aside.append((newest, aside, str(e)))
+        self._manager.reload()
+    raise FileNotFoundError(f"Checkpointer: no complete checkpoint in {self.directory}.")
+
+  def _restore_step(self, template: Any, step: int) -> tuple[Any, dict]:
     ocp = self._ocp
-    if step is None:
-      step = self.latest_step()
-      if step is None:
-        raise FileNotFoundError(f"Checkpointer: no complete checkpoint in {self.directory}.")
-    step = int(step)
     if step in self._pending:
       self.wait()
     if step not in self.all_steps():
@@ -277,10 +324,23 @@ class Checkpointer:
         key_impls.append(None)
     restore_template = jax.tree_util.tree_unflatten(treedef, restore_leaves)
 
-    restored = self._manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(restore_template),
-        metadata=ocp.args.JsonRestore()))
+    try:
+      restored = self._manager.restore(step, args=ocp.args.Composite(
+          state=ocp.args.StandardRestore(restore_template),
+          metadata=ocp.args.JsonRestore()))
+    except Exception as e:  # pylint: disable=broad-except  (tensorstore, JSON, I/O)
+      raise CorruptCheckpointError(
+          f"step {step} in {self.directory} cannot be read ({type(e).__name__}: "
+          f"{str(e).splitlines()[0] if str(e) else ''})") from e
     leaves = treedef.flatten_up_to(restored["state"])
+    if manifest is not None:
+      saved = {path: spec.get("sha256") for path, spec in manifest["leaves"]}
+      for (path, _), value in zip(paths_leaves, leaves):
+        name = jax.tree_util.keystr(path)
+        if saved.get(name) is not None and _checksum(value) != saved[name]:
+          raise CorruptCheckpointError(
+              f"step {step} in {self.directory} is corrupt: the data of {name} does not "
+              f"match its checksum")
     leaves = [jax.random.wrap_key_data(v, impl=impl) if impl is not None else v
               for v, impl in zip(leaves, key_impls)]
     metadata = restored["metadata"]

@@ -9,6 +9,7 @@ inline plots of a notebook that calls it). The PNG is written atomically.
 
 from __future__ import annotations
 
+import warnings
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -36,7 +37,14 @@ def _prepare(curves: Curves):
 
 
 def _draw(ax, prepared, band: str) -> set:
-  """Draws mean lines and bands; returns the seed counts of the banded curves."""
+  """Draws mean lines and bands; returns the seed counts of the banded curves. Points
+  where no seed has a value (NaN) are gaps."""
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN points: left as gaps
+    return _draw_curves(ax, prepared, band)
+
+
+def _draw_curves(ax, prepared, band: str) -> set:
   seeds = set()
   for label, x, y in prepared:
     if y.ndim == 1:
