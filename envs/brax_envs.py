@@ -55,6 +55,9 @@ is checked with `jax_numpy_rank_promotion="raise"` (as in the tests).
 
 from __future__ import annotations
 
+import contextlib
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -64,6 +67,15 @@ from rlcore.envs import registry
 
 BACKENDS = ("mjx", "spring", "positional", "generalized")
 DEFAULT_BACKEND = "spring"
+
+
+def _import_brax_envs():
+  """`brax.envs`, imported only when a brax task is built (it is slow). Its import
+  prints "Failed to import warp" twice to stdout (mujoco's optional warp backend);
+  that goes to stderr instead, so stdout keeps only the program's own output."""
+  with contextlib.redirect_stdout(sys.stderr):
+    from brax import envs as brax_envs  # pylint: disable=import-outside-toplevel
+  return brax_envs
 
 
 class BraxAdapter(core.Environment):
@@ -79,7 +91,7 @@ class BraxAdapter(core.Environment):
   """
 
   def __init__(self, name: str, backend: str = DEFAULT_BACKEND):
-    from brax import envs as brax_envs   # slow import, only when a brax task is built
+    brax_envs = _import_brax_envs()
     self.name = name
     self.backend = backend
     self.brax_env = brax_envs.get_environment(name, backend=backend)

@@ -14,6 +14,16 @@ from typing import Callable, Optional
 import numpy as np
 
 
+def check_env_id(env_id: str, name: str = "env_id") -> None:
+  """ValueError naming `name` unless gymnasium knows `env_id` (e.g. "CartPole-v1")."""
+  import gymnasium as gym
+  try:
+    gym.spec(env_id)
+  except gym.error.Error as e:
+    raise ValueError(f"{name}: gymnasium has no environment {env_id!r} ({e}); e.g. "
+                     f"'CartPole-v1', 'Pendulum-v1'.") from None
+
+
 def evaluate(policy: Callable[[np.ndarray], np.ndarray], env_id: str, *,
              episodes: int = 10, seed: int = 0, max_episode_steps: Optional[int] = None,
              obs_transform: Optional[Callable[[np.ndarray], np.ndarray]] = None) -> np.ndarray:

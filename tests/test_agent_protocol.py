@@ -29,6 +29,7 @@ def _toy_config(name):
   c.num_updates = 12
   c.lr = 0.3
   c.noise = 0.05
+  c.diverge_at = 0      # from this update on the error is NaN (0: never)
   return c
 
 
@@ -46,6 +47,7 @@ class ToyAgent(NamedTuple):
   num_updates: int
   steps_per_update: int
   plot_metrics: tuple
+  finite_metrics: tuple
   vectorized: bool
   evaluate: Optional[Callable]
 
@@ -67,15 +69,16 @@ def _make_vectorized(config, *, constrain_batch=None):
     noise = config.noise * jax.random.normal(noise_key)
     theta = s.theta + s.hparams["lr"] * (TARGET - s.theta) + noise
     step = s.step + 1
-    return ToyState(theta, key, step, s.hparams), dict(
-        error=jnp.abs(theta - TARGET), env_steps=step * 10)
+    diverged = (config.diverge_at > 0) & (step >= config.diverge_at)
+    error = jnp.where(diverged, jnp.nan, jnp.abs(theta - TARGET))
+    return ToyState(theta, key, step, s.hparams), dict(error=error, env_steps=step * 10)
 
   def run_chunk(s, n):
     return jax.lax.scan(lambda c, _: update(c), s, None, n)
 
   return ToyAgent(init=init, run_chunk=run_chunk, default_hparams=default_hparams,
                   num_updates=config.num_updates, steps_per_update=10,
-                  plot_metrics=("error",), vectorized=True,
+                  plot_metrics=("error",), finite_metrics=("error",), vectorized=True,
                   evaluate=lambda s: {"final_theta": float(s.theta)})
 
 
@@ -103,7 +106,8 @@ def _make_host(config, *, constrain_batch=None):
 
   return ToyAgent(init=init, run_chunk=run_chunk, default_hparams=dict,
                   num_updates=config.num_updates, steps_per_update=10,
-                  plot_metrics=("error", "seed_used"), vectorized=False, evaluate=None)
+                  plot_metrics=("error", "seed_used"), finite_metrics=(), vectorized=False,
+                  evaluate=None)
 
 
 @pytest.fixture(scope="module")

@@ -141,7 +141,7 @@ def test_sweep_vmaps_scalars_separates_structure_and_skips_finished(tmp_path, ca
   capsys.readouterr()
   runner.run(c, str(tmp_path), progress=False)
   out = capsys.readouterr().out
-  assert "activation=tanh: finished earlier, skipping" in out
+  assert "activation=tanh: finished earlier with this config" in out
   assert (tmp_path / "activation=tanh" / "summary.json").stat().st_mtime_ns == before
   assert (tmp_path / "activation=relu" / "points" / "lr=0.001.json").exists()
 

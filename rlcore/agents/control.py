@@ -26,7 +26,8 @@ import optax
 import rlcore
 from rlcore import envs
 from rlcore.agents import shaping_hook
-from rlcore.agents.validation import check_choice, check_hparams, require_positive_ints
+from rlcore.agents.validation import (check_choice, check_hparams, check_number,
+                                      require_positive_ints)
 from rlcore.nets import mlp
 
 # Scalar hyperparameters every control agent traces (a sweep over them is vmapped).
@@ -45,29 +46,34 @@ def default_config():
     host_eval_env and host_eval_episodes.
   """
   import ml_collections
+  placeholder = ml_collections.config_dict.placeholder
   c = ml_collections.ConfigDict()
-  c.env_name = "CartPole-v1"
-  c.env_backend = ml_collections.config_dict.placeholder(str)   # brax tasks only
-  c.max_episode_steps = ml_collections.config_dict.placeholder(int)  # None: the task's
-  c.normalize_obs = False
-  c.num_envs = 4
-  c.num_steps = 128            # rollout length per update
-  c.total_timesteps = 500_000
-  c.lr = 2.5e-4
-  c.anneal_lr = True           # linearly to 0 over the run
-  c.gamma = 0.99
-  c.gae_lambda = 0.95
-  c.ent_coef = 0.01
-  c.vf_coef = 0.5
-  c.max_grad_norm = 0.5
-  c.hidden_sizes = (64, 64)
-  c.activation = "tanh"
-  c.gae_method = ml_collections.config_dict.placeholder(str)  # None: rlcore.gae's default
-  c.shaping = ml_collections.ConfigDict(dict(
-      chain="", potential="zero", scale=1.0, reward_scale=1.0, clip=10.0,
-      bootstraps_on_truncation=True))
-  c.host_eval_env = ""         # a gymnasium id: greedy policies are run there after training
-  c.host_eval_episodes = 0
+  c.env_name = "CartPole-v1"        # task: rlcore.envs.available() lists them
+  c.env_backend = placeholder(str)  # brax physics backend (brax tasks only; None: default)
+  c.max_episode_steps = placeholder(int)  # time limit (None: the task's own)
+  c.normalize_obs = False           # running observation normalisation over the envs
+  c.num_envs = 4                    # environments per run
+  c.num_steps = 128                 # rollout length per update
+  c.total_timesteps = 500_000       # environment steps per run
+  c.lr = 2.5e-4                     # Adam learning rate (traced: sweepable)
+  c.anneal_lr = True                # anneal the lr linearly to 0 over the run
+  c.gamma = 0.99                    # discount (traced)
+  c.gae_lambda = 0.95               # GAE λ (traced; 1: Monte-Carlo returns)
+  c.ent_coef = 0.01                 # entropy bonus coefficient (traced)
+  c.vf_coef = 0.5                   # value loss coefficient (traced)
+  c.max_grad_norm = 0.5             # global gradient-norm clip (traced)
+  c.hidden_sizes = (64, 64)         # MLP widths of the actor and the critic
+  c.activation = "tanh"             # MLP activation: tanh, relu or swish
+  c.gae_method = placeholder(str)   # recurrence: "scan" or "associative" (None: per backend)
+  c.shaping = ml_collections.ConfigDict()
+  c.shaping.chain = ""              # shaping transforms in order: potential_based, reward_scale, reward_clip
+  c.shaping.potential = "zero"      # potential of potential_based (rlcore.envs.potentials)
+  c.shaping.scale = 1.0             # potential scale (traced)
+  c.shaping.reward_scale = 1.0      # reward_scale's factor (traced)
+  c.shaping.clip = 10.0             # reward_clip's bound (traced)
+  c.shaping.bootstraps_on_truncation = True  # potential shaping bootstraps at time limits
+  c.host_eval_env = ""              # gymnasium id the greedy policies are run on after training
+  c.host_eval_episodes = 0          # episodes per run on host_eval_env (0: none)
   return c
 
 
@@ -80,6 +86,23 @@ def validate_config(config) -> None:
                      f"update's batch num_envs * num_steps = {batch}.")
   check_choice("activation", config.activation, tuple(mlp.ACTIVATIONS))
   check_choice("env_name", config.env_name, tuple(envs.available()))
+  check_number(config, "lr", 0.0, low_open=True)
+  for name in ("gamma", "gae_lambda"):
+    check_number(config, name, 0.0, 1.0)
+  for name in ("ent_coef", "vf_coef"):
+    check_number(config, name, 0.0)
+  check_number(config, "max_grad_norm", 0.0, low_open=True)
+  for name in ("scale", "reward_scale"):
+    check_number(config.shaping, name, prefix="shaping.")
+  check_number(config.shaping, "clip", 0.0, low_open=True, prefix="shaping.")
+  sizes = tuple(config.hidden_sizes)
+  if not sizes or not all(isinstance(h, int) and not isinstance(h, bool) and h > 0
+                          for h in sizes):
+    raise ValueError(f"config.hidden_sizes must be a non-empty tuple of positive integers, "
+                     f"got {sizes!r}.")
+  if config.host_eval_env:
+    from rlcore.envs import host   # gymnasium
+    host.check_env_id(config.host_eval_env, "config.host_eval_env")
   episodes = config.host_eval_episodes
   if isinstance(episodes, bool) or int(episodes) != episodes or episodes < 0:
     raise ValueError(f"config.host_eval_episodes must be a non-negative integer, got "
@@ -306,6 +329,7 @@ class ControlAgent(NamedTuple):
   steps_per_update: int
   default_hparams: Callable  # () -> dict of float32 scalars
   plot_metrics: tuple        # episode_return (and shaped_return with a shaping chain)
+  finite_metrics: tuple      # the losses
   vectorized: bool
   evaluate: Optional[Callable]  # (state of one run) -> {"host_eval_return": ...}
   env: envs.Environment
@@ -315,8 +339,8 @@ class ControlAgent(NamedTuple):
   observe: Callable          # (state of one run, raw obs) -> the obs the policy expects
 
 
-def assemble(config, *, env, network, dist, hparam_names, init, update,
-             steps_per_update) -> ControlAgent:
+def assemble(config, *, env, network, dist, hparam_names, init, update, steps_per_update,
+             finite_metrics) -> ControlAgent:
   """A `ControlAgent` from its `init` and `update` (one rollout and its learning step).
 
   `run_chunk` scans `update`; `evaluate` runs the greedy policy on the host
@@ -356,7 +380,7 @@ def assemble(config, *, env, network, dist, hparam_names, init, update,
       run_chunk=run_chunk, update=update, num_updates=num_updates,
       steps_per_update=steps_per_update, default_hparams=default_hparams,
       plot_metrics=("episode_return", "shaped_return") if shaped else ("episode_return",),
-      vectorized=True,
+      finite_metrics=tuple(finite_metrics), vectorized=True,
       evaluate=evaluate, env=env, network=network, distribution=dist, policy=policy,
       observe=observe)
 

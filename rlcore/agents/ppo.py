@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import optax
 
 from rlcore.agents import control, protocol
-from rlcore.agents.validation import require_positive_ints
+from rlcore.agents.validation import check_number, require_positive_ints
 
 # Scalar hyperparameters that may be traced (swept with vmap); everything else in the
 # config is structural.
@@ -53,10 +53,10 @@ def default_config():
     update_epochs, num_minibatches and clip_eps.
   """
   c = control.default_config()
-  c.agent = "ppo"
-  c.update_epochs = 4
-  c.num_minibatches = 4
-  c.clip_eps = 0.2
+  c.agent = "ppo"                   # the agent family
+  c.update_epochs = 4               # PPO epochs over each rollout
+  c.num_minibatches = 4             # minibatches per epoch
+  c.clip_eps = 0.2                  # ratio and value clip ε (traced)
   return c
 
 
@@ -64,6 +64,7 @@ def validate_config(config) -> None:
   """Raises ValueError naming the offending value for sizes that do not fit."""
   control.validate_config(config)
   require_positive_ints(config, ("update_epochs", "num_minibatches"))
+  check_number(config, "clip_eps", 0.0)
   batch = config.num_envs * config.num_steps
   if batch % config.num_minibatches:
     raise ValueError(
@@ -164,7 +165,8 @@ def make_agent(config, *, env=None,
 
   return control.assemble(config, env=env, network=network, dist=dist,
                           hparam_names=HPARAMS, init=init, update=update,
-                          steps_per_update=batch_size)
+                          steps_per_update=batch_size,
+                          finite_metrics=("loss", "actor_loss", "value_loss", "entropy"))
 
 
 def make_train(config, **kwargs) -> Callable:

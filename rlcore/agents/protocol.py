@@ -50,6 +50,9 @@ class Agent(Protocol):
     plot_metrics: metric names worth plotting, most important first (the progress
       bar shows the first); the runner keeps their per-seed values and draws one
       panel per metric.
+    finite_metrics: metrics that must stay finite (the losses): the runner writes
+      them at every update (NaN and inf as null) and stops the run when one is not
+      finite, unless `config.allow_nonfinite`.
     vectorized: True when `init` and `run_chunk` are pure JAX (jit/vmap-able);
       False for host loops.
     evaluate: None, or `evaluate(state) -> dict of floats` for one run's state
@@ -58,6 +61,7 @@ class Agent(Protocol):
   num_updates: int
   steps_per_update: int
   plot_metrics: tuple[str, ...]
+  finite_metrics: tuple[str, ...]
   vectorized: bool
   evaluate: Optional[Callable[[State], dict]]
 
@@ -115,8 +119,8 @@ class AgentFamily:
   batch_size: Optional[Callable[[Any], int]] = None
 
 
-_MEMBERS = ("num_updates", "steps_per_update", "plot_metrics", "vectorized", "evaluate",
-            "default_hparams", "init", "run_chunk")
+_MEMBERS = ("num_updates", "steps_per_update", "plot_metrics", "finite_metrics", "vectorized",
+            "evaluate", "default_hparams", "init", "run_chunk")
 
 
 def check_agent(agent: Any, family: str = "") -> Agent:

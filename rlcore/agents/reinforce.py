@@ -35,7 +35,7 @@ def default_config():
   """Every REINFORCE config key (`rlcore.agents.control.default_config()`'s), agent
   "reinforce"."""
   c = control.default_config()
-  c.agent = "reinforce"
+  c.agent = "reinforce"             # the agent family
   return c
 
 
@@ -97,7 +97,8 @@ def make_agent(config, *, env=None,
 
   return control.assemble(config, env=env, network=network, dist=dist,
                           hparam_names=HPARAMS, init=init, update=update,
-                          steps_per_update=steps_per_update)
+                          steps_per_update=steps_per_update,
+                          finite_metrics=("loss", "actor_loss", "value_loss", "entropy"))
 
 
 def make_train(config, **kwargs) -> Callable:

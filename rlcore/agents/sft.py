@@ -11,7 +11,9 @@ The layout is the sampler's: LEFT-padded prompt [P] then RIGHT-padded completion
 sampling.
 
 `warm_start(config)` caches the parameters under `config.sft.cache_dir` keyed by a
-hash of everything that determines them, so the runs of a sweep train it once.
+hash of everything that determines them, so the runs of a sweep train it once. Cache
+entries are written under a unique temporary name and renamed into place, and a lock
+per entry makes concurrent processes train an entry once and read it after.
 `export_npz` writes a warm start to one file and `import_npz` puts it into another
 machine's cache (the tests start from `tests/data/sft_default.npz` this way).
 """
@@ -22,6 +24,8 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 import time
 
 import jax
@@ -77,13 +81,14 @@ def make_batches(config, tokenizer):
   return tokens, mask, loss_mask
 
 
-def train(config, *, log_every: int = 0):
+def train(config, *, log_every: int = 0, progress: bool = True):
   """Trains the warm start from scratch.
 
   Args:
     config: the GRPO config (uses `config.model` and `config.sft`: seed,
       corpus_size, verbosity_probs, slip_rate, steps, batch_size, lr).
     log_every: print the loss every this many steps (0: never).
+    progress: show a progress bar (stderr).
 
   Returns:
     (params, dict of statistics: final loss, seconds).
@@ -118,6 +123,7 @@ def train(config, *, log_every: int = 0):
   ends = P + loss_mask.sum(1).astype(np.int64)       # one past each example's last token
   t0 = time.time()
   loss = float("nan")
+  bar = rio.progress_bar(int(s.steps), "sft warm start", unit="step", disable=not progress)
   for i in range(int(s.steps)):
     idx = rng.integers(0, n, int(s.batch_size))
     # Trim the right padding to a multiple of 16 (few shapes, few compiles): most
@@ -127,6 +133,8 @@ def train(config, *, log_every: int = 0):
                                    loss_mask[idx, :width])
     if log_every and (i + 1) % log_every == 0:
       print(f"[sft] step {i + 1}/{s.steps} loss {float(loss):.4f}", flush=True)
+    bar.update(1)
+  bar.close()
   return params, dict(sft_loss=float(loss), sft_seconds=time.time() - t0)
 
 
@@ -140,12 +148,15 @@ def warm_start(config, *, log_every: int = 0):
   Returns:
     (params, statistics dict; `cached` says whether they came from the cache).
   """
-  with _cache_entry(config) as ckpt:
-    if ckpt is not None:
-      params, meta = ckpt.restore(_template(config))
-      return params, dict(meta, cached=True)
-  params, stats = train(config, log_every=log_every)
-  _store(config, params, stats)
+  with _entry_lock(config):     # one process trains an entry; the others wait and read it
+    with _cache_entry(config) as ckpt:
+      if ckpt is not None:
+        params, meta = ckpt.restore(_template(config))
+        return params, dict(meta, cached=True)
+    print(f"[sft] no warm start cached for these model and SFT settings: training it "
+          f"({config.sft.steps} steps); it is cached in {cache_path(config)}.", flush=True)
+    params, stats = train(config, log_every=log_every)
+    _store(config, params, stats)
   return params, dict(stats, cached=False)
 
 
@@ -163,8 +174,46 @@ def _template(config):
 
 
 def _store(config, params, stats) -> None:
-  with rio.Checkpointer(os.path.join(cache_path(config), "params")) as ckpt:
-    ckpt.save(1, params, stats)
+  """Writes a cache entry atomically: into a temporary directory of a unique name, which
+  is then renamed to the entry's (a reader sees no entry or a complete one). If another
+  process stored the entry first, its entry is kept and this one discarded."""
+  entry = cache_path(config)
+  parent = os.path.dirname(entry)
+  os.makedirs(parent, exist_ok=True)
+  tmp = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(entry)}.tmp-")
+  try:
+    with rio.Checkpointer(os.path.join(tmp, "params")) as ckpt:
+      ckpt.save(1, params, stats)
+    if os.path.exists(entry) and not _complete(entry):
+      os.replace(entry, f"{entry}.incomplete-{time.time_ns()}")   # set aside, not deleted
+    try:
+      os.rename(tmp, entry)
+    except OSError:
+      if not _complete(entry):
+        raise
+  finally:
+    if os.path.exists(tmp):
+      shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _complete(entry: str) -> bool:
+  """A cache entry holds a saved step (entries are renamed into place when complete)."""
+  return os.path.isdir(os.path.join(entry, "params", "1"))
+
+
+@contextlib.contextmanager
+def _entry_lock(config):
+  """An exclusive lock on `<cache_dir>/<key>.lock` (flock: released if the process dies)."""
+  import fcntl  # pylint: disable=import-outside-toplevel  (POSIX)
+  entry = cache_path(config)
+  os.makedirs(os.path.dirname(entry), exist_ok=True)
+  fd = os.open(f"{entry}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    yield
+  finally:
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
 
 
 def _leaf_names(tree) -> list[str]:
@@ -229,19 +278,18 @@ def import_npz(config, path: str) -> str:
         raise ValueError(f"import_npz: {path} has no parameter {name} of shape "
                          f"{spec.shape}.")
       leaves.append(jnp.asarray(data[name], spec.dtype))
-  with _cache_entry(config) as ckpt:
-    cached = ckpt is not None
-  if not cached:
-    _store(config, jax.tree.unflatten(jax.tree.structure(template), leaves), stats)
+  with _entry_lock(config):
+    if not _complete(cache_path(config)):
+      _store(config, jax.tree.unflatten(jax.tree.structure(template), leaves), stats)
   return cache_path(config)
 
 
 @contextlib.contextmanager
 def _cache_entry(config):
-  """The open checkpointer of `config`'s cache entry, or None if it holds no saved step."""
-  ckpt_dir = os.path.join(cache_path(config), "params")
-  if not os.path.isdir(ckpt_dir):
+  """The open checkpointer of `config`'s cache entry, or None if there is no complete
+  entry."""
+  if not _complete(cache_path(config)):
     yield None
     return
-  with rio.Checkpointer(ckpt_dir) as ckpt:
+  with rio.Checkpointer(os.path.join(cache_path(config), "params")) as ckpt:
     yield ckpt if ckpt.latest_step() is not None else None

@@ -5,6 +5,7 @@ Each raises ValueError naming the key, the value and what is allowed.
 
 from __future__ import annotations
 
+import math
 from typing import Iterable, Optional
 
 import jax.numpy as jnp
@@ -28,6 +29,24 @@ def require_int(config, name: str, least: int = 1, *, prefix: str = "") -> None:
     kind = {1: "a positive integer", 0: "a non-negative integer"}.get(
         least, f"an integer >= {least}")
     raise ValueError(f"config.{prefix}{name} must be {kind}, got {value!r}.")
+
+
+def check_number(config, name: str, low: Optional[float] = None,
+                 high: Optional[float] = None, *, low_open: bool = False,
+                 prefix: str = "") -> None:
+  """`config[name]` must be a finite real number in [low, high] ((low, high] with
+  `low_open`); NaN, infinities and bools are refused, naming the key and the range."""
+  value = config[name]
+  lo = "-inf" if low is None else f"{low:g}"
+  hi = "inf" if high is None else f"{high:g}"
+  interval = f"{'(' if low_open or low is None else '['}{lo}, {hi}{']' if high is not None else ')'}"
+  ok = (not isinstance(value, bool) and isinstance(value, (int, float))
+        and math.isfinite(value)
+        and (low is None or (value > low if low_open else value >= low))
+        and (high is None or value <= high))
+  if not ok:
+    raise ValueError(f"config.{prefix}{name} must be a finite number in {interval}, "
+                     f"got {value!r}.")
 
 
 def require_positive_ints(config, names: Iterable[str]) -> None:

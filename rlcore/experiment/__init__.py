@@ -11,7 +11,9 @@
 * `sweeps`: `plan` turns `config.sweep` / `config.sweep_points` into groups of runs;
 * `execution`: one vmapped (and sharded) call for vectorized agents, one run at a
   time for host agents;
-* `runner`: `run`, `run_group` and `load`; `summary`: records, summary.json, plots.
+* `runner`: `run`, `run_group` and `load`; `summary`: records, summary.json, plots;
+* `integrity`: the workdir lock, the config record of each run (run.json), divergence;
+* `descriptions`: `describe`, every key of a config with its value and meaning.
 
 `python experiments/main.py --config=configs/<name>.py` is the command-line front.
 See docs/design.md, "Agents and the runner".
@@ -19,11 +21,12 @@ See docs/design.md, "Agents and the runner".
 
 from rlcore.experiment.configs import (RUNNER_DEFAULTS, SHARD_MODES, flat_keys, load_config,
                                        override, prepare_config, with_runner_defaults)
+from rlcore.experiment.descriptions import describe
 from rlcore.experiment.runner import load, run, run_group
 from rlcore.experiment.sweeps import Group, plan, point_name
 
 __all__ = [
-    "Group", "RUNNER_DEFAULTS", "SHARD_MODES", "flat_keys", "load", "load_config",
+    "Group", "RUNNER_DEFAULTS", "SHARD_MODES", "describe", "flat_keys", "load", "load_config",
     "override", "plan", "point_name", "prepare_config", "run", "run_group",
     "with_runner_defaults",
 ]

@@ -16,7 +16,7 @@ from typing import Any
 import ml_collections
 
 from rlcore.agents import get_family
-from rlcore.agents.validation import require_positive_ints
+from rlcore.agents.validation import check_choice, require_positive_ints
 
 RUNNER_DEFAULTS = dict(
     seed=0,                 # base seed; seed index s of a run uses fold_in(key(seed), s)
@@ -25,11 +25,14 @@ RUNNER_DEFAULTS = dict(
     sweep_points=[],        # [{"key": value, ..., "_name": label}]: listed structural points
     chunk_updates=20,       # updates per chunk (the checkpoint and log interval)
     log_every=1,            # write every n-th update's metrics
-    shard="auto",           # "auto" | "seeds" | "envs" | "none"
+    shard="auto",           # "auto" | "seeds" | "envs" | "none": how runs use devices
     tensorboard=False,      # also write TensorBoard scalars (tensorboardX)
     plot=True,              # write curve.png
+    existing="resume",      # a workdir run with another config: "resume" refuses, "restart" moves it aside, "resume_recorded" goes on with its config
+    allow_nonfinite=False,  # go on when a loss goes NaN/inf (else the run stops with an error)
 )
 SHARD_MODES = ("auto", "seeds", "envs", "none")
+EXISTING_MODES = ("resume", "restart", "resume_recorded")
 
 
 def with_runner_defaults(config) -> ml_collections.ConfigDict:
@@ -126,20 +129,43 @@ def prepare_config(config) -> ml_collections.ConfigDict:
     if not isinstance(values, (list, tuple)) or not values:
       raise ValueError(f"config.sweep[{key!r}] must be a non-empty list of values, "
                        f"got {values!r}.")
+    _no_duplicates(f"config.sweep[{key!r}]", [_canonical(v) for v in values], values)
   for i, point in enumerate(config.sweep_points):
     bad = [k for k in point if k != "_name" and (k not in allowed or k in RUNNER_DEFAULTS)]
     if not isinstance(point, dict) or bad:
       raise ValueError(f"config.sweep_points[{i}] must be a dict of config keys; unknown or "
                        f"unsweepable keys: {bad}.")
-  if config.shard not in SHARD_MODES:
-    raise ValueError(f"config.shard: {config.shard!r} is not allowed; choose one of "
-                     f"{', '.join(SHARD_MODES)}.")
+  points = list(config.sweep_points)
+  _no_duplicates("config.sweep_points names", [p.get("_name") for p in points if "_name" in p],
+                 [p.get("_name") for p in points if "_name" in p])
+  _no_duplicates("config.sweep_points", [_canonical({k: v for k, v in p.items() if k != "_name"})
+                                         for p in points], points)
+  check_choice("shard", config.shard, SHARD_MODES)
+  check_choice("existing", config.existing, EXISTING_MODES)
   require_positive_ints(config, ("num_seeds", "chunk_updates", "log_every"))
+  # Every value of the sweep is validated (each with the other keys' first values), so a
+  # bad one fails here, before anything trains.
   first = {k: v[0] for k, v in sweep.items()}
-  for point in list(config.sweep_points) or [{}]:
-    family.validate_config(override(config, {**first, **{k: v for k, v in point.items()
-                                                         if k != "_name"}}))
+  variants = [{}] + [{key: v} for key, values in sweep.items() for v in values[1:]]
+  for point in points or [{}]:
+    listed = {k: v for k, v in point.items() if k != "_name"}
+    for variant in variants:
+      family.validate_config(override(config, {**first, **variant, **listed}))
   return config
+
+
+def _canonical(value) -> str:
+  """A value's identity in a sweep: 0.001 and 1e-3 are the same point."""
+  return json.dumps(value, sort_keys=True, default=str)
+
+
+def _no_duplicates(what: str, keys: list, values: list) -> None:
+  seen = {}
+  for key, value in zip(keys, values):
+    if key in seen:
+      raise ValueError(f"{what} lists the same point twice ({seen[key]!r} and {value!r}); "
+                       f"each point must be distinct.")
+    seen[key] = value
 
 
 def config_json(config) -> Any:

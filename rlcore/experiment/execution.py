@@ -5,6 +5,7 @@ agents (`rlcore.agents.Agent.vectorized`):
 
 * `init(keys, hparams, seeds)` -> the runs' states; `template(...)` the same
   structure for restoring a checkpoint;
+* `prepare(states, lengths)` compiles what the chunks need ahead of time (vectorized);
 * `chunk(states, n)` -> (states, metrics as numpy arrays `[R, n]`);
 * `run_state(states, r)` -> the state of run r alone.
 
@@ -98,12 +99,18 @@ class VectorizedExecutor:
     return states if self._run_sharding is None else jax.device_put(states,
                                                                      self._run_sharding)
 
-  def chunk(self, states, n: int):
-    if n not in self._compiled:
+  def prepare(self, states, lengths) -> None:
+    """Compiles the chunk functions of the given lengths ahead of time (timed apart)."""
+    for n in sorted(set(lengths) - set(self._compiled)):
+      print(f"[runner] compiling a chunk of {n} updates ...", flush=True)
       t = time.perf_counter()
-      fn = self._jit(jax.vmap(lambda s: self.agent.run_chunk(s, n)))
+      fn = self._jit(jax.vmap(lambda s, n=n: self.agent.run_chunk(s, n)))
       self._compiled[n] = fn.lower(states).compile()
       self.compile_seconds += time.perf_counter() - t
+      print(f"[runner] compiled in {time.perf_counter() - t:.1f} s.", flush=True)
+
+  def chunk(self, states, n: int):
+    self.prepare(states, [n])
     states, metrics = self._compiled[n](states)
     return states, jax.device_get(metrics)
 
@@ -131,6 +138,11 @@ class HostExecutor:
   @staticmethod
   def place(states):
     return states
+
+  @staticmethod
+  def prepare(states, lengths) -> None:
+    """Nothing ahead of time: a host agent compiles its pieces in its first chunk."""
+    del states, lengths
 
   def chunk(self, states, n: int):
     out, per_run = [], []

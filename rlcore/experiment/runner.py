@@ -27,14 +27,19 @@ import numpy as np
 
 from rlcore import io as rio
 from rlcore.agents import get_family
+from rlcore.experiment import integrity
 from rlcore.experiment import summary as summary_lib
-from rlcore.experiment.configs import config_json, prepare_config
+from rlcore.experiment.configs import prepare_config
 from rlcore.experiment.execution import make_executor
 from rlcore.experiment.sweeps import Group, plan, point_name
 
 
 def run(config, workdir: str, *, progress: bool = True) -> list[dict]:
   """Runs every group of `config` under `workdir`; returns their summaries.
+
+  The workdir is locked for the run (a second run on it fails at once), and each
+  group checks that its directory holds no run of another config (see
+  `rlcore.experiment.integrity`).
 
   Args:
     config: a ConfigDict (`config.agent` names a registered family).
@@ -43,13 +48,25 @@ def run(config, workdir: str, *, progress: bool = True) -> list[dict]:
 
   Returns:
     One summary dict per group (as in its summary.json).
+
+  Raises:
+    ValueError: a bad config (naming the key and what is allowed), or
+      `integrity.ConfigChangedError`: the workdir holds a run of another config.
+    integrity.WorkdirBusyError: another run holds the workdir.
+    integrity.DivergenceError: a loss went NaN or infinite (and
+      `config.allow_nonfinite` is False).
   """
   config = prepare_config(config)
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise NotADirectoryError(f"workdir {workdir!r} is a file, not a directory; pass a "
+                             f"directory (it is created if missing).")
   os.makedirs(workdir, exist_ok=True)
-  summaries = [run_group(g, _group_dir(workdir, g), progress=progress) for g in plan(config)]
-  if len(summaries) > 1:
-    rio.write_json_atomic(os.path.join(workdir, "sweep_summary.json"),
-                          {s["group"]: s for s in summaries})
+  with integrity.WorkdirLock(workdir):
+    summaries = [run_group(g, _group_dir(workdir, g), progress=progress)
+                 for g in plan(config)]
+    if len(summaries) > 1:
+      rio.write_json_atomic(os.path.join(workdir, "sweep_summary.json"),
+                            {s["group"]: s for s in summaries})
   return summaries
 
 
@@ -75,15 +92,22 @@ def _run_inputs(agent, config, points):
 
 
 def run_group(group: Group, gdir: str, *, progress: bool = True) -> dict:
-  """Runs one group (all its points and seeds) with resume; returns its summary."""
-  config, points = group.config, group.points
+  """Runs one group (all its points and seeds) with resume; returns its summary.
+
+  Call it through `run`, which holds the workdir's lock.
+  """
+  os.makedirs(gdir, exist_ok=True)
+  config, points = integrity.check_config(gdir, group.config, group.points,
+                                          group.config.existing)
+  group = group._replace(config=config, points=points)
   names = [point_name(p) for p in points]
   summary_path = os.path.join(gdir, "summary.json")
   point_files = [os.path.join(gdir, "points", f"{n}.json") for n in names]
   if os.path.exists(summary_path) and all(map(os.path.exists, point_files)):
-    print(f"[runner] {gdir}: finished earlier, skipping.")
+    print(f"[runner] {gdir}: finished earlier with this config ({integrity.RECORD}); "
+          f"skipped. To train it again, add --config.existing=restart (the old run is "
+          f"moved aside) or use another --workdir.")
     return rio.read_json(summary_path)
-  os.makedirs(gdir, exist_ok=True)
 
   family = get_family(config.agent)
   S, R = config.num_seeds, len(points) * config.num_seeds
@@ -92,20 +116,18 @@ def run_group(group: Group, gdir: str, *, progress: bool = True) -> dict:
   keys, hparams, seeds = _run_inputs(agent, config, points)
   ckpt = rio.Checkpointer(os.path.join(gdir, "checkpoints"))
   writer = rio.MetricsWriter(gdir, tensorboard=bool(config.tensorboard))
-  done = 0
-  if ckpt.latest_step() is None:
-    states = executor.init(keys, hparams, seeds)
-  else:
-    states, meta = ckpt.restore(executor.template(keys, hparams, seeds))
-    states = executor.place(states)
-    done = int(meta["updates"])
-    writer.truncate_after("update", done)
-    print(f"[runner] {gdir}: resuming after update {done}/{agent.num_updates}.")
+  states, done = _resume(gdir, ckpt, executor, (keys, hparams, seeds), names,
+                         agent.num_updates)
+  writer.truncate_after("update", done)
   init_s = time.perf_counter() - t0
+  remaining = agent.num_updates - done
+  executor.prepare(states, [n for n in (min(config.chunk_updates, remaining),
+                                        remaining % config.chunk_updates) if n])
 
   bar = rio.progress_bar(agent.num_updates, os.path.basename(gdir.rstrip("/")) or "run",
                          initial=done, disable=not progress)
   shown = agent.plot_metrics[0]
+  nonfinite: dict[str, int] = {}
   run_s, run_steps, chunks, t_start = 0.0, 0, 0, time.time()
   while done < agent.num_updates:
     n = min(config.chunk_updates, agent.num_updates - done)
@@ -118,10 +140,25 @@ def run_group(group: Group, gdir: str, *, progress: bool = True) -> dict:
     chunks += 1
     writer.write_many(summary_lib.records(
         metrics, names, S, done, config.log_every, per_seed_keys=agent.plot_metrics,
-        steps_per_second=steps / dt, wall_time=time.time() - t_start))
+        always_keys=agent.finite_metrics, steps_per_second=steps / dt,
+        wall_time=time.time() - t_start))
+    bad = summary_lib.nonfinite(metrics, agent.finite_metrics, names, S, done)
+    if bad:
+      for key in {b["metric"] for b in bad}:
+        nonfinite[key] = nonfinite.get(key, 0) + sum(b["metric"] == key for b in bad)
+      if not config.allow_nonfinite:
+        bar.close()
+        ckpt.close()
+        writer.close()
+        first = bad[0]
+        raise integrity.DivergenceError(
+            f"{gdir}: {first['metric']} is {first['value']} at update {first['update']} "
+            f"(point {first['point']}, seed index {first['seed']}; {len(bad)} non-finite "
+            f"values in this chunk, written as null to metrics.jsonl; the chunk was not "
+            f"checkpointed). Lower the learning rate or fix the config; "
+            f"--config.allow_nonfinite=True goes on anyway.")
     done += n
-    ckpt.save(done, states, {"updates": done, "config": config_json(config),
-                             "points": names})
+    ckpt.save(done, states, {"updates": done, "points": names})
     last = np.asarray(metrics[shown])[:, -1] if shown in metrics else np.array([np.nan])
     bar.set_postfix({shown: f"{float(np.nanmean(last)):.4g}"} if np.isfinite(last).any()
                     else {}, refresh=False)
@@ -132,12 +169,11 @@ def run_group(group: Group, gdir: str, *, progress: bool = True) -> dict:
 
   evaluations = None
   if agent.evaluate is not None:
-    print(f"[runner] {gdir}: evaluating the {R} trained runs ...", flush=True)
-    evaluations = [agent.evaluate(executor.run_state(states, r)) for r in range(R)]
+    evaluations = _evaluate(agent, executor, states, R, gdir, progress)
   recs = rio.read_jsonl(os.path.join(gdir, "metrics.jsonl"))
   timing = dict(init_seconds=init_s, compile_seconds=executor.compile_seconds,
                 steps_per_second=run_steps / run_s if run_s else None, run_seconds=run_s,
-                sharding=executor.sharding)
+                sharding=executor.sharding, nonfinite=nonfinite)
   summary = summary_lib.summarise(group, config, recs, names, evaluations, timing)
   if config.plot and recs:
     summary_lib.plot(recs, names, agent.plot_metrics, os.path.join(gdir, "curve.png"),
@@ -145,6 +181,52 @@ def run_group(group: Group, gdir: str, *, progress: bool = True) -> dict:
   summary_lib.write_point_files(gdir, summary)
   rio.write_json_atomic(summary_path, summary)
   return summary
+
+
+def _evaluate(agent, executor, states, R, gdir, progress):
+  """The agent's evaluation of every run, with a progress bar over the runs."""
+  bar = rio.progress_bar(R, f"evaluating {os.path.basename(gdir.rstrip('/')) or 'run'}",
+                         unit="run", disable=not progress)
+  out = []
+  for r in range(R):
+    out.append(agent.evaluate(executor.run_state(states, r)))
+    bar.update(1)
+  bar.close()
+  return out
+
+
+def _resume(gdir, ckpt, executor, inputs, names, num_updates):
+  """(states, updates done): from the newest intact checkpoint that metrics.jsonl
+  reaches, or fresh. A checkpoint newer than the log (records lost to a truncated
+  file) is passed over for an older one, so the missing records are recomputed."""
+  if ckpt.latest_step() is None:
+    return executor.init(*inputs), 0
+  template = executor.template(*inputs)
+  try:
+    states, meta = ckpt.restore(template)
+  except FileNotFoundError:          # every checkpoint was corrupt and set aside
+    states, meta = None, {"updates": 0}
+  for step, path, reason in ckpt.set_aside:
+    print(f"[runner] {gdir}: checkpoint {step} set aside ({reason}); kept at {path}.")
+  if states is None:
+    print(f"[runner] {gdir}: no intact checkpoint left: training from the start.")
+    return executor.init(*inputs), 0
+  done = int(meta["updates"])
+  path = os.path.join(gdir, "metrics.jsonl")
+  logged = integrity.last_complete_update(rio.read_jsonl(path) if os.path.exists(path)
+                                          else [], names)
+  if logged < done:
+    older = max([s for s in ckpt.all_steps() if s <= logged], default=0)
+    print(f"[runner] {gdir}: metrics.jsonl ends at update {logged} but the checkpoint is "
+          f"at update {done}: resuming from update {older} to recompute the missing "
+          f"records (later checkpoints are moved aside).")
+    ckpt.set_aside_after(older, "newer than metrics.jsonl")
+    if not older:
+      return executor.init(*inputs), 0
+    states, meta = ckpt.restore(template, step=older)
+    done = int(meta["updates"])
+  print(f"[runner] {gdir}: resuming after update {done}/{num_updates}.")
+  return executor.place(states), done
 
 
 def load(config, workdir: str, group: str = ""):

@@ -13,7 +13,7 @@ from rlcore.experiment.configs import config_json
 
 
 def records(metrics: dict, names: list, num_seeds: int, first_update: int, log_every: int,
-            *, per_seed_keys, **common) -> list[dict]:
+            *, per_seed_keys, always_keys=(), **common) -> list[dict]:
   """One record per logged update and point: seed means, plus per-seed lists.
 
   Args:
@@ -23,11 +23,14 @@ def records(metrics: dict, names: list, num_seeds: int, first_update: int, log_e
     first_update: updates done before this chunk.
     log_every: keep every n-th update (and the chunk's last).
     per_seed_keys: metrics whose per-seed values are kept (`<key>_per_seed`).
+    always_keys: metrics that must stay finite (losses): written at every update with
+      their per-seed values; their mean is null (NaN) when any seed's is non-finite.
     **common: fields added to every record (steps per second, wall time).
 
   Returns:
-    The records; a metric that is NaN for every seed of an update (not measured
-    then) is left out of that record.
+    The records. Any other metric that is NaN for every seed of an update (not
+    measured then, e.g. an evaluation between evaluations) is left out of that
+    record; its mean is over the seeds where it was measured.
   """
   n = np.shape(metrics["env_steps"])[1]
   out = []
@@ -43,6 +46,10 @@ def records(metrics: dict, names: list, num_seeds: int, first_update: int, log_e
         if key == "env_steps":
           continue
         v = np.asarray(value[rows, k], np.float64)
+        if key in always_keys:      # null (NaN) in the mean as soon as one seed is
+          rec[key] = float(v.mean())
+          rec[key + "_per_seed"] = v.tolist()
+          continue
         if np.all(np.isnan(v)):
           continue
         rec[key] = float(np.nanmean(v))
@@ -50,6 +57,20 @@ def records(metrics: dict, names: list, num_seeds: int, first_update: int, log_e
           rec[key + "_per_seed"] = v.tolist()
       out.append(rec)
   return out
+
+
+def nonfinite(metrics: dict, keys, names: list, num_seeds: int, first_update: int) -> list:
+  """Where the must-be-finite `keys` are NaN or infinite in a chunk's metrics [R, n]:
+  one dict (metric, value, update, point, seed index) per occurrence, in update order."""
+  out = []
+  for key in keys:
+    if key not in metrics:
+      continue
+    values = np.asarray(metrics[key], np.float64)
+    for r, k in zip(*np.nonzero(~np.isfinite(values))):
+      out.append(dict(metric=key, value=float(values[r, k]), update=first_update + int(k) + 1,
+                      point=names[r // num_seeds], seed=int(r % num_seeds)))
+  return sorted(out, key=lambda b: b["update"])
 
 
 def last_values(recs: list[dict]) -> dict:

@@ -57,6 +57,7 @@ class GRPOAgent(NamedTuple):
   steps_per_update: int      # completions sampled per update (P·G)
   default_hparams: Callable
   plot_metrics: tuple
+  finite_metrics: tuple      # the losses
   vectorized: bool           # False
   evaluate: Optional[Callable]   # None: held-out evaluations are logged during training
   evaluate_held_out: Callable    # (state) -> dict of held-out metrics
@@ -212,5 +213,6 @@ def make_agent(config, *, constrain_batch=None) -> GRPOAgent:
 
   return GRPOAgent(init=init, run_chunk=run_chunk, num_updates=int(config.num_updates),
                    steps_per_update=P * G, default_hparams=dict,
-                   plot_metrics=PLOT_METRICS, vectorized=False, evaluate=None,
+                   plot_metrics=PLOT_METRICS, finite_metrics=("loss", "pg_loss", "kl"),
+                   vectorized=False, evaluate=None,
                    evaluate_held_out=evaluate_held_out, lm_config=lm_config)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import rlcore
-from rlcore.agents.validation import check_choice, require_int
+from rlcore.agents.validation import check_choice, check_number, require_int
 
 REWARDS = ("outcome", "process", "pointwise_rm")
 JUDGES = ("pointwise", "pairwise")
@@ -22,48 +22,78 @@ def default_config():
   """
   import ml_collections as mlc
   c = mlc.ConfigDict()
-  c.agent = "grpo"
-  c.difficulties = (0, 1, 2)    # problem difficulties trained and evaluated on
-  c.model = mlc.ConfigDict(dict(hidden_size=128, intermediate_size=256, num_layers=2,
-                                num_heads=4, num_kv_heads=2))
+  c.agent = "grpo"              # the agent family
+  c.difficulties = (0, 1, 2)    # problem difficulties trained and evaluated on (0 easy .. 2 hard)
+  c.model = mlc.ConfigDict()    # the policy: a Llama-layout causal LM
+  c.model.hidden_size = 128     # residual width
+  c.model.intermediate_size = 256  # SwiGLU width
+  c.model.num_layers = 2        # transformer blocks
+  c.model.num_heads = 4         # query heads
+  c.model.num_kv_heads = 2      # key/value heads (grouped-query attention)
   # The supervised warm start (rlcore.agents.sft), cached by a hash of these keys.
-  c.sft = mlc.ConfigDict(dict(seed=0, corpus_size=20000, verbosity_probs=(0.1, 0.2, 0.3, 0.4),
-                              slip_rate=0.25, slip_by_verbosity=(), skip_rate=0.0, max_skip=2,
-                              steps=1500, batch_size=64,
-                              lr=3e-3, cache_dir=""))
+  c.sft = mlc.ConfigDict()
+  c.sft.seed = 0                # seed of the SFT corpus and training
+  c.sft.corpus_size = 20000     # (prompt, solution) pairs
+  c.sft.verbosity_probs = (0.1, 0.2, 0.3, 0.4)  # P(k filler steps), k = 0, 1, ...
+  c.sft.slip_rate = 0.25        # fraction of solutions with an arithmetic slip
+  c.sft.slip_by_verbosity = ()  # slip rate per verbosity level (empty: slip_rate for all)
+  c.sft.skip_rate = 0.0         # fraction of solutions that leave out their last steps
+  c.sft.max_skip = 2            # most steps such a solution leaves out
+  c.sft.steps = 1500            # SFT optimizer steps
+  c.sft.batch_size = 64         # SFT batch size
+  c.sft.lr = 3e-3               # SFT peak learning rate (warm-up, cosine decay)
+  c.sft.cache_dir = ""          # warm-start cache ("": ~/.cache/rlcore/sft)
   c.max_completion_len = 96     # N sampled tokens (text.TASK_MAX_COMPLETION_LEN fits
                                 # verbosity <= 3; verbose SFT corpora need more)
   c.num_updates = 100           # GRPO steps
-  c.prompts_per_step = 16       # P
-  c.group_size = 8              # G
-  c.temperature = 1.0
-  c.top_p = 1.0
-  c.lr = 1e-4
+  c.prompts_per_step = 16       # P prompts per update
+  c.group_size = 8              # G completions per prompt
+  c.temperature = 1.0           # sampling temperature of training rollouts
+  c.top_p = 1.0                 # nucleus mass of training rollouts (1: off)
+  c.lr = 1e-4                   # Adam learning rate
   c.lr_warmup_steps = 0         # optimizer steps of linear warm-up from 0 to lr (0: none)
-  c.max_grad_norm = 1.0
-  c.clip_low = 0.2
-  c.clip_high = 0.28
-  c.kl_coef = 0.001
-  c.kl_kind = "k3"
-  c.aggregation = "token-mean"
-  c.inner_epochs = 2
-  c.num_minibatches = 2
+  c.max_grad_norm = 1.0         # global gradient-norm clip
+  c.clip_low = 0.2              # lower ratio clip: ρ >= 1 - clip_low
+  c.clip_high = 0.28            # upper ratio clip: ρ <= 1 + clip_high
+  c.kl_coef = 0.001             # β of the KL penalty to the reference (warm start)
+  c.kl_kind = "k3"              # KL estimator: k1, k2 or k3
+  c.aggregation = "token-mean"  # token aggregation of the loss (rlcore.losses.AGGREGATIONS)
+  c.inner_epochs = 2            # epochs over each batch
+  c.num_minibatches = 2         # minibatches per epoch
   c.mask_truncated = False      # drop truncated completions from the loss
-  c.reward = "outcome"          # one of REWARDS
-  c.advantage = "grpo"          # one of ADVANTAGES
-  c.shaping = mlc.ConfigDict(dict(
-      chain="", alpha=0.5, target_length=48, laser_lower=16, laser_upper=96,
-      laser_interval=8, monitor_every=20, monitor_prompts=32, round_method="floor",
-      group_alpha=0.4))
-  c.process = mlc.ConfigDict(dict(credit="min", min_form_temperature=0.1, prm_coef=1.0,
-                                  verifier_coef=0.0, flaws="filler_bonus,restate_bonus",
-                                  whiten=True, prm_noise=0.0))
-  c.pointwise = mlc.ConfigDict(dict(base=0.7, signal=0.002, noise=0.004))
-  c.pref = mlc.ConfigDict(dict(enabled=False, judge="pointwise", margin=0.01,
-                               judge_temperature=0.5))
+  c.reward = "outcome"          # outcome (verifier), process (PURE) or pointwise_rm
+  c.advantage = "grpo"          # group advantage: grpo, drgrpo, grpo_batch, rloo, gpg, opo, passk
+  c.shaping = mlc.ConfigDict()  # length shaping of verifier scores (reward = outcome)
+  c.shaping.chain = ""          # length rewards in order (LENGTH_SHAPINGS, comma-separated)
+  c.shaping.alpha = 0.5         # LASER's bonus for a correct answer within the target
+  c.shaping.target_length = 48  # LASER's L_T, and the target of truncation/L1/DAPO rewards
+  c.shaping.laser_lower = 16    # LASER-D's shortest candidate target
+  c.shaping.laser_upper = 96    # LASER-D's longest candidate target
+  c.shaping.laser_interval = 8  # LASER-D's candidate spacing
+  c.shaping.monitor_every = 20  # updates between LASER-D's monitor passes
+  c.shaping.monitor_prompts = 32  # prompts of a monitor pass
+  c.shaping.round_method = "floor"  # LASER-D's rounding of the required correct count
+  c.shaping.group_alpha = 0.4   # the group-based length penalty's weight
+  c.process = mlc.ConfigDict()  # process rewards (reward = process, PURE)
+  c.process.credit = "min"      # credit assignment: sum, min (softmax) or strict_min
+  c.process.min_form_temperature = 0.1  # min-form's softmax temperature
+  c.process.prm_coef = 1.0      # weight of the PRM's step rewards
+  c.process.verifier_coef = 0.0  # weight of the verifiable reward on the last token
+  c.process.flaws = "filler_bonus,restate_bonus"  # the PRM's flaws (envs.text.prm.FLAWS)
+  c.process.whiten = True       # whiten the token advantages over the batch
+  c.process.prm_noise = 0.0     # half-width of a fixed error on every PRM step score
+  c.pointwise = mlc.ConfigDict()  # the noisy pointwise reward model (reward = pointwise_rm)
+  c.pointwise.base = 0.7        # score of a wrong answer
+  c.pointwise.signal = 0.002    # extra score of a correct answer
+  c.pointwise.noise = 0.004     # standard deviation of the score noise
+  c.pref = mlc.ConfigDict()     # Pref-GRPO win rates instead of pointwise scores
+  c.pref.enabled = False        # use win rates
+  c.pref.judge = "pointwise"    # judge: pointwise (noisy scores, tie margin) or pairwise
+  c.pref.margin = 0.01          # score gap below which the pointwise judge calls a tie
+  c.pref.judge_temperature = 0.5  # sharpness of the pairwise judge
   c.eval_every = 10             # held-out evaluation every this many updates (and the last)
-  c.eval_problems = 384
-  c.eval_temperature = 1.0
+  c.eval_problems = 384         # held-out problems per evaluation
+  c.eval_temperature = 1.0      # sampling temperature of evaluations (0: greedy)
   return c
 
 
@@ -120,6 +150,29 @@ def validate_config(config) -> None:
             "inner_epochs", "num_minibatches", "eval_every"):
     require_int(config, n, 1)
   require_int(config, "lr_warmup_steps", 0)
+  check_number(config, "lr", 0.0, low_open=True)
+  check_number(config, "max_grad_norm", 0.0, low_open=True)
+  for name in ("clip_low", "clip_high", "kl_coef", "temperature", "eval_temperature"):
+    check_number(config, name, 0.0)
+  check_number(config, "top_p", 0.0, 1.0, low_open=True)
+  check_number(config.sft, "lr", 0.0, low_open=True, prefix="sft.")
+  for n in ("steps", "batch_size", "corpus_size"):
+    require_int(config.sft, n, 1, prefix="sft.")
+  require_int(config, "eval_problems", 1)
+  s = config.shaping
+  for n in ("target_length", "laser_lower", "laser_interval", "monitor_every",
+            "monitor_prompts"):
+    require_int(s, n, 1, prefix="shaping.")
+  if s.laser_upper < s.laser_lower:
+    raise ValueError(f"config.shaping.laser_upper ({s.laser_upper}) must be >= "
+                     f"shaping.laser_lower ({s.laser_lower}).")
+  check_number(s, "alpha", prefix="shaping.")
+  check_number(s, "group_alpha", 0.0, prefix="shaping.")
+  check_number(config.process, "min_form_temperature", 0.0, low_open=True, prefix="process.")
+  for n in ("prm_coef", "verifier_coef"):
+    check_number(config.process, n, prefix="process.")
+  check_number(config.pointwise, "noise", 0.0, prefix="pointwise.")
+  check_number(config.pref, "margin", 0.0, prefix="pref.")
   noise = config.process.prm_noise
   if isinstance(noise, bool) or not 0.0 <= float(noise) <= 1.0:
     raise ValueError(f"config.process.prm_noise must be in [0, 1] (the half-width of the "
