@@ -66,13 +66,16 @@ def concrete_or_none(x):
 
 def check_range(fn: str, name: str, x, low=None, high=None, *, low_inclusive=True,
                 high_inclusive=True) -> None:
-  """Checks `low <= x <= high` (bounds optional) when `x` is concrete."""
+  """Checks `low <= x <= high` (bounds optional) when `x` is concrete.
+
+  NaN is never in range (it fails every comparison, so it is tested for explicitly).
+  """
   value = concrete_or_none(x)
   if value is None or value.size == 0:
     return
-  if not np.issubdtype(value.dtype, np.number) and value.dtype != bool:
+  if not jnp.issubdtype(value.dtype, jnp.number) and value.dtype != bool:  # bfloat16 too
     raise ValueError(f"{fn}: `{name}` must be numeric, got dtype {value.dtype}.")
-  bad = np.zeros(value.shape, bool)
+  bad = np.asarray(value != value)  # NaN, in every float dtype (bfloat16 included)
   if low is not None:
     bad |= (value < low) if low_inclusive else (value <= low)
   if high is not None:

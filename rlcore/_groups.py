@@ -3,6 +3,14 @@
 Dense batches reduce along the last axis; ragged batches use `jax.ops.segment_*`
 with a static `num_groups`. Every reduction is returned already broadcast back to
 the samples, so callers write one formula for both layouts.
+
+Concrete `group_ids` outside [0, num_groups) raise. Traced ones cannot be checked:
+such a sample belongs to no group (the segment ops drop it, and its own reductions
+read as an empty group's: sum 0, max/min the fill). Callers combine `member(ok)`
+into their valid mask, so the sample counts as `valid=False`: it is in no statistic
+and gets the output of an invalid sample.
+
+Empty layouts (G = 0, P = 0 or N = 0) give empty results.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from typing import Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from rlcore import _checks
 
@@ -36,14 +45,31 @@ class Groups:
       if not jnp.issubdtype(jnp.asarray(group_ids).dtype, jnp.integer):
         raise ValueError(f"{fn}: `group_ids` must be integers in [0, num_groups), got dtype "
                          f"{jnp.asarray(group_ids).dtype}.")
-      _checks.check_range(fn, "group_ids", group_ids, 0, num_groups - 1)
+      ids = _checks.concrete_or_none(group_ids)
+      if ids is not None:
+        bad = (ids < 0) | (ids >= num_groups)
+        if np.any(bad):
+          raise ValueError(f"{fn}: `group_ids` must lie in [0, num_groups) = "
+                           f"[0, {num_groups}), got {ids[bad].ravel()[:5]}.")
       self.ids = jnp.asarray(group_ids, jnp.int32)
       self.num_groups = num_groups
       self.shape = tuple(jnp.shape(x))
+      # Traced ids may still be out of range (module docstring): those samples are
+      # in no group. `_take` reads them as an empty group.
+      self.in_range = (self.ids >= 0) & (self.ids < num_groups)
+      self._safe_ids = jnp.where(self.in_range, self.ids, 0)
 
   @property
   def dense(self) -> bool:
     return self.ids is None
+
+  def member(self, ok):
+    """`ok` and "the sample belongs to a group" (False for out-of-range traced ids)."""
+    return ok if self.dense else ok & self.in_range
+
+  def _take(self, per_group, fill):
+    """Per-group values [num_groups] read back per sample; `fill` outside any group."""
+    return jnp.where(self.in_range, per_group[self._safe_ids], fill)
 
   def check_same(self, name: str, y) -> None:
     _checks.check_shape(self.fn, name, y, self.shape, LAYOUT)
@@ -54,6 +80,8 @@ class Groups:
     # passes with materialised intermediates (measured 2x faster for GRPO at
     # [32768, 8] on CPU).
     g = x.shape[-1]
+    if g == 0:  # empty groups: nothing to reduce, nothing to broadcast back
+      return x
     if g <= _UNROLL_GROUP_SIZE:
       out = x[..., 0]
       for j in range(1, g):
@@ -66,20 +94,20 @@ class Groups:
   def sum(self, x):
     if self.dense:
       return self._dense_reduce(x, jnp.add, jnp.sum)
-    return jax.ops.segment_sum(x, self.ids, self.num_groups)[self.ids]
+    return self._take(jax.ops.segment_sum(x, self.ids, self.num_groups), 0)
 
   def max(self, x, fill):
     """Group max of x where `valid` was already applied as `fill` elsewhere."""
     if self.dense:
       return self._dense_reduce(x, jnp.maximum, jnp.max)
     out = jax.ops.segment_max(x, self.ids, self.num_groups)
-    return jnp.maximum(out, fill)[self.ids]
+    return self._take(jnp.maximum(out, fill), fill)
 
   def min(self, x, fill):
     if self.dense:
       return self._dense_reduce(x, jnp.minimum, jnp.min)
     out = jax.ops.segment_min(x, self.ids, self.num_groups)
-    return jnp.minimum(out, fill)[self.ids]
+    return self._take(jnp.minimum(out, fill), fill)
 
   def masked_max(self, x, valid, fill=-jnp.inf):
     return self.max(jnp.where(valid, x, fill), fill)

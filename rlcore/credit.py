@@ -2,7 +2,8 @@
 
 A response is split into K steps; a process reward model scores each step. Step
 quantities are `[B, K]` with a bool `step_mask`; token quantities are `[B, L]` with a
-response mask. The PURE pipeline is
+response mask. K = 0 steps (or L = 0 tokens) give empty results of the right shape
+(for `steps_to_tokens`, [B, L] zeros). The PURE pipeline is
 
     step rewards --min_form--> r* --steps_to_tokens--> token rewards
                  --(+ verifiable reward on the last token, − β·KL)--> token_returns
@@ -60,7 +61,8 @@ def min_form(step_rewards: Array, step_mask: Array, *, temperature=0.1) -> Array
     temperature: scalar T > 0 (0.1 in the paper; may be traced).
 
   Returns:
-    [B, K] float32 reweighted step rewards; 0 where masked and on empty rows.
+    [B, K] float32 reweighted step rewards; 0 where masked and on empty rows
+    ([B, 0] when K = 0).
 
   Example:
     >>> rlcore.min_form(jnp.array([[.9, .8, -.3, .7]]), jnp.ones((1, 4), bool))
@@ -70,7 +72,7 @@ def min_form(step_rewards: Array, step_mask: Array, *, temperature=0.1) -> Array
   _checks.check_range(fn, "temperature", temperature, 0.0, low_inclusive=False)
   r, ok = _steps(fn, step_rewards, step_mask)
   logits = jnp.where(ok, -r / _checks.as_float(temperature), -jnp.inf)
-  top = jnp.max(logits, axis=-1, keepdims=True)
+  top = jnp.max(logits, axis=-1, keepdims=True, initial=-jnp.inf)  # K = 0: -inf
   top = jnp.where(jnp.isfinite(top), top, 0.0)  # empty rows
   e = jnp.where(ok, jnp.exp(logits - jax.lax.stop_gradient(top)), 0.0)
   w = safe_div(e, jnp.sum(e, axis=-1, keepdims=True))
@@ -95,9 +97,11 @@ def strict_min_form(step_rewards: Array, step_mask: Array) -> Array:
     step_mask: [B, K] True for real steps; rows may be all False.
 
   Returns:
-    [B, K] float32, one non-zero entry per non-empty row.
+    [B, K] float32, one non-zero entry per non-empty row ([B, 0] when K = 0).
   """
   r, ok = _steps("strict_min_form", step_rewards, step_mask)
+  if r.shape[-1] == 0:  # no steps: argmin of an empty axis is undefined
+    return r
   w = jnp.argmin(jnp.where(ok, r, jnp.inf), axis=-1)
   onehot = jax.nn.one_hot(w, r.shape[-1], dtype=r.dtype) * ok
   return onehot * r
@@ -179,7 +183,8 @@ def step_ends_from_separators(separator_mask: Array, response_mask: Array,
 
   Returns:
     (step_end_index [B, K] int32, step_mask [B, K] bool,
-     step_num_tokens [B, K] float32 tokens in each step).
+     step_num_tokens [B, K] float32 tokens in each step). With L = 0 tokens every
+    step is masked.
   """
   fn = "step_ends_from_separators"
   _checks.check_rank(fn, "separator_mask", separator_mask, 2, "[B, L]")
@@ -190,7 +195,7 @@ def step_ends_from_separators(separator_mask: Array, response_mask: Array,
   sep = _checks.as_bool(separator_mask) & resp
   b, l = resp.shape
   pos = jnp.arange(l)[None, :]  # [1, L]: no implicit rank promotion
-  last = jnp.max(jnp.where(resp, pos, -1), axis=-1, keepdims=True)
+  last = jnp.max(jnp.where(resp, pos, -1), axis=-1, keepdims=True, initial=-1)
   is_end = sep | ((pos == last) & resp)
   rank = jnp.cumsum(is_end, axis=-1) - 1
   slot = jnp.where(is_end, rank, max_steps)  # non-ends are dropped
@@ -198,7 +203,7 @@ def step_ends_from_separators(separator_mask: Array, response_mask: Array,
   ends = jnp.full((b, max_steps), -1, jnp.int32).at[rows, slot].set(
       jnp.broadcast_to(pos, (b, l)).astype(jnp.int32), mode="drop")
   mask = ends >= 0
-  first = jnp.min(jnp.where(resp, pos, l), axis=-1, keepdims=True)
+  first = jnp.min(jnp.where(resp, pos, l), axis=-1, keepdims=True, initial=l)
   prev_end = jnp.concatenate([first - 1, ends[:, :-1]], axis=-1)
   ntok = jnp.where(mask, ends - prev_end, 0).astype(jnp.float32)
   return jnp.where(mask, ends, 0), mask, ntok
@@ -282,7 +287,8 @@ def rloo_token_baseline(step_rewards: Array, step_num_tokens: Array, step_mask: 
     group_ids: optional [N] int.
     num_groups: static int, required with `group_ids`.
     response_lengths: optional [P, G] / [N] response lengths; default Σ_k ntok.
-    valid: optional [P, G] / [N] bool; invalid samples are not in any group and get 0.
+    valid: optional [P, G] / [N] bool; invalid samples are not in any group and get 0,
+      as do samples whose traced group id is outside [0, num_groups) under `jit`.
 
   Returns:
     float32 baseline-subtracted step rewards like `step_rewards`, 0 where masked.
@@ -301,6 +307,7 @@ def rloo_token_baseline(step_rewards: Array, step_num_tokens: Array, step_mask: 
   seq_ok = jnp.ones(outcome.shape, bool) if valid is None else _checks.as_bool(valid)
   if valid is not None:
     groups.check_same("valid", valid)
+  seq_ok = groups.member(seq_ok)  # out-of-range traced group ids: as invalid
   outcome = jnp.where(seq_ok, outcome, 0.0)
   lengths = jnp.where(seq_ok, lengths, 0.0)
   count = groups.sum(seq_ok.astype(jnp.float32))

@@ -14,6 +14,12 @@ Shared conventions, documented once here:
   so that the raw reward leaks through as the advantage.
 * Statistics use float32 whatever the input dtype. std uses `ddof` (default 1, as
   `torch.std` in verl, TRL and the Pref-GRPO code) and `eps` is added to it.
+* **Group ids out of range.** Concrete `group_ids` outside [0, num_groups) raise a
+  ValueError. Traced ones (under `jit`) cannot be checked; such a sample is treated
+  as `valid=False`: it is in no group or batch statistic and gets advantage 0 (not
+  the huge value a missing group's zero std would give).
+* **Empty batches.** G = 0, P = 0 or N = 0 samples give an empty result of the same
+  shape (float32).
 
 Shaping (LASER, PURE, ...) must run *before* these functions: normalisation after
 shaping is the method, shaping after normalisation is a different one.
@@ -43,6 +49,7 @@ def _centre(fn, rewards, group_ids, num_groups, valid, ddof, singleton):
   if not isinstance(ddof, int) or ddof < 0:
     raise ValueError(f"{fn}: `ddof` must be a non-negative Python int, got {ddof!r}.")
   r, ok = finite_rewards(fn, rewards, valid)
+  ok = groups.member(ok)  # out-of-range traced group ids: not in any group
   # A zero-variance group gets mean = its common value and std = 0 exactly (see
   # `Groups.moments`), so rounding (seven rewards of 0.1) is not blown up into ±O(1).
   count, mean, std = groups.moments(r, ok, ddof)
@@ -191,7 +198,8 @@ def passk_advantages(correct: Array, k, group_ids: Optional[Array] = None,
 
   Σ_group A = 0 for every c; groups where every k-subset already holds a correct
   sample (c > n − k) and all-wrong groups give 0; k = 1 is GRPO with the population
-  std. Groups with fewer than k valid samples give 0.
+  std. Groups with fewer than k valid samples give 0. A dense batch with G = 0 gives
+  an empty result (k is not compared with G then).
 
   See "Pass@k Training for Adaptively Balancing Exploration and Exploitation of
   Large Reasoning Models", Chen et al. 2025 (https://arxiv.org/abs/2508.10751).
@@ -213,8 +221,10 @@ def passk_advantages(correct: Array, k, group_ids: Optional[Array] = None,
   _checks.check_range(fn, "k", k, 1.0)
   _checks.check_range(fn, "eps", eps, 0.0)
   x, ok = finite_rewards(fn, jnp.asarray(correct).astype(jnp.float32), valid, "correct")
+  ok = groups.member(ok)
   k_value = _checks.concrete_or_none(k)
-  if groups.dense and k_value is not None and np.any(k_value > groups.shape[-1]):
+  g = groups.shape[-1]
+  if groups.dense and g > 0 and k_value is not None and np.any(k_value > g):
     raise ValueError(f"{fn}: `k` must be <= the group size G = {groups.shape[-1]}, got {k}.")
   hit = (x > 0) & ok
   n = groups.sum(ok.astype(jnp.float32))
@@ -341,7 +351,7 @@ def masked_whiten(x: Array, mask: Array, *, ddof: int = 1, eps=1e-8) -> Array:
   n = jnp.sum(m).astype(x.dtype)
   # Shift by one masked value (as `Groups.moments`): constant x then has deviations
   # and variance exactly 0 and whitens to 0, also with eps = 0 (no 0 · inf).
-  shift = jnp.max(jnp.where(m, x, -jnp.inf))
+  shift = jnp.max(jnp.where(m, x, -jnp.inf), initial=-jnp.inf)  # size 0: -inf
   xs = jnp.where(m, x - jnp.where(jnp.isfinite(shift), shift, 0.0), 0.0)
   dev = jnp.where(m, xs - jnp.sum(xs) / jnp.maximum(n, 1.0), 0.0)
   var = jnp.sum(dev * dev) / jnp.maximum(n - ddof, 1.0)

@@ -1,8 +1,12 @@
 """Token-level policy losses for LLM policies: clipped surrogate, KL estimators, aggregation.
 
-All functions take `[B, L]` token arrays with a float or bool `mask` (1 on response
-tokens) and return a scalar loss plus, where useful, per-token terms. Shaping math is
-float32 whatever the inputs' dtype.
+All functions take `[B, L]` token arrays (or array-likes) with a float or bool `mask`
+(1 on response tokens) and return a scalar loss plus, where useful, per-token terms.
+Shaping math is float32 whatever the inputs' dtype.
+
+Masked positions (mask 0) are selected away, not multiplied by 0: NaN or ±inf there
+(e.g. the log-prob of a padding token) changes neither the loss nor its gradient, and
+the gradient at those positions is exactly 0.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ def aggregate_tokens(values: Array, mask: Array, mode: str = "token-mean", *,
       constant:             Σ_{b,t} m·x / (B · C)            (Dr. GRPO, C = `normaliser`,
                             default L: no length bias from the normaliser)
 
+  m·x is taken as 0 where m = 0, also when x is NaN or ±inf there (a `where`, not a
+  product), so masked positions never reach the loss or its gradient.
+
   token-mean weights long responses more per sequence than seq-mean-token-mean, which
   biases GRPO toward long wrong answers (Dr. GRPO); `constant` removes both biases.
   See "Understanding R1-Zero-Like Training: A Critical Perspective", Liu et al. 2025
@@ -46,11 +53,12 @@ def aggregate_tokens(values: Array, mask: Array, mode: str = "token-mean", *,
     Scalar float32.
   """
   _checks.check_choice("aggregate_tokens", "mode", mode, AGGREGATIONS)
-  _checks.check_rank("aggregate_tokens", "values", values, 2)
-  _checks.check_shape("aggregate_tokens", "mask", mask, values.shape)
+  values = jnp.asarray(values)
+  _checks.check_rank("aggregate_tokens", "values", values, 2, "[B, L]")
+  _checks.check_shape("aggregate_tokens", "mask", mask, values.shape, "(same as `values`)")
   x = _checks.as_float(values)
   m = jnp.asarray(mask, x.dtype)
-  xm = x * m
+  xm = _masked(x, m)
   if mode == "token-mean":
     return jnp.sum(xm) / jnp.maximum(jnp.sum(m), 1.0)
   if mode == "seq-mean-token-sum":
@@ -59,6 +67,22 @@ def aggregate_tokens(values: Array, mask: Array, mode: str = "token-mean", *,
     return jnp.mean(jnp.sum(xm, -1) / jnp.maximum(jnp.sum(m, -1), 1.0))
   c = values.shape[-1] if normaliser is None else normaliser
   return jnp.sum(xm) / (values.shape[0] * jnp.asarray(c, x.dtype))
+
+
+def _masked(x, m):
+  """m·x with masked entries selected away (NaN · 0 would be NaN, also in the gradient)."""
+  return jnp.where(m != 0, x, 0.0) * m
+
+
+def _token_advantages(fn, advantages, shape):
+  """[B, L] float32 advantages from [B, L] or per-sequence [B] ones."""
+  adv = _checks.as_float(advantages)
+  if adv.shape not in (tuple(shape), tuple(shape[:1])):
+    raise ValueError(f"{fn}: `advantages` must have shape {tuple(shape)} (per token, as "
+                     f"`logprobs`) or {tuple(shape[:1])} (per sequence), got {adv.shape}.")
+  if adv.ndim == 1:
+    adv = jnp.broadcast_to(adv[:, None], shape)
+  return adv
 
 
 def kl_estimate(logprobs: Array, ref_logprobs: Array, kind: str = "k3") -> Array:
@@ -113,23 +137,32 @@ def ppo_clip_loss(logprobs: Array, old_logprobs: Array, advantages: Array, mask:
     logprobs: [B, L] log-probs of the sampled tokens under the current parameters.
     old_logprobs: [B, L] log-probs under the parameters that sampled them (stored).
     advantages: [B, L] token advantages (or [B], broadcast over L).
-    mask: [B, L] response mask.
-    clip_low: ε_low ≥ 0.
-    clip_high: ε_high ≥ 0.
+    mask: [B, L] response mask. NaN or ±inf at masked positions of `logprobs`,
+      `old_logprobs` or `advantages` affect neither the loss, nor the stats, nor the
+      gradient (which is 0 there).
+    clip_low: ε_low in [0, 1] (may be traced; checked when concrete).
+    clip_high: ε_high ≥ 0 (may be traced; checked when concrete).
     aggregation: see `aggregate_tokens`.
     normaliser: see `aggregate_tokens`.
 
   Returns:
     (scalar loss, dict with clip_fraction and approx_kl (k3 of old vs new, token-mean)).
   """
-  _checks.check_rank("ppo_clip_loss", "logprobs", logprobs, 2)
-  _checks.check_shape("ppo_clip_loss", "old_logprobs", old_logprobs, logprobs.shape)
-  _checks.check_shape("ppo_clip_loss", "mask", mask, logprobs.shape)
-  adv = _checks.as_float(advantages)
-  if adv.ndim == 1:
-    adv = jnp.broadcast_to(adv[:, None], logprobs.shape)
-  _checks.check_shape("ppo_clip_loss", "advantages", adv, logprobs.shape)
-  lp, old = _checks.as_float(logprobs), _checks.as_float(old_logprobs)
+  fn = "ppo_clip_loss"
+  logprobs = jnp.asarray(logprobs)
+  _checks.check_rank(fn, "logprobs", logprobs, 2, "[B, L]")
+  shape = logprobs.shape
+  _checks.check_shape(fn, "old_logprobs", old_logprobs, shape, "(same as `logprobs`)")
+  _checks.check_shape(fn, "mask", mask, shape, "(same as `logprobs`)")
+  _checks.check_range(fn, "clip_low", clip_low, 0.0, 1.0)
+  _checks.check_range(fn, "clip_high", clip_high, 0.0)
+  _checks.check_choice(fn, "aggregation", aggregation, AGGREGATIONS)
+  live = jnp.asarray(mask) != 0
+  # Masked entries are replaced before any arithmetic, so NaN / inf there reach
+  # neither the loss nor the backward pass (0 · NaN would, in both).
+  adv = jnp.where(live, _token_advantages(fn, advantages, shape), 0.0)
+  lp = jnp.where(live, _checks.as_float(logprobs), 0.0)
+  old = jnp.where(live, _checks.as_float(old_logprobs), 0.0)
   ratio = jnp.exp(jnp.clip(lp - old, -20.0, 20.0))
   clipped = jnp.clip(ratio, 1.0 - clip_low, 1.0 + clip_high)
   per_token = jnp.maximum(-adv * ratio, -adv * clipped)
@@ -137,8 +170,9 @@ def ppo_clip_loss(logprobs: Array, old_logprobs: Array, advantages: Array, mask:
   m = jnp.asarray(mask, jnp.float32)
   n = jnp.maximum(jnp.sum(m), 1.0)
   was_clipped = (-adv * clipped > -adv * ratio).astype(jnp.float32)
-  stats = dict(clip_fraction=jnp.sum(was_clipped * m) / n,
-               approx_kl=jnp.sum(jax.lax.stop_gradient(kl_estimate(lp, old, "k3")) * m) / n)
+  stats = dict(clip_fraction=jnp.sum(_masked(was_clipped, m)) / n,
+               approx_kl=jnp.sum(_masked(jax.lax.stop_gradient(kl_estimate(lp, old, "k3")),
+                                         m)) / n)
   return loss, stats
 
 
@@ -155,20 +189,24 @@ def policy_gradient_loss(logprobs: Array, advantages: Array, mask: Array, *,
   Args:
     logprobs: [B, L] log-probs of the sampled tokens.
     advantages: [B, L] or [B] advantages (treated as constants).
-    mask: [B, L] response mask.
+    mask: [B, L] response mask. NaN or ±inf at masked positions affect neither the
+      loss nor the gradient (0 there).
     aggregation: see `aggregate_tokens`.
     normaliser: see `aggregate_tokens`.
 
   Returns:
     Scalar float32.
   """
-  _checks.check_rank("policy_gradient_loss", "logprobs", logprobs, 2)
-  adv = jax.lax.stop_gradient(_checks.as_float(advantages))
-  if adv.ndim == 1:
-    adv = jnp.broadcast_to(adv[:, None], logprobs.shape)
-  _checks.check_shape("policy_gradient_loss", "advantages", adv, logprobs.shape)
-  return aggregate_tokens(-adv * _checks.as_float(logprobs), mask, aggregation,
-                          normaliser=normaliser)
+  fn = "policy_gradient_loss"
+  logprobs = jnp.asarray(logprobs)
+  _checks.check_rank(fn, "logprobs", logprobs, 2, "[B, L]")
+  _checks.check_shape(fn, "mask", mask, logprobs.shape, "(same as `logprobs`)")
+  _checks.check_choice(fn, "aggregation", aggregation, AGGREGATIONS)
+  live = jnp.asarray(mask) != 0
+  adv = jax.lax.stop_gradient(_token_advantages(fn, advantages, logprobs.shape))
+  adv = jnp.where(live, adv, 0.0)
+  lp = jnp.where(live, _checks.as_float(logprobs), 0.0)
+  return aggregate_tokens(-adv * lp, mask, aggregation, normaliser=normaliser)
 
 
 def masked_mean(values: Array, mask: Array, axis: Optional[int] = None) -> Array:
@@ -180,8 +218,9 @@ def masked_mean(values: Array, mask: Array, axis: Optional[int] = None) -> Array
     axis: reduction axis or None.
 
   Returns:
-    The masked mean (0 where the mask is empty).
+    The masked mean (0 where the mask is empty); NaN or ±inf at masked entries are
+    ignored (also by the gradient).
   """
   x = _checks.as_float(values)
   m = jnp.asarray(mask, x.dtype)
-  return jnp.sum(x * m, axis) / jnp.maximum(jnp.sum(m, axis), 1.0)
+  return jnp.sum(_masked(x, m), axis) / jnp.maximum(jnp.sum(m, axis), 1.0)

@@ -18,6 +18,19 @@ lowers to a scan) or as a parallel prefix (`method="associative"`:
 `lax.associative_scan`, O(log T) depth). Both paths are differentiable in the
 rewards, the values, the discount and lambda (no internal `stop_gradient`), so a
 learned discount can be trained through them.
+
+Non-finite inputs are not cleaned: NaN or ±inf in an input used by step t (its
+reward r_t, its value V_t, or its bootstrap value V'_t when not terminated) make the
+output non-finite at t and at every earlier step of the same episode, whatever γ and
+λ (0 · NaN is NaN); for `n_step_returns` only at the steps whose n-step window reads
+the input. They never cross a termination or truncation (the recursion is cut with a
+select, not a multiplication by 0), never reach later steps and never reach other
+batch columns. A bootstrap value at a termination is never read, so a non-finite
+one there changes nothing. Zero rewards on filler steps marked `terminated` keep a
+padded batch finite.
+
+An empty time axis (T = 0) gives an empty result of shape [0, ...], float32 (or
+float64 for float64 inputs under x64), with both methods.
 """
 
 from __future__ import annotations
@@ -71,30 +84,54 @@ def linear_recurrence(a: Array, c: Array, *, method: Optional[str] = None,
     unroll: scan unroll factor (ignored by "associative"); None picks the default.
 
   Returns:
-    [T, ...] the solution y.
+    [T, ...] the solution y ([0, ...] when T = 0). A non-finite y_{t+1} reaches y_t
+    also where c_t = 0 (0 · NaN is NaN).
   """
   fn = "linear_recurrence"
   method, unroll = _resolve_method(fn, method, unroll)
+  a, c = jnp.asarray(a), jnp.asarray(c)
   _checks.check_shape(fn, "c", c, a.shape, "(same as `a`)")
   if a.ndim == 0:
     raise ValueError(f"{fn}: `a` must have a leading time axis, got a scalar.")
+  return _recurrence(a, c, None, method, unroll)
+
+
+def _recurrence(a, c, cut, method, unroll):
+  """`linear_recurrence` where the bool `cut` (like `a`, or None) stops the recursion:
+  y_t = a_t there, whatever c_t and y_{t+1} (NaN and inf included)."""
+  dtype = jnp.result_type(a, c)
+  if a.shape[0] == 0:  # T = 0: nothing to scan (the loop would index row 0)
+    return jnp.zeros(a.shape, dtype)
   if method == "scan":
     def step(y_next, xs):
-      a_t, c_t = xs
-      y = a_t + c_t * y_next
+      a_t, c_t, cut_t = xs
+      carried = c_t * y_next
+      y = a_t + (carried if cut_t is None else jnp.where(cut_t, 0.0, carried))
       return y, y
-    _, ys = lax.scan(step, jnp.zeros_like(a[0]), (a, c), reverse=True, unroll=unroll)
+    _, ys = lax.scan(step, jnp.zeros(a.shape[1:], dtype), (a, c, cut), reverse=True,
+                     unroll=unroll)
     return ys
 
   # Element (c_t, a_t) is the affine map y_{t+1} -> a_t + c_t y_{t+1}. With
   # reverse=True, `later` holds the accumulated map of the later times and
   # `earlier` the map of the earlier ones; composing gives earlier ∘ later.
-  def compose(later, earlier):
-    c_l, a_l = later
-    c_e, a_e = earlier
-    return c_e * c_l, a_e + c_e * a_l
+  if cut is None:
+    def compose(later, earlier):
+      c_l, a_l = later
+      c_e, a_e = earlier
+      return c_e * c_l, a_e + c_e * a_l
 
-  _, ys = lax.associative_scan(compose, (c, a), reverse=True, axis=0)
+    _, ys = lax.associative_scan(compose, (c, a), reverse=True, axis=0)
+    return ys
+
+  # With cuts the element is (c, a, k): y -> a + (k ? 0 : c y). A cut anywhere in
+  # the earlier segment (k_e) means the later segment is not read at all.
+  def compose_cut(later, earlier):
+    c_l, a_l, k_l = later
+    c_e, a_e, k_e = earlier
+    return c_e * c_l, a_e + jnp.where(k_e, 0.0, c_e * a_l), k_e | k_l
+
+  _, ys, _ = lax.associative_scan(compose_cut, (c, a, cut), reverse=True, axis=0)
   return ys
 
 
@@ -209,7 +246,9 @@ def gae(rewards: Array, values: Array, terminated: Array, truncated: Optional[Ar
     unroll: scan unroll factor.
 
   Returns:
-    [T, ...] float32 advantages.
+    [T, ...] float32 advantages ([0, ...] when T = 0). NaN or ±inf in r_t, V_t or a
+    used V'_t make A non-finite at t and at every earlier step of t's episode, and
+    nowhere else (module docstring).
 
   Example:
     >>> adv = rlcore.gae(r, v_tp1, term, trunc, 0.99, 0.95)   # v_tp1: [T+1, B]
@@ -221,11 +260,14 @@ def gae(rewards: Array, values: Array, terminated: Array, truncated: Optional[Ar
   gamma, lam = coef["gamma"], coef["lambda_"]
   separate = next_values is not None
   values, next_values = _split_values(fn, values, next_values, rewards.shape)
+  if rewards.shape[0] == 0:
+    return jnp.zeros(rewards.shape, rewards.dtype)
   if method == "associative":
     v_t, v_next = (values, next_values) if separate else (values[:-1], values[1:])
     deltas = rewards + jnp.where(terminated, 0.0, gamma * v_next) - v_t
-    c = jnp.where(_cut(terminated, truncated), 0.0, gamma * lam)
-    return linear_recurrence(deltas, jnp.broadcast_to(c, deltas.shape), method=method)
+    cut = _cut(terminated, truncated)
+    c = jnp.where(cut, 0.0, gamma * lam)
+    return _recurrence(deltas, jnp.broadcast_to(c, deltas.shape), cut, method, unroll)
 
   per_step = dict(r=rewards, v=values, term=terminated)
   if truncated is not None:
@@ -240,7 +282,8 @@ def gae(rewards: Array, values: Array, terminated: Array, truncated: Optional[Ar
     nv = x["nv"] if separate else v_next  # V of s_{t+1}, carried from step t+1
     delta = x["r"] + jnp.where(x["term"], 0.0, g * nv) - x["v"]
     cut = _cut(x["term"], x.get("trunc"))
-    acc = delta + jnp.where(cut, 0.0, g * coef_of(x, "lam")) * acc
+    # A select, not a product with 0: a non-finite A_{t+1} stays in its episode.
+    acc = delta + jnp.where(cut, 0.0, g * coef_of(x, "lam") * acc)
     return (acc, x["v"]), acc
 
   length = rewards.shape[0]
@@ -277,7 +320,9 @@ def lambda_returns(rewards: Array, next_values: Array, terminated: Array,
     unroll: scan unroll factor.
 
   Returns:
-    [T, ...] float32 λ-returns.
+    [T, ...] float32 λ-returns ([0, ...] when T = 0). NaN or ±inf in r_t or a used
+    V'_t make G non-finite at t and at every earlier step of t's episode, and nowhere
+    else (module docstring).
   """
   fn = "lambda_returns"
   rewards, terminated, truncated, coef = _prepare(
@@ -290,6 +335,8 @@ def lambda_returns(rewards: Array, next_values: Array, terminated: Array,
 def _lambda_returns(fn, rewards, next_values, terminated, truncated, gamma, lambda_,
                     method, unroll):
   method, unroll = _resolve_method(fn, method, unroll)
+  if rewards.shape[0] == 0:
+    return jnp.zeros(rewards.shape, rewards.dtype)
   if method == "associative":
     last = jnp.arange(rewards.shape[0]) == rewards.shape[0] - 1
     cut = _cut(terminated, truncated) | last.reshape((-1,) + (1,) * (rewards.ndim - 1))
@@ -297,7 +344,7 @@ def _lambda_returns(fn, rewards, next_values, terminated, truncated, gamma, lamb
     a = (rewards + jnp.where(terminated, 0.0, gamma * next_values)
          - jnp.where(cut, 0.0, coef * next_values))
     c = jnp.where(cut, 0.0, coef)
-    return linear_recurrence(a, jnp.broadcast_to(c, a.shape), method=method)
+    return _recurrence(a, jnp.broadcast_to(c, a.shape), cut, method, unroll)
 
   per_step = dict(r=rewards, nv=next_values, term=terminated)
   if truncated is not None:
@@ -341,7 +388,8 @@ def discounted_returns(rewards: Array, terminated: Array, truncated: Optional[Ar
     unroll: scan unroll factor.
 
   Returns:
-    [T, ...] float32 returns.
+    [T, ...] float32 returns ([0, ...] when T = 0); non-finite inputs as in
+    `lambda_returns`.
   """
   fn = "discounted_returns"
   if next_values is None:
@@ -375,7 +423,10 @@ def n_step_returns(rewards: Array, next_values: Array, terminated: Array,
     n: static positive int, the number of steps.
 
   Returns:
-    [T, ...] float32 n-step returns. Cost O(n·T) elementwise work, one compile.
+    [T, ...] float32 n-step returns ([0, ...] when T = 0). Cost O(n·T) elementwise
+    work, one compile. NaN or ±inf in r_t make G non-finite at t and at the n − 1
+    steps before it that lie in t's episode; in V'_t, at the steps whose window
+    bootstraps from it (none if step t terminates); nowhere else.
   """
   fn = "n_step_returns"
   _checks.check_positive_int(fn, "n", n)
@@ -384,17 +435,21 @@ def n_step_returns(rewards: Array, next_values: Array, terminated: Array,
       gamma=(gamma, "coef"))
   next_values, gamma = coef["next_values"], coef["gamma"]
   T = rewards.shape[0]
+  if T == 0:
+    return jnp.zeros(rewards.shape, rewards.dtype)
   n = min(n, T)
-  not_term = 1.0 - terminated.astype(rewards.dtype)
-  stop = _cut(terminated, truncated).astype(rewards.dtype)
+  stop = _cut(terminated, truncated)
   gamma = jnp.broadcast_to(gamma, rewards.shape)
   # Positions past the end are "pass-through" (r = 0, no discount applied, acc kept).
+  # Flags select (`where`) rather than multiply, so a non-finite value never crosses
+  # an episode boundary (0 · NaN is NaN).
   pad = [(0, n - 1)] + [(0, 0)] * (rewards.ndim - 1)
   r_p = jnp.pad(rewards, pad)
-  g_p = jnp.pad(gamma * not_term, pad)
+  g_p = jnp.pad(gamma, pad)
+  t_p = jnp.pad(terminated, pad)
   v_p = jnp.pad(next_values, pad)
   s_p = jnp.pad(stop, pad)
-  inside = jnp.pad(jnp.ones_like(rewards), pad)
+  inside = jnp.pad(jnp.ones(rewards.shape, bool), pad)
   # acc starts as V' at the last step of each window: min(t + n - 1, T - 1).
   last = jnp.minimum(jnp.arange(T) + n - 1, T - 1)
   acc = next_values[last]
@@ -402,9 +457,10 @@ def n_step_returns(rewards: Array, next_values: Array, terminated: Array,
   def body(i, acc):
     k = n - 1 - i  # offset inside the window, from n-1 down to 0
     sl = lambda x: lax.dynamic_slice_in_dim(x, k, T, axis=0)
-    r_k, g_k, v_k, s_k, in_k = sl(r_p), sl(g_p), sl(v_p), sl(s_p), sl(inside)
-    cont = s_k * v_k + (1.0 - s_k) * acc  # episode ends here: bootstrap from V'
-    new = r_k + g_k * cont
-    return in_k * new + (1.0 - in_k) * acc
+    r_k, g_k, t_k, v_k, s_k, in_k = (sl(r_p), sl(g_p), sl(t_p), sl(v_p), sl(s_p),
+                                     sl(inside))
+    cont = jnp.where(s_k, v_k, acc)  # episode ends here: bootstrap from V'
+    new = r_k + jnp.where(t_k, 0.0, g_k * cont)
+    return jnp.where(in_k, new, acc)
 
   return lax.fori_loop(0, n, body, acc)

@@ -588,3 +588,63 @@ def test_bad_inputs_baseline_and_advantages():
   _raises("separator_mask", rlcore.pure_advantages, t, tm, tm[:1])
   _raises("kl", rlcore.pure_advantages, t, tm, kl=np.zeros((2, 4)), kl_coef=0.1)
   _raises("kl_coef", rlcore.pure_advantages, t, tm, kl=t, kl_coef=-1.0)
+
+
+def test_nan_coefficients_name_the_argument():
+  r, m = np.zeros((2, 3), np.float32), np.ones((2, 3), bool)
+  _raises("temperature", rlcore.min_form, r, m, temperature=float("nan"))
+  _raises("gamma", rlcore.token_returns, r, m, gamma=np.float32(np.nan))
+  _raises("kl_coef", rlcore.pure_advantages, r, m, kl=r, kl_coef=float("nan"))
+
+
+# ---------------------------------------------------------------------------------------
+# empty step / token axes, traced out-of-range group ids
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_zero_steps_give_empty_results(jit):
+  wrap = jax.jit if jit else (lambda f: f)
+  r, m = np.zeros((3, 0), np.float32), np.zeros((3, 0), bool)
+  for fn in (rlcore.min_form, rlcore.strict_min_form, rlcore.sum_form):
+    out = wrap(fn)(r, m)
+    assert out.shape == (3, 0) and out.dtype == jnp.float32, fn.__name__
+  out = wrap(lambda a, b, c: rlcore.steps_to_tokens(a, b, c, 5))(r, r.astype(np.int32), m)
+  np.testing.assert_array_equal(out, np.zeros((3, 5)))
+  steps = np.zeros((2, 3, 0), np.float32)
+  out = wrap(rlcore.rloo_token_baseline)(steps, steps, steps > 0)
+  assert out.shape == (2, 3, 0) and out.dtype == jnp.float32
+  ids = np.array([0, 0, 1], np.int32)
+  out = wrap(lambda a, b, c, i: rlcore.rloo_token_baseline(a, b, c, i, 2))(
+      steps[0], steps[0], steps[0] > 0, ids)
+  assert out.shape == (3, 0)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_zero_tokens_give_empty_results(jit):
+  wrap = jax.jit if jit else (lambda f: f)
+  t, m = np.zeros((3, 0), np.float32), np.zeros((3, 0), bool)
+  for gamma in (1.0, 0.9):
+    out = wrap(lambda a, b: rlcore.token_returns(a, b, gamma=gamma))(t, m)
+    assert out.shape == (3, 0) and out.dtype == jnp.float32
+  out = wrap(lambda a, b: rlcore.pure_advantages(a, b, b, kl=a, kl_coef=0.1))(t, m)
+  assert out.shape == (3, 0) and out.dtype == jnp.float32
+  ends, mask, ntok = wrap(lambda a, b: rlcore.step_ends_from_separators(a, b, 2))(m, m)
+  assert ends.shape == mask.shape == ntok.shape == (3, 2)
+  assert not np.any(mask) and np.all(np.asarray(ntok) == 0)
+  assert rlcore.broadcast_to_tokens(np.zeros(3), m).shape == (3, 0)
+
+
+def test_rloo_token_baseline_traced_out_of_range_ids_count_as_invalid(rng):
+  r = rng.normal(size=(6, 3)).astype(np.float32)
+  n = rng.integers(1, 5, (6, 3)).astype(np.float32)
+  m = np.ones((6, 3), bool)
+  ids = np.array([0, 0, 1, 1, 1, 0], np.int32)
+  bad = np.array([0, 1, 0, 0, 1, 0], bool)
+  wild = np.where(bad, np.array([0, 2, 0, 0, -3, 0]), ids).astype(np.int32)
+  f = jax.jit(lambda r, n, m, i, v: rlcore.rloo_token_baseline(r, n, m, i, 2, valid=v))
+  want = np.asarray(f(r, n, m, np.where(bad, 0, ids).astype(np.int32), ~bad))
+  got = np.asarray(f(r, n, m, wild, np.ones(6, bool)))
+  np.testing.assert_array_equal(got[bad], 0.0)
+  assert_close(got, want)
+  _raises("group_ids", rlcore.rloo_token_baseline, r, n, m, wild, 2)

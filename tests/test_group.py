@@ -828,6 +828,11 @@ BAD_CALLS = [
     ("k", lambda: group.pass_at_k(4, 2, 0)),
     ("lengths", lambda: group.opo_advantages(R2, -np.ones((2, 3)))),
     ("eps", lambda: group.grpo_advantages(R2, eps=-1e-3)),
+    ("eps", lambda: group.grpo_advantages(R2, eps=float("nan"))),
+    ("eps", lambda: group.masked_whiten(R2, R2 == 0, eps=np.float32(np.nan))),
+    ("k", lambda: group.passk_advantages(R2, float("nan"))),
+    ("gamma", lambda: group.reinforce_pp_advantages(R2, R2 == 0, gamma=float("nan"))),
+    ("temperature", lambda: group.score_preferences(R2, temperature=float("nan"))),
     ("ddof", lambda: group.grpo_advantages(R2, ddof=-1)),
     ("ddof", lambda: group.gpg_advantages(R2, ddof=1.0)),
     ("gamma", lambda: group.reinforce_pp_advantages(R2, R2 == 0, gamma=1.5)),
@@ -841,6 +846,72 @@ BAD_CALLS = [
 def test_bad_input_raises_value_error_naming_the_argument(name, call):
   with pytest.raises(ValueError, match=f"`{name}`"):
     call()
+
+
+@pytest.mark.parametrize("ids", [IDS + 1, IDS - 1, np.array([0, 0, 1, 1, 7, 2], np.int32)])
+def test_concrete_out_of_range_group_ids_name_group_ids_and_num_groups(ids):
+  for call in (lambda: group.grpo_advantages(R1, ids, 3),
+               lambda: group.passk_advantages(R1, 1, ids, 3),
+               lambda: group.opo_advantages(R1, R1, ids, 3)):
+    with pytest.raises(ValueError, match=r"`group_ids` must lie in \[0, num_groups\) = "
+                                         r"\[0, 3\), got \[-?\d"):
+      call()
+
+
+@pytest.mark.parametrize("name", list(GROUP_FNS))
+def test_traced_out_of_range_group_ids_count_as_invalid(name):
+  # Documented (module docstring): under jit, a sample whose group id is outside
+  # [0, num_groups) is treated as valid=False: advantage 0, in no statistic.
+  x = np.array([0.25, 1.0, 0.5, -1.0, -0.5, -0.75, 0.75, 2.0], np.float32)
+  if name == "passk":
+    x = (x > 0).astype(np.float32)
+  ids = np.array([0, 1, 0, 2, 1, 0, 1, 2], np.int32)
+  bad = np.array([0, 0, 1, 0, 0, 1, 0, 1], bool)
+  wild = np.where(bad, np.array([0, 0, 3, 0, 0, -1, 0, 1 << 20], np.int32), ids)
+  want = _call(name, x, np.where(bad, 0, ids).astype(np.int32), 3, valid=~bad)
+  got = _call(name, x, wild.astype(np.int32), 3)      # jitted: the ids are traced
+  assert np.all(np.isfinite(got))
+  np.testing.assert_array_equal(got[bad], 0.0)
+  assert_close(got, want, rtol=1e-5, atol=1e-6)
+  assert np.any(want != 0)
+
+
+@pytest.mark.parametrize("name", list(GROUP_FNS))
+def test_empty_batches_give_empty_results(name):
+  for shape, ids, n in [((3, 0), None, None), ((0, 4), None, None), ((0, 0), None, None),
+                        ((0,), np.zeros(0, np.int32), 2)]:
+    out = _call(name, np.zeros(shape, np.float32), ids, n)
+    assert out.shape == shape and out.dtype == np.float32, (shape, out.shape, out.dtype)
+    out = _call_eager(name, np.zeros(shape, np.float32), ids, n)
+    assert out.shape == shape and out.dtype == np.float32, (shape, out.shape, out.dtype)
+
+
+def _call_eager(name, x, group_ids=None, num_groups=None):
+  """As `_call`, but with the `group` functions themselves (concrete-value checks run)."""
+  valid = np.ones(x.shape, bool)
+  lengths = np.ones(x.shape, np.float32)
+  fns = {"grpo": lambda: group.grpo_advantages(x, group_ids, num_groups, valid=valid),
+         "grpo_batch": lambda: group.grpo_advantages(x, group_ids, num_groups, scale="batch"),
+         "grpo_none": lambda: group.grpo_advantages(x, group_ids, num_groups, scale="none"),
+         "rloo": lambda: group.rloo_advantages(x, group_ids, num_groups),
+         "opo": lambda: group.opo_advantages(x, lengths, group_ids, num_groups),
+         "gpg": lambda: group.gpg_advantages(x, group_ids, num_groups),
+         "gpg_verl_std": lambda: group.gpg_advantages(x, group_ids, num_groups,
+                                                      alpha_mode="verl", normalize_std=True),
+         "passk": lambda: group.passk_advantages(x, 1, group_ids, num_groups),
+         "rpp_baseline": lambda: group.reinforce_pp_baseline_advantages(
+             x, np.ones(x.shape + (3,), bool), group_ids, num_groups)[..., 0]}
+  return np.asarray(fns[name]())
+
+
+def test_empty_whitening_and_win_rates():
+  for x in (np.zeros(0, np.float32), np.zeros((0, 5), np.float32), np.zeros((4, 0))):
+    out = group.masked_whiten(x, np.ones(x.shape, bool))
+    assert out.shape == x.shape and out.dtype == jnp.float32
+  out = group.reinforce_pp_advantages(np.zeros((2, 0)), np.zeros((2, 0), bool))
+  assert out.shape == (2, 0)
+  assert group.win_rate_rewards(np.zeros((3, 0, 0))).shape == (3, 0)
+  assert group.score_preferences(np.zeros((3, 0))).shape == (3, 0, 0)
 
 
 def test_bad_input_raises_under_jit():

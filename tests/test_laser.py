@@ -663,3 +663,67 @@ def test_stateful_apply_and_update_under_jit_vmap_match_per_example(make):
       lambda x: jnp.stack([x] * v), t.init()), vstats)
   np.testing.assert_array_equal(batched.target_lengths,
                                 np.stack([s.target_lengths for s in states]))
+
+
+@pytest.mark.parametrize("value", [float("nan"), np.float32(np.nan), -1.0,
+                                   np.array([100.0, np.nan, 100.0, 100.0])])
+def test_laser_rejects_nan_or_negative_target_length(value):
+  s, c, l = np.ones(4), np.ones(4, bool), np.ones(4)
+  with pytest.raises(ValueError, match=r"laser: `target_length` must lie in \[0, inf\]"):
+    rlcore.laser(s, c, l, value)
+  # traced targets are not checked (vmap sweeps)
+  out = jax.jit(lambda t: rlcore.laser(s, c, l, t))(150.0)
+  assert_close(out, ref_laser(s, c, l, 150.0))
+
+
+def test_laser_family_rejects_bad_alpha_and_expected_n_correct():
+  s, c, l = np.ones(4), np.ones(4, bool), np.ones(4)
+  for alpha in (-0.5, float("nan")):
+    _raises("alpha", rlcore.laser, s, c, l, 10, alpha=alpha)
+    _raises("alpha", rlcore.laser_d, THRESHOLDS, alpha=alpha)
+    _raises("alpha", rlcore.laser_de, THRESHOLDS, alpha=alpha)
+  stats = rlcore.laser_monitor_statistics(np.ones((2, 8)), np.ones((2, 8), bool), THRESHOLDS)
+  for k_exp in (0, -1, 0.0, float("nan")):
+    with pytest.raises(ValueError, match=r"`expected_n_correct` must lie in \(0.0, inf\]"):
+      rlcore.laser_target_lengths(stats, THRESHOLDS, expected_n_correct=k_exp)
+    _raises("expected_n_correct", rlcore.laser_d, THRESHOLDS, expected_n_correct=k_exp)
+    _raises("expected_n_correct", rlcore.laser_de, THRESHOLDS, expected_n_correct=k_exp)
+  _raises("initial_target_length", rlcore.laser_d, THRESHOLDS,
+          initial_target_length=float("nan"))
+
+
+def test_laser_empty_batches_give_empty_results():
+  z = np.zeros((3, 0), np.float32)
+  assert rlcore.laser(z, z > 0, z, 10).shape == (3, 0)
+  for shape, ids, n in [((3, 0), None, None), ((0, 4), None, None),
+                        ((0,), np.zeros(0, np.int32), 2)]:
+    c = np.zeros(shape, bool)
+    b = rlcore.laser_difficulty(c, ids, n)
+    assert b.shape == shape and b.dtype == jnp.int32
+    for make in (rlcore.laser_d, rlcore.laser_de):
+      t = make(THRESHOLDS)
+      ctx = rlcore.SequenceContext(correct=c, lengths=np.zeros(shape), group_ids=ids,
+                                   num_groups=n)
+      out, _ = t.apply(np.zeros(shape, np.float32), t.init(), ctx)
+      assert out.shape == shape and out.dtype == jnp.float32
+
+
+@pytest.mark.parametrize("make", [rlcore.laser_d, rlcore.laser_de])
+def test_laser_d_traced_out_of_range_group_ids_leave_scores_unchanged(make):
+  # Documented: under jit such samples are in no group and are treated as invalid.
+  scores, correct, lengths = _training_batch()
+  ids = np.repeat(np.arange(3), 6).astype(np.int32)
+  bad = np.zeros(18, bool)
+  bad[[0, 7, 12]] = True
+  wild = np.where(bad, np.array([5, -1, 3] * 6)[:18], ids).astype(np.int32)
+  t = make(THRESHOLDS)
+  apply = jax.jit(t.apply)
+  flat = lambda x: x.reshape(-1)
+  ctx = lambda i, v: rlcore.SequenceContext(correct=flat(correct), lengths=flat(lengths),
+                                            group_ids=i, valid=v, num_groups=3)
+  want, _ = apply(flat(scores), _state(), ctx(np.where(bad, 0, ids).astype(np.int32), ~bad))
+  got, _ = apply(flat(scores), _state(), ctx(wild, np.ones(18, bool)))
+  np.testing.assert_array_equal(np.asarray(got)[bad], flat(scores)[bad])
+  assert_close(got, want)
+  with pytest.raises(ValueError, match="`group_ids` must lie in .*num_groups"):
+    t.apply(flat(scores), _state(), ctx(wild, None))

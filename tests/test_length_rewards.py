@@ -337,3 +337,40 @@ def test_bad_inputs():
     _raises("group_ids", fn, s, c, l, np.array([0, 1, 2]), 3)
     _raises("group_ids", fn, s, c, l, np.array([0, 1, 2, 3]), 3)
     _raises("num_groups", fn, s, c, l, np.array([0, 1, 2, 0]), 0)
+
+
+def test_bad_coefficients_name_the_argument_and_range():
+  d, dc = np.ones((2, 3)), np.ones((2, 3), bool)
+  for alpha in (-0.1, 1.5, float("nan")):
+    with pytest.raises(ValueError, match=r"`alpha` must lie in \[0.0, 1.0\]"):
+      rlcore.group_length_penalty(d, dc, d, alpha=alpha)
+  s, l = np.ones(4), np.ones(4)
+  _raises("buffer_length", rlcore.dapo_overlong_penalty, s, l, 100, float("nan"))
+  _raises("max_length", rlcore.cosine_length_reward, s > 0, l, float("nan"))
+
+
+@pytest.mark.parametrize("fn", [rlcore.kimi_length_reward, rlcore.group_length_penalty])
+def test_group_length_rewards_empty_batches(fn):
+  for shape, ids, n in [((3, 0), None, None), ((0, 4), None, None),
+                        ((0,), np.zeros(0, np.int32), 2)]:
+    z = np.zeros(shape, np.float32)
+    for f in (fn, jax.jit(fn, static_argnames="num_groups")):
+      out = f(z, z > 0, z, ids, num_groups=n)
+      assert out.shape == shape and out.dtype == jnp.float32
+
+
+@pytest.mark.parametrize("fn", [rlcore.kimi_length_reward, rlcore.group_length_penalty])
+def test_traced_out_of_range_group_ids_leave_scores_unchanged(fn, rng):
+  # Documented (module docstring): under jit such a sample counts as valid=False.
+  s, c, l = _inputs(rng, (1, 9))
+  s, c, l = s[0], c[0], l[0]
+  c[:] = [1, 1, 0, 1, 1, 1, 0, 1, 1]
+  ids = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2], np.int32)
+  bad = np.array([1, 0, 0, 0, 1, 0, 0, 0, 0], bool)
+  wild = np.where(bad, np.array([3, 0, 0, 0, -2, 0, 0, 0, 0]), ids).astype(np.int32)
+  f = jax.jit(lambda s, c, l, i, v: fn(s, c, l, i, 3, valid=v))
+  want = np.asarray(f(s, c, l, np.where(bad, 0, ids).astype(np.int32), ~bad))
+  got = np.asarray(f(s, c, l, wild, np.ones(9, bool)))
+  np.testing.assert_array_equal(got[bad], s[bad])
+  assert_close(got, want)
+  assert np.any(got != s)

@@ -5,6 +5,7 @@ Nothing is downloaded: the models are built with random weights, saved with
 """
 
 import json
+import re
 
 import jax
 import jax.numpy as jnp
@@ -150,3 +151,184 @@ def test_load_tokenizer_round_trip_and_eos_ids(tmp_path):
   assert lm.load_eos_ids(str(tmp_path)) == (1,)
   assert lm.load_tokenizer(str(tmp_path / "tokenizer.json")).get_vocab_size() == \
       tok.get_vocab_size()
+
+
+# --- damaged checkpoints: errors that name the file (and the key or tensor) ------------------
+
+TINY = dict(model_type="llama", vocab_size=11, hidden_size=8, intermediate_size=16,
+            num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
+            tie_word_embeddings=False)
+
+
+def _tiny_tensors():
+  """HF-named float32 tensors of the TINY config (HF layout: [out, in])."""
+  rng = np.random.default_rng(0)
+  v, d, f, e = 11, 8, 16, 4
+  shapes = {"model.embed_tokens.weight": (v, d), "model.norm.weight": (d,),
+            "lm_head.weight": (v, d)}
+  for i in range(2):
+    p = f"model.layers.{i}."
+    shapes.update({p + "input_layernorm.weight": (d,),
+                   p + "post_attention_layernorm.weight": (d,),
+                   p + "self_attn.q_proj.weight": (2 * e, d),
+                   p + "self_attn.k_proj.weight": (e, d), p + "self_attn.v_proj.weight": (e, d),
+                   p + "self_attn.o_proj.weight": (d, 2 * e),
+                   p + "mlp.gate_proj.weight": (f, d), p + "mlp.up_proj.weight": (f, d),
+                   p + "mlp.down_proj.weight": (d, f)})
+  return {k: rng.normal(size=s).astype(np.float32) for k, s in shapes.items()}
+
+
+def _tiny_checkpoint(path, config=None, tensors=None):
+  from safetensors.numpy import save_file
+  path.mkdir(parents=True, exist_ok=True)
+  (path / "config.json").write_text(json.dumps(TINY if config is None else config))
+  save_file(_tiny_tensors() if tensors is None else tensors, str(path / "model.safetensors"))
+  return path
+
+
+def _header(file):
+  data = file.read_bytes()
+  n = int.from_bytes(data[:8], "little")
+  return json.loads(data[8:8 + n]), data[8 + n:]
+
+
+def _write_with_header(file, header, body):
+  raw = json.dumps(header).encode()
+  file.write_bytes(len(raw).to_bytes(8, "little") + raw + body)
+
+
+def test_tiny_checkpoint_loads(tmp_path):
+  config, params = lm.load_hf(str(_tiny_checkpoint(tmp_path)))
+  assert config.num_layers == 2 and params["layers"]["attn"]["q"]["kernel"].shape == (2, 8, 8)
+  tensors = lm.read_safetensors(str(tmp_path / "model.safetensors"))
+  np.testing.assert_array_equal(tensors["model.norm.weight"],
+                                _tiny_tensors()["model.norm.weight"])
+
+
+def _last_tensor(file):
+  header, _ = _header(file)
+  return max((k for k in header if k != "__metadata__"),
+             key=lambda k: header[k]["data_offsets"][1])
+
+
+@pytest.mark.parametrize("damage", ["empty", "four bytes", "truncated header",
+                                    "truncated data", "offsets past the end",
+                                    "shape does not match the offsets", "header length 2**40",
+                                    "invalid JSON header", "unknown dtype"])
+def test_damaged_safetensors_name_the_file_and_tensor(tmp_path, damage):
+  path = _tiny_checkpoint(tmp_path)
+  file = tmp_path / "model.safetensors"
+  data = file.read_bytes()
+  header, body = _header(file)
+  n = int.from_bytes(data[:8], "little")
+  tensor = None
+  if damage == "empty":
+    file.write_bytes(b"")
+  elif damage == "four bytes":
+    file.write_bytes(data[:4])
+  elif damage == "truncated header":
+    file.write_bytes(data[:8 + n // 2])
+  elif damage == "truncated data":
+    tensor = _last_tensor(file)
+    file.write_bytes(data[:-7])
+  elif damage == "offsets past the end":
+    tensor = "model.norm.weight"
+    begin = header[tensor]["data_offsets"][0]
+    header[tensor]["data_offsets"] = [begin, begin + 10_000_000]
+    _write_with_header(file, header, body)
+  elif damage == "shape does not match the offsets":
+    tensor = "model.norm.weight"
+    header[tensor]["shape"] = [9]
+    _write_with_header(file, header, body)
+  elif damage == "header length 2**40":
+    file.write_bytes((2 ** 40).to_bytes(8, "little") + data[8:])
+  elif damage == "invalid JSON header":
+    file.write_bytes(len(b"{oops").to_bytes(8, "little") + b"{oops" + body)
+  else:
+    header["model.norm.weight"]["dtype"] = "X9"
+    _write_with_header(file, header, body)
+  for load in (lambda: lm.load_hf(str(path)), lambda: lm.read_safetensors(str(file))):
+    with pytest.raises(ValueError, match=re.escape(str(file))) as info:
+      load()
+    if tensor is not None:
+      assert f"tensor {tensor}" in str(info.value), str(info.value)
+    if damage == "header length 2**40":
+      assert "header length 1099511627776 exceeds the file size" in str(info.value)
+
+
+@pytest.mark.parametrize("damage, match", [
+    ("invalid JSON", "invalid JSON"),
+    ("not an object", "JSON object"),
+    ("missing hidden_size", "'hidden_size' is missing"),
+    ("missing num_hidden_layers", "'num_hidden_layers' is missing"),
+    ("zero heads", "'num_attention_heads' must be a positive int, got 0"),
+    ("zero heads with head_dim", "'num_attention_heads' must be a positive int, got 0"),
+    ("zero kv heads", "'num_key_value_heads' must be a positive int, got 0"),
+    ("null kv heads and head_dim", None),
+    ("string vocab", "'vocab_size' must be a positive int, got '11'"),
+    ("kv heads not dividing heads", "num_heads=2 is not a multiple of num_kv_heads=3"),
+])
+def test_bad_config_names_the_file_and_key(tmp_path, damage, match):
+  config = dict(TINY)
+  text = None
+  if damage == "invalid JSON":
+    text = '{"model_type": "llama",'
+  elif damage == "not an object":
+    text = "[1, 2]"
+  elif damage.startswith("missing"):
+    del config[damage.split()[1]]
+  elif damage == "zero heads":
+    config["num_attention_heads"] = 0
+  elif damage == "zero heads with head_dim":
+    config.update(num_attention_heads=0, head_dim=4)
+  elif damage == "zero kv heads":
+    config["num_key_value_heads"] = 0
+  elif damage == "null kv heads and head_dim":
+    config.update(num_key_value_heads=None, head_dim=None)  # null: as HF, the defaults
+  elif damage == "string vocab":
+    config["vocab_size"] = "11"
+  else:
+    config["num_key_value_heads"] = 3
+  path = _tiny_checkpoint(tmp_path)
+  file = tmp_path / "config.json"
+  file.write_text(json.dumps(config) if text is None else text)
+  if match is None:
+    got = lm.config_from_hf(config)
+    assert (got.num_kv_heads, got.head_dim) == (2, 4)
+    return
+  with pytest.raises(ValueError, match=re.escape(str(file)) + ".*" + re.escape(match)):
+    lm.load_hf(str(path))
+
+
+def test_missing_files_and_tensors_are_named(tmp_path):
+  path = _tiny_checkpoint(tmp_path / "a")
+  (path / "config.json").unlink()
+  with pytest.raises(FileNotFoundError, match=re.escape(str(path / "config.json"))):
+    lm.load_hf(str(path))
+  # a missing tensor
+  tensors = _tiny_tensors()
+  del tensors["model.layers.1.mlp.up_proj.weight"]
+  path = _tiny_checkpoint(tmp_path / "b", tensors=tensors)
+  with pytest.raises(ValueError, match=re.escape(str(path)) +
+                     ".*model.layers.1.mlp.up_proj.weight is missing"):
+    lm.load_hf(str(path))
+  # a layer tensor of another shape than layer 0's
+  tensors = _tiny_tensors()
+  tensors["model.layers.1.self_attn.k_proj.weight"] = np.zeros((5, 8), np.float32)
+  path = _tiny_checkpoint(tmp_path / "c", tensors=tensors)
+  with pytest.raises(ValueError, match=re.escape(str(path / "model.safetensors")) +
+                     r": tensor model.layers.1.self_attn.k_proj.weight has shape \(5, 8\)"):
+    lm.load_hf(str(path))
+  # sharded: a broken index, an index without weight_map, a shard it names that is missing
+  path = _tiny_checkpoint(tmp_path / "d")
+  index = path / "model.safetensors.index.json"
+  for text, match in [("{", "invalid JSON"), ('{"metadata": {}}', "'weight_map'"),
+                      ('{"weight_map": {"x": 3}}', "'weight_map'")]:
+    index.write_text(text)
+    with pytest.raises(ValueError, match=re.escape(str(index)) + ".*" + match):
+      lm.load_hf(str(path))
+  index.write_text(json.dumps({"weight_map": {"model.norm.weight": "shard-1.safetensors"}}))
+  with pytest.raises(FileNotFoundError, match=re.escape(str(path / "shard-1.safetensors"))):
+    lm.load_hf(str(path))
+  with pytest.raises(FileNotFoundError, match=re.escape(str(path / "nope.safetensors"))):
+    lm.read_safetensors(str(path / "nope.safetensors"))

@@ -1,5 +1,7 @@
 """Token losses: numpy references, clip semantics, KL estimators, aggregation modes."""
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -134,3 +136,115 @@ def test_policy_gradient_loss_and_errors(rng):
     rlcore.aggregate_tokens(lp[0], mask[0], "sum")
   with pytest.raises(ValueError, match="kind"):
     rlcore.kl_estimate(lp[0], lp[0], "k4")
+
+
+# --- masked positions, array-likes, argument checks ------------------------------------------
+
+def _poison(x, mask, values):
+  """x with masked entries replaced by NaN / ±inf, cycling through `values`."""
+  bad = np.resize(np.asarray(values, np.float32), x.shape)
+  return np.where(mask, x, bad).astype(np.float32)
+
+
+@pytest.mark.parametrize("mode", rlcore.losses.AGGREGATIONS)
+@pytest.mark.parametrize("which", ["ppo", "pg"])
+def test_non_finite_masked_positions_change_neither_loss_nor_gradient(rng, mode, which):
+  lp, old, adv, mask = (x[0] for x in _batch(rng, V=1, B=5, L=6))
+  mask[0] = False                       # an empty row
+  mask[1, :] = True                     # a full one
+  assert np.any(~mask[2:]) and np.any(mask[2:])
+  nan_lp = _poison(lp, mask, [np.nan, -np.inf, np.inf])
+  nan_old = _poison(old, mask, [-np.inf, np.nan])
+  nan_adv = _poison(adv, mask, [np.inf, np.nan, -np.inf])
+  seq_adv = adv[:, 0]
+
+  if which == "ppo":
+    def loss(lp, old, adv):
+      return rlcore.ppo_clip_loss(lp, old, adv, mask, clip_high=0.28, aggregation=mode)
+  else:
+    def loss(lp, old, adv):
+      del old
+      return rlcore.policy_gradient_loss(lp, adv, mask, aggregation=mode), {}
+
+  nan_seq_adv = seq_adv.copy()
+  nan_seq_adv[0] = np.nan               # the advantage of a row with no response tokens
+  value = lambda *a: loss(*a)[0]
+  for a, bad_adv in [((lp, old, adv), nan_adv), ((lp, old, seq_adv), nan_seq_adv)]:
+    clean_loss, clean_stats = jax.jit(loss)(*a)
+    clean_grad = jax.jit(jax.grad(value))(*a)
+    bad = (nan_lp, nan_old, bad_adv)
+    bad_loss, bad_stats = jax.jit(loss)(*bad)
+    bad_grad = np.asarray(jax.jit(jax.grad(value))(*bad))
+    assert np.isfinite(float(bad_loss))
+    np.testing.assert_array_equal(bad_loss, clean_loss)
+    for k in clean_stats:
+      np.testing.assert_array_equal(bad_stats[k], clean_stats[k], err_msg=k)
+    assert np.all(np.isfinite(bad_grad))
+    np.testing.assert_array_equal(bad_grad, clean_grad)
+    np.testing.assert_array_equal(bad_grad[~mask], 0.0)
+    assert np.any(bad_grad[mask] != 0)
+
+
+@pytest.mark.parametrize("mode", rlcore.losses.AGGREGATIONS)
+def test_aggregate_tokens_and_masked_mean_ignore_non_finite_masked_values(rng, mode):
+  x = rng.normal(size=(4, 5)).astype(np.float32)
+  m = rng.random((4, 5)) < 0.6
+  bad = _poison(x, m, [np.nan, np.inf, -np.inf])
+  agg = lambda v: rlcore.aggregate_tokens(v, m, mode)
+  np.testing.assert_array_equal(agg(bad), agg(x))
+  g = np.asarray(jax.grad(agg)(bad))
+  np.testing.assert_array_equal(g, jax.grad(agg)(x))
+  np.testing.assert_array_equal(g[~m], 0.0)
+  # float weights keep their meaning
+  w = np.where(m, 0.5, 0.0).astype(np.float32)
+  assert_close(rlcore.aggregate_tokens(bad, w, "seq-mean-token-sum"),
+               0.5 * np.mean(np.sum(np.where(m, x, 0.0), -1)), rtol=1e-6)
+  mm = lambda v: rlcore.masked_mean(v, m)
+  np.testing.assert_array_equal(mm(bad), mm(x))
+  np.testing.assert_array_equal(np.asarray(jax.grad(mm)(bad))[~m], 0.0)
+
+
+def test_losses_accept_array_likes(rng):
+  lp, old, adv, mask = (x[0] for x in _batch(rng, V=1, B=2, L=3))
+  want, want_stats = rlcore.ppo_clip_loss(lp, old, adv, mask)
+  got, stats = rlcore.ppo_clip_loss(lp.tolist(), old.tolist(), adv.tolist(), mask.tolist())
+  assert_close(got, want)
+  for k in want_stats:
+    assert_close(stats[k], want_stats[k], err_msg=k)
+  got = rlcore.ppo_clip_loss(lp.tolist(), old.tolist(), adv[:, 0].tolist(), mask.tolist())[0]
+  assert_close(got, rlcore.ppo_clip_loss(lp, old, adv[:, 0], mask)[0])
+  assert_close(rlcore.policy_gradient_loss(lp.tolist(), adv.tolist(), mask.tolist()),
+               rlcore.policy_gradient_loss(lp, adv, mask))
+  assert_close(rlcore.aggregate_tokens(lp.tolist(), mask.tolist()),
+               rlcore.aggregate_tokens(lp, mask))
+
+
+@pytest.mark.parametrize("shape", [(3,), (2, 4), (4, 3), (2, 3, 1), ()])
+def test_wrongly_shaped_advantages_name_the_argument_and_shapes(shape):
+  z = np.zeros((2, 3), np.float32)
+  adv = np.zeros(shape, np.float32)
+  want = r"`advantages` must have shape \(2, 3\) .* or \(2,\) .*got " + re.escape(str(shape))
+  with pytest.raises(ValueError, match="ppo_clip_loss: " + want):
+    rlcore.ppo_clip_loss(z, z, adv, z)
+  with pytest.raises(ValueError, match="policy_gradient_loss: " + want):
+    rlcore.policy_gradient_loss(z, adv, z)
+
+
+@pytest.mark.parametrize("kw, name, interval", [
+    (dict(clip_low=-0.1), "clip_low", r"\[0.0, 1.0\]"),
+    (dict(clip_low=1.5), "clip_low", r"\[0.0, 1.0\]"),
+    (dict(clip_low=float("nan")), "clip_low", r"\[0.0, 1.0\]"),
+    (dict(clip_high=-0.2), "clip_high", r"\[0.0, inf\]"),
+    (dict(clip_high=np.float32(np.nan)), "clip_high", r"\[0.0, inf\]"),
+    (dict(aggregation="sum"), "aggregation", "one of"),
+])
+def test_bad_clip_bounds_name_the_argument_and_range(kw, name, interval):
+  z = np.zeros((2, 3), np.float32)
+  with pytest.raises(ValueError, match=f"ppo_clip_loss: `{name}` must .*{interval}"):
+    rlcore.ppo_clip_loss(z, z, z, z, **kw)
+
+
+def test_traced_clip_bounds_are_not_checked():
+  z = jnp.zeros((2, 3))
+  f = jax.jit(lambda lo, hi: rlcore.ppo_clip_loss(z, z, z, z, clip_low=lo, clip_high=hi)[0])
+  assert float(f(0.2, 0.28)) == 0.0

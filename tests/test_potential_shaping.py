@@ -163,6 +163,36 @@ def test_valid_mask_zeroes_filler_transitions(rng):
   assert np.all(np.asarray(out)[~valid] == 0)
 
 
+@pytest.mark.parametrize("bootstrap", [True, False])
+def test_non_finite_inputs_stay_at_their_step(bootstrap, rng):
+  # Documented: shaping is elementwise, a non-finite input reaches its own step only;
+  # a zeroed Φ(s') (termination, unbootstrapped truncation) is never read, and
+  # valid=False steps are 0 whatever their inputs.
+  r, phi, phi_next = rng.normal(size=(3, 6, 2)).astype(np.float32)
+  term = np.zeros((6, 2), bool)
+  trunc = np.zeros((6, 2), bool)
+  term[1, 0] = trunc[4, 1] = True
+  valid = np.ones((6, 2), bool)
+  valid[5, 1] = False
+  f = lambda r, p, pn: np.asarray(rlcore.potential_based(
+      r, p, pn, term, trunc, 0.9, bootstraps_on_truncation=bootstrap, valid=valid))
+  clean = f(r, phi, phi_next)
+  r2, p2, pn2 = r.copy(), phi.copy(), phi_next.copy()
+  r2[3, 0] = np.nan
+  p2[2, 1] = np.inf
+  pn2[0, 0] = -np.inf
+  pn2[1, 0] = np.nan            # at a termination: never read
+  pn2[4, 1] = np.nan            # at a truncation: read only when bootstrapping
+  r2[5, 1] = np.nan             # an invalid step
+  out = f(r2, p2, pn2)
+  bad = np.zeros((6, 2), bool)
+  bad[3, 0] = bad[2, 1] = bad[0, 0] = True
+  bad[4, 1] = bootstrap
+  assert not np.any(np.isfinite(out[bad]))
+  np.testing.assert_array_equal(out[~bad], clean[~bad])
+  assert out[5, 1] == 0.0
+
+
 def test_gradient_through_gamma_and_potentials():
   r = jnp.array([1.0, 2.0])
   phi = jnp.array([0.5, -1.0])
@@ -199,6 +229,7 @@ def test_no_retrace_on_second_call(rng):
     (dict(truncated=np.zeros((2, 2), bool)), "`truncated`"),
     (dict(gamma=1.5), "`gamma`"),
     (dict(gamma=np.ones((3,))), "`gamma`"),
+    (dict(gamma=float("nan")), r"`gamma` must lie in \[0.0, 1.0\], got nan"),
 ])
 def test_bad_input_names_the_argument(kwargs, match):
   args = dict(rewards=np.zeros((4, 2)), potentials=np.zeros((4, 2)),

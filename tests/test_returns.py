@@ -285,3 +285,143 @@ def test_float64_is_kept_when_x64_is_enabled(rng):
     out = rlcore.gae(r64, v64, te, tr, 0.99, 0.9, next_values=nv64)
     assert out.dtype == jnp.float64
     np.testing.assert_allclose(out, ref_gae(r64, v64, nv64, te, tr, 0.99, 0.9), atol=1e-12)
+
+
+# --- empty time axis, NaN coefficients, non-finite inputs ------------------------------------
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("batch", [(), (3,), (2, 2)])
+def test_empty_time_axis_gives_empty_result(method, batch):
+  shape = (0,) + batch
+  z, flags = np.zeros(shape, np.float32), np.zeros(shape, bool)
+  v_tp1 = np.zeros((1,) + batch, np.float32)
+  outs = {
+      "gae": rlcore.gae(z, v_tp1, flags, None, 0.9, 0.8, method=method),
+      "gae next_values": rlcore.gae(z, z, flags, flags, 0.9, 0.8, next_values=z, method=method),
+      "lambda_returns": rlcore.lambda_returns(z, z, flags, flags, 0.9, 0.8, method=method),
+      "discounted_returns": rlcore.discounted_returns(z, flags, None, 0.9, method=method),
+      "linear_recurrence": rlcore.linear_recurrence(z, z, method=method),
+      "n_step_returns": rlcore.n_step_returns(z, z, flags, None, 0.9, 3),
+      "gae jit": jax.jit(lambda r, v, f: rlcore.gae(r, v, f, f, 0.9, 0.8, next_values=v,
+                                                    method=method))(z, z, flags),
+  }
+  for name, out in outs.items():
+    assert out.shape == shape and out.dtype == jnp.float32, (name, out.shape, out.dtype)
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda g, l: rlcore.gae(np.zeros(3), np.zeros(4), np.zeros(3), None, g, l), None),
+    (lambda g, l: rlcore.lambda_returns(np.zeros(3), np.zeros(3), np.zeros(3), None, g, l),
+     None),
+    (lambda g, l: rlcore.discounted_returns(np.zeros(3), np.zeros(3), None, g), "gamma"),
+    (lambda g, l: rlcore.n_step_returns(np.zeros(3), np.zeros(3), np.zeros(3), None, g, 2),
+     "gamma"),
+    (lambda g, l: rlcore.potential_based(np.zeros(3), np.zeros(3), np.zeros(3), np.zeros(3),
+                                         None, g), "gamma"),
+])
+def test_nan_discount_or_lambda_names_the_argument(call, name):
+  for g, l, arg in [(np.nan, 0.9, "gamma"), (np.float32(np.nan), 0.9, "gamma"),
+                    (0.9, np.nan, "lambda_"), (np.array([0.9, np.nan, 0.9]), 0.9, "gamma")]:
+    if name is not None and arg != name:
+      continue
+    with pytest.raises(ValueError, match=rf"`{arg}` must lie in \[0.0, 1.0\], got .*nan"):
+      call(g, l)
+
+
+def _flagged_batch(rng):
+  """[10, 2]: column 0 terminates after step 2 and is truncated after step 6."""
+  r = rng.normal(size=(10, 2)).astype(np.float32)
+  v = rng.normal(size=(11, 2)).astype(np.float32)
+  nv = rng.normal(size=(10, 2)).astype(np.float32)
+  term = np.zeros((10, 2), bool)
+  trunc = np.zeros((10, 2), bool)
+  term[2, 0] = trunc[6, 0] = True
+  term[7, 1] = True
+  return r, v, nv, term, trunc
+
+
+NON_FINITE_FNS = {
+    "gae": lambda r, v, nv, te, tr, lam, m: rlcore.gae(r, v, te, tr, 0.9, lam, method=m),
+    "gae next_values": lambda r, v, nv, te, tr, lam, m: rlcore.gae(
+        r, v[:-1], te, tr, 0.9, lam, next_values=nv, method=m),
+    "lambda_returns": lambda r, v, nv, te, tr, lam, m: rlcore.lambda_returns(
+        r, nv, te, tr, 0.9, lam, method=m),
+    "discounted_returns": lambda r, v, nv, te, tr, lam, m: rlcore.discounted_returns(
+        r, te, tr, 0.9, next_values=nv, method=m),
+}
+
+
+@pytest.mark.parametrize("name", list(NON_FINITE_FNS))
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("bad, lam", [(np.nan, 0.8), (np.inf, 0.8), (-np.inf, 1.0),
+                                      (np.nan, 0.0)])
+def test_non_finite_reward_spreads_back_through_its_episode_only(name, method, bad, lam, rng):
+  # Documented (module docstring): a non-finite r_t makes the output non-finite at t and
+  # at every earlier step of t's episode, whatever γλ; nothing else changes.
+  r, v, nv, term, trunc = _flagged_batch(rng)
+  fn = NON_FINITE_FNS[name]
+  clean = np.asarray(fn(r, v, nv, term, trunc, lam, method))
+  r_bad = r.copy()
+  r_bad[5, 0] = bad                  # in column 0's episode of steps 3..6
+  out = np.asarray(fn(r_bad, v, nv, term, trunc, lam, method))
+  assert not np.any(np.isfinite(out[3:6, 0]))
+  np.testing.assert_array_equal(out[:3, 0], clean[:3, 0])    # the earlier episode
+  np.testing.assert_array_equal(out[6:, 0], clean[6:, 0])    # later steps
+  np.testing.assert_array_equal(out[:, 1], clean[:, 1])      # the other column
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_non_finite_values_follow_the_same_rule(method, rng):
+  r, v, nv, term, trunc = _flagged_batch(rng)
+  clean = np.asarray(rlcore.gae(r, v[:-1], term, trunc, 0.9, 0.8, next_values=nv,
+                                method=method))
+  # A bootstrap value at a termination is never read.
+  nv_term = nv.copy()
+  nv_term[2, 0] = np.nan
+  out = rlcore.gae(r, v[:-1], term, trunc, 0.9, 0.8, next_values=nv_term, method=method)
+  np.testing.assert_array_equal(out, clean)
+  # V'_t used at a truncation: non-finite at t and back to the start of the episode.
+  nv_trunc = nv.copy()
+  nv_trunc[6, 0] = np.inf
+  out = np.asarray(rlcore.gae(r, v[:-1], term, trunc, 0.9, 0.8, next_values=nv_trunc,
+                              method=method))
+  assert not np.any(np.isfinite(out[3:7, 0]))
+  np.testing.assert_array_equal(out[:3, 0], clean[:3, 0])
+  np.testing.assert_array_equal(out[7:], clean[7:])
+  np.testing.assert_array_equal(out[:, 1], clean[:, 1])
+
+
+def test_non_finite_reward_in_n_step_returns_reaches_n_minus_1_earlier_steps(rng):
+  r, v, nv, term, trunc = _flagged_batch(rng)
+  clean = np.asarray(rlcore.n_step_returns(r, nv, term, trunc, 0.9, 2))
+  r_bad = r.copy()
+  r_bad[5, 0] = np.nan
+  out = np.asarray(rlcore.n_step_returns(r_bad, nv, term, trunc, 0.9, 2))
+  assert not np.any(np.isfinite(out[4:6, 0]))
+  mask = np.ones(out.shape, bool)
+  mask[4:6, 0] = False
+  np.testing.assert_array_equal(out[mask], clean[mask])
+  # ...and never across a termination, even within n steps
+  r_bad = r.copy()
+  r_bad[3, 0] = np.nan
+  out = np.asarray(rlcore.n_step_returns(r_bad, nv, term, trunc, 0.9, 4))
+  clean = np.asarray(rlcore.n_step_returns(r, nv, term, trunc, 0.9, 4))
+  assert not np.isfinite(out[3, 0])
+  mask = np.ones(out.shape, bool)
+  mask[3, 0] = False
+  np.testing.assert_array_equal(out[mask], clean[mask])
+
+
+def test_linear_recurrence_zero_coefficient_still_reads_a_non_finite_next_value():
+  for method in METHODS:
+    y = np.asarray(rlcore.linear_recurrence(jnp.array([1.0, np.nan]), jnp.array([0.0, 0.5]),
+                                            method=method))
+    assert np.isnan(y).all()
+
+
+def test_bfloat16_coefficients_are_range_checked_not_rejected():
+  r, flags = np.ones(3, np.float32), np.zeros(3, bool)
+  out = rlcore.discounted_returns(r, flags, None, jnp.bfloat16(0.5))
+  np.testing.assert_allclose(out, [1.75, 1.5, 1.0])
+  with pytest.raises(ValueError, match=r"`gamma` must lie in \[0.0, 1.0\], got nan"):
+    rlcore.discounted_returns(r, flags, None, jnp.bfloat16(np.nan))

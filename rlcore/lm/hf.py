@@ -7,6 +7,12 @@ with the `safetensors` package's numpy loader, one tensor at a time (float32, fl
 and bfloat16 included), so no torch or transformers is needed; `load_tokenizer` needs
 the `tokenizers` package. Both are imported when called.
 
+Damaged inputs raise ValueError (FileNotFoundError for a missing file) naming the
+file, and the key or tensor where there is one: a truncated, empty or otherwise
+invalid safetensors file (with the tensor whose offsets do not fit, when the header
+can be read), invalid JSON, a config.json missing a key or with a non-positive size,
+a missing or misshapen tensor.
+
 Model: "LLaMA: Open and Efficient Foundation Language Models", Touvron et al. 2023
 (https://arxiv.org/abs/2302.13971); Qwen2 adds q/k/v biases and ties the embeddings
 of its small models.
@@ -45,6 +51,86 @@ _LAYER_WEIGHTS = {
 }
 _LAYER_NAME = re.compile(r"^model\.layers\.(\d+)\.(.+)$")
 
+# Keys of config.json that must hold positive ints (no defaults exist for them).
+_REQUIRED_SIZES = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+                   "num_attention_heads")
+# Bytes per element of the safetensors dtypes (for naming a tensor that does not fit).
+_DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2,
+                "F16": 2, "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8,
+                "F64": 8, "C64": 8}
+
+
+def _read_json(file: str):
+  """The parsed JSON of `file`; FileNotFoundError / ValueError naming the file."""
+  try:
+    with open(file, "rb") as f:
+      return json.loads(f.read())
+  except FileNotFoundError:
+    raise FileNotFoundError(f"{file}: no such file") from None
+  except (ValueError, UnicodeDecodeError) as e:  # json.JSONDecodeError is a ValueError
+    raise ValueError(f"{file}: invalid JSON ({e})") from None
+
+
+def _header_problem(file: str) -> str:
+  """Why the safetensors header of `file` does not fit its data, as far as can be told
+  without trusting it: reads only the 8-byte length and, if it fits the file, the
+  header (never a length from the file that exceeds the file's size)."""
+  try:
+    size = os.path.getsize(file)
+    with open(file, "rb") as f:
+      head = f.read(8)
+      if len(head) < 8:
+        return f"the file has {size} bytes, fewer than the 8-byte header length"
+      n = int.from_bytes(head, "little")
+      if n > size - 8:
+        return f"header length {n} exceeds the file size ({size} bytes)"
+      header = json.loads(f.read(n))
+  except (OSError, ValueError, UnicodeDecodeError):
+    return ""
+  if not isinstance(header, dict):
+    return ""
+  data = size - 8 - n
+  for name, info in header.items():
+    if name == "__metadata__" or not isinstance(info, dict):
+      continue
+    offsets, shape = info.get("data_offsets"), info.get("shape")
+    if (not isinstance(offsets, list) or len(offsets) != 2
+        or not all(isinstance(o, int) for o in offsets)):
+      return f"tensor {name}: data_offsets {offsets!r} are not two ints"
+    begin, end = offsets
+    if not 0 <= begin <= end <= data:
+      return (f"tensor {name}: data_offsets [{begin}, {end}] do not fit the {data} data "
+              "bytes (truncated file?)")
+    width = _DTYPE_BYTES.get(info.get("dtype"))
+    if width and isinstance(shape, list) and all(isinstance(d, int) for d in shape):
+      if end - begin != width * int(np.prod(shape)):
+        return (f"tensor {name}: shape {shape} of {info.get('dtype')} needs "
+                f"{width * int(np.prod(shape))} bytes, data_offsets give {end - begin}")
+  return ""
+
+
+def _safe_open(file: str):
+  """`safetensors.safe_open(file, framework="numpy")` with errors that name the file."""
+  from safetensors import SafetensorError, safe_open  # pylint: disable=import-outside-toplevel
+  try:
+    return safe_open(file, framework="numpy")
+  except FileNotFoundError:
+    raise FileNotFoundError(f"{file}: no such file") from None
+  except (SafetensorError, OSError) as e:
+    detail = _header_problem(file)
+    raise ValueError(f"{file}: not a readable safetensors file ({e})"
+                     + (f": {detail}" if detail else "")) from None
+
+
+def _get_tensor(handle, file: str, name: str) -> np.ndarray:
+  """One tensor of an open file; ValueError naming the file and the tensor."""
+  from safetensors import SafetensorError  # pylint: disable=import-outside-toplevel
+  try:
+    return handle.get_tensor(name)
+  except (SafetensorError, OSError, TypeError, ValueError, AttributeError) as e:
+    # AttributeError: a dtype this numpy lacks (float8 without ml_dtypes' names).
+    raise ValueError(f"{file}: tensor {name} cannot be read ({type(e).__name__}: {e})") from None
+
 
 def read_safetensors(path: str) -> dict:
   """The tensors of one .safetensors file as numpy arrays (the `safetensors` package's
@@ -55,16 +141,26 @@ def read_safetensors(path: str) -> dict:
 
   Returns:
     {name: np.ndarray}.
+
+  Raises:
+    FileNotFoundError: no such file.
+    ValueError: not a readable safetensors file (truncated, empty, offsets past the
+      end, ...), naming the file and, where it can be told, the tensor.
   """
-  from safetensors.numpy import load_file  # pylint: disable=import-outside-toplevel
-  return load_file(path)
+  with _safe_open(path) as handle:
+    return {name: _get_tensor(handle, path, name) for name in handle.keys()}
 
 
 def _weight_files(path: str) -> list[str]:
   index = os.path.join(path, "model.safetensors.index.json")
   if os.path.exists(index):
-    with open(index) as f:
-      return sorted(set(json.load(f)["weight_map"].values()))
+    weight_map = _read_json(index)
+    weight_map = weight_map.get("weight_map") if isinstance(weight_map, dict) else None
+    if not isinstance(weight_map, dict) or not all(isinstance(v, str)
+                                                   for v in weight_map.values()):
+      raise ValueError(f"{index}: key 'weight_map' must be a JSON object of tensor name -> "
+                       "file name")
+    return sorted(set(weight_map.values()))
   if os.path.exists(os.path.join(path, "model.safetensors")):
     return ["model.safetensors"]
   files = sorted(n for n in os.listdir(path) if n.endswith(".safetensors"))
@@ -76,14 +172,15 @@ def _weight_files(path: str) -> list[str]:
 
 @contextlib.contextmanager
 def _open_weights(path: str):
-  """{tensor name: open safetensors file holding it}; tensors are read one at a time
-  (`get_tensor`), so loading holds one tensor in host memory besides the parameters."""
-  from safetensors import safe_open  # pylint: disable=import-outside-toplevel
+  """{tensor name: (open safetensors file holding it, its path)}; tensors are read one
+  at a time (`get_tensor`), so loading holds one tensor in host memory besides the
+  parameters."""
   with contextlib.ExitStack() as stack:
     where = {}
     for name in _weight_files(path):
-      handle = stack.enter_context(safe_open(os.path.join(path, name), framework="numpy"))
-      where.update({key: handle for key in handle.keys()})
+      file = os.path.join(path, name)
+      handle = stack.enter_context(_safe_open(file))
+      where.update({key: (handle, file) for key in handle.keys()})
     yield where
 
 
@@ -102,9 +199,13 @@ def config_from_hf(hf_config: dict, param_dtype: str = "float32") -> LMConfig:
     The LMConfig (Llama, https://arxiv.org/abs/2302.13971, layout).
 
   Raises:
-    ValueError: unsupported model_type, activation, rope scaling, sliding window or
-      biases.
+    ValueError: not a JSON object, a missing or non-positive size (vocab_size,
+      hidden_size, intermediate_size, num_hidden_layers, num_attention_heads;
+      num_key_value_heads and head_dim when given), unsupported model_type,
+      activation, rope scaling, sliding window or biases.
   """
+  if not isinstance(hf_config, dict):
+    raise ValueError(f"the config must be a JSON object, got {type(hf_config).__name__}")
   model_type = hf_config.get("model_type")
   if model_type not in SUPPORTED_MODEL_TYPES:
     raise ValueError(f"model_type={model_type!r} is not supported; allowed: "
@@ -128,6 +229,14 @@ def config_from_hf(hf_config: dict, param_dtype: str = "float32") -> LMConfig:
       # Llama's attention_bias also adds an o_proj bias, which this layout lacks.
       raise ValueError("Llama attention_bias=True is not supported")
     attention_bias = False
+  for key in _REQUIRED_SIZES:
+    if key not in hf_config:
+      raise ValueError(f"key {key!r} is missing (a positive int is required)")
+  for key in _REQUIRED_SIZES + ("num_key_value_heads", "head_dim"):
+    value = hf_config.get(key)
+    if key in _REQUIRED_SIZES or value is not None:
+      if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"key {key!r} must be a positive int, got {value!r}")
   heads = hf_config["num_attention_heads"]
   return LMConfig(
       vocab_size=hf_config["vocab_size"], hidden_size=hf_config["hidden_size"],
@@ -158,9 +267,20 @@ def load_hf(path: str, param_dtype: str = "float32") -> Tuple[LMConfig, dict]:
 
   Returns:
     (config, params) for `apply`, `token_logprobs` and `sample`.
+
+  Raises:
+    FileNotFoundError: no config.json or no weights, naming the path.
+    ValueError: invalid JSON, an unsupported or incomplete config, an unreadable
+      safetensors file, a missing or misshapen tensor; the message names the file
+      and the key or tensor.
   """
-  with open(os.path.join(path, "config.json")) as f:
-    config = config_from_hf(json.load(f), param_dtype)
+  config_file = os.path.join(path, "config.json")
+  try:
+    config = config_from_hf(_read_json(config_file), param_dtype)
+  except ValueError as e:
+    if str(e).startswith(config_file):
+      raise
+    raise ValueError(f"{config_file}: {e}") from None
   with _open_weights(path) as tensors:
     params = _gather(path, config, tensors)
   expected = jax.eval_shape(lambda: init_params(config, jax.random.key(0)))
@@ -183,9 +303,20 @@ def _gather(path, config: LMConfig, tensors) -> dict:
 
   def get(name, transpose=False):
     if name not in tensors:
-      raise KeyError(f"{path}: weight {name} is missing")
-    array = tensors[name].get_tensor(name)
+      raise ValueError(f"{path}: weight {name} is missing (in no *.safetensors file)")
+    handle, file = tensors[name]
+    array = _get_tensor(handle, file, name)
     return (array.T if transpose else array).astype(dtype)
+
+  def stack(suffix, transpose):
+    arrays = [get(f"model.layers.{i}.{suffix}", transpose) for i in range(config.num_layers)]
+    for i, a in enumerate(arrays):
+      if a.shape != arrays[0].shape:
+        name = f"model.layers.{i}.{suffix}"
+        raise ValueError(f"{tensors[name][1]}: tensor {name} has shape "
+                         f"{a.T.shape if transpose else a.shape}, layer 0's has "
+                         f"{arrays[0].T.shape if transpose else arrays[0].shape}")
+    return np.stack(arrays)
 
   params = {"embed": {"embedding": get("model.embed_tokens.weight")},
             "final_norm": {"scale": get("model.norm.weight")}}
@@ -195,8 +326,7 @@ def _gather(path, config: LMConfig, tensors) -> dict:
   for suffix, (where, transpose) in _LAYER_WEIGHTS.items():
     if where[-1] == "bias" and not config.attention_bias:
       continue
-    stacked = np.stack([get(f"model.layers.{i}.{suffix}", transpose)
-                        for i in range(config.num_layers)])
+    stacked = stack(suffix, transpose)
     node = layers
     for key in where[:-1]:
       node = node.setdefault(key, {})
@@ -245,8 +375,8 @@ def load_eos_ids(path: str) -> Tuple[int, ...]:
     file = os.path.join(path, name)
     if not os.path.exists(file):
       continue
-    with open(file) as f:
-      eos = json.load(f).get("eos_token_id")
+    content = _read_json(file)
+    eos = content.get("eos_token_id") if isinstance(content, dict) else None
     if eos is not None:
       return tuple(int(e) for e in np.atleast_1d(eos))
   return ()

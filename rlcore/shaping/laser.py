@@ -74,8 +74,9 @@ def laser(scores: Array, correct: Array, lengths: Array, target_length, *, alpha
     scores: [B] or [P, G] base verifier scores (e.g. 1 / −0.5 / −1).
     correct: bool, same shape.
     lengths: response lengths in tokens (incl. EOS), same shape.
-    target_length: L_T, scalar or broadcastable (may be traced).
-    alpha: bonus size α (0.5 in the paper; may be traced).
+    target_length: L_T >= 0 (not NaN), scalar or broadcastable (may be traced;
+      checked when concrete).
+    alpha: bonus size α >= 0 (0.5 in the paper; may be traced; checked when concrete).
     mode: "reward", "penalty" or "hybrid".
     valid: optional bool mask; invalid (and NaN) scores are returned unchanged.
 
@@ -86,6 +87,8 @@ def laser(scores: Array, correct: Array, lengths: Array, target_length, *, alpha
   _checks.check_choice(fn, "mode", mode, MODES)
   s, correct, lengths, _ = _sample_arrays(fn, scores, correct, lengths, valid)
   _checks.check_broadcastable(fn, "target_length", target_length, s.shape)
+  _checks.check_range(fn, "target_length", target_length, 0)
+  _checks.check_range(fn, "alpha", alpha, 0)
   target = jnp.broadcast_to(_checks.as_float(target_length), s.shape)  # no rank promotion
   return s + _bonus(correct, lengths, target, _checks.as_float(alpha), mode)
 
@@ -104,7 +107,9 @@ def laser_difficulty(correct: Array, group_ids: Optional[Array] = None,
 
       easy (2) if 3c ≥ 2n,   medium (1) if 3c ≥ n,   hard (0) otherwise
 
-  with c correct among the n valid samples of the prompt (module docstring).
+  with c correct among the n valid samples of the prompt (module docstring). A
+  group without valid samples (n = 0), and under `jit` a sample whose traced group id
+  is outside [0, num_groups) (it is in no group, n = c = 0), is easy.
   See Liu et al. 2025 (https://arxiv.org/abs/2505.15612), §5.1.
 
   Args:
@@ -221,13 +226,14 @@ def laser_target_lengths(stats: LaserMonitorStats, thresholds, *, round_method: 
     stats: `LaserMonitorStats`.
     thresholds: [NL] candidate lengths, as given to `laser_monitor_statistics`.
     round_method: "floor" or "ceil".
-    expected_n_correct: K_exp (1 in the paper).
+    expected_n_correct: K_exp > 0 (1 in the paper; checked when concrete).
 
   Returns:
     [3] int32 target lengths for (hard, medium, easy); -1 = fallback.
   """
   fn = "laser_target_lengths"
   _checks.check_choice(fn, "round_method", round_method, ROUND_METHODS)
+  _checks.check_range(fn, "expected_n_correct", expected_n_correct, 0.0, low_inclusive=False)
   thresholds = jnp.asarray(thresholds)
   _checks.check_shape(fn, "stats.covered", stats.covered, (3, thresholds.shape[0]),
                       "(3 buckets x the number of thresholds)")
@@ -252,7 +258,7 @@ class LaserDState(NamedTuple):
 def _effective_targets(state, ctx: SequenceContext, lengths, ok):
   """Per-sample target: its bucket's L_A, or the batch's longest valid response."""
   bucket = laser_difficulty(ctx.correct, ctx.group_ids, ctx.num_groups, valid=ok)
-  batch_max = jnp.max(jnp.where(ok, lengths, 0.0))
+  batch_max = jnp.max(jnp.where(ok, lengths, 0.0), initial=0.0)  # empty batch: 0
   targets = jnp.where(state.target_lengths < 0, batch_max,
                       state.target_lengths.astype(jnp.float32))
   return targets[bucket]
@@ -268,6 +274,8 @@ def _laser_d_family(fn, thresholds, alpha, mode, round_method, expected_n_correc
                      f"{thresholds.shape}.")
   init_len = FALLBACK if initial_target_length is None else initial_target_length
   _checks.check_range(fn, "initial_target_length", init_len, FALLBACK)
+  _checks.check_range(fn, "expected_n_correct", expected_n_correct, 0.0, low_inclusive=False)
+  _checks.check_range(fn, "alpha", alpha, 0)
 
   def init():
     return LaserDState(target_lengths=jnp.full((3,), init_len, jnp.int32),
@@ -286,6 +294,9 @@ def _laser_d_family(fn, thresholds, alpha, mode, round_method, expected_n_correc
       raise TypeError(f"{fn}.apply: `context` must be a SequenceContext, got "
                       f"{type(ctx).__name__}.")
     s, correct, lengths, ok = _sample_arrays(fn, scores, ctx.correct, ctx.lengths, ctx.valid)
+    # Samples whose traced group id is out of range are in no group: left unchanged.
+    ok = Groups(fn, "correct", ctx.correct, ctx.group_ids, ctx.num_groups).member(ok)
+    correct = correct & ok
     target = _effective_targets(state, ctx, lengths, ok)
     a = _checks.as_float(alpha)
     if not explore:
@@ -322,10 +333,10 @@ def laser_d(thresholds: Sequence[int], *, alpha=0.5, mode: str = "reward",
 
   Args:
     thresholds: candidate lengths (`laser_d_thresholds(lower, 16384, 1024)`).
-    alpha: bonus α (0.5).
+    alpha: bonus α >= 0 (0.5).
     mode: "reward", "penalty" or "hybrid" (as `laser`).
     round_method: "floor" (official code) or "ceil" (paper text).
-    expected_n_correct: K_exp (1).
+    expected_n_correct: K_exp > 0 (1).
     initial_target_length: target before the first monitor pass, or None.
 
   Returns:

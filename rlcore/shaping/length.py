@@ -2,7 +2,9 @@
 
 Each function maps per-sample scores (and correctness, lengths) to shaped scores.
 They are pure, accept `[B]` or `[P, G]` arrays (group-based ones also `[N]` with
-`group_ids`), and keep all coefficients traceable. The table of the framework is in
+`group_ids`), and keep all coefficients traceable. Group-based ones raise on concrete
+`group_ids` outside [0, num_groups); under `jit` such a sample is treated as
+`valid=False` (score unchanged, left out of its group's statistics). The table of the framework is in
 "Learn to Reason Efficiently with Adaptive Length-based Reward Shaping", Liu et al.
 2025 (https://arxiv.org/abs/2505.15612), Table 2; each function cites its own paper.
 """
@@ -37,7 +39,8 @@ def _group_arrays(fn, scores, correct, lengths, group_ids, num_groups, valid):
   if valid is not None:
     groups.check_same("valid", valid)
   ok = jnp.isfinite(s) if valid is None else _checks.as_bool(valid) & jnp.isfinite(s)
-  return groups, s, correct, lengths, ok
+  # Under jit, samples with an out-of-range group id are in no group: as invalid.
+  return groups, s, correct, lengths, groups.member(ok)
 
 
 def truncation_reward(scores: Array, lengths: Array, max_length, *, rho=0.0) -> Array:
@@ -188,7 +191,7 @@ def group_length_penalty(scores: Array, correct: Array, lengths: Array,
     lengths: same shape.
     group_ids: optional [N] int.
     num_groups: static int, required with `group_ids`.
-    alpha: penalty strength α in [0, 1].
+    alpha: penalty strength α in [0, 1] (checked when concrete).
     ddof: static int for the std.
     eps: added to the std.
     valid: optional bool mask.
@@ -199,6 +202,7 @@ def group_length_penalty(scores: Array, correct: Array, lengths: Array,
   fn = "group_length_penalty"
   groups, s, correct, lengths, ok = _group_arrays(fn, scores, correct, lengths, group_ids,
                                                   num_groups, valid)
+  _checks.check_range(fn, "alpha", alpha, 0.0, 1.0)
   good = correct & ok
   _, mean, std = groups.moments(lengths, good, ddof)
   z = (lengths - mean) / (std + _checks.as_float(eps))

@@ -52,7 +52,12 @@ def potential_based(rewards: Array, potentials: Array, next_potentials: Array,
     valid: optional bool mask; filler transitions get 0.
 
   Returns:
-    float32 shaped rewards, same shape as `rewards`.
+    float32 shaped rewards, same shape as `rewards`. Elementwise: NaN or ±inf in
+    r_t, Φ(s_t) or a kept Φ(s'_t) makes r'_t non-finite at that step only (a zeroed
+    Φ(s'_t), at a termination or an unbootstrapped truncation, is never read, and
+    `valid=False` steps are 0 whatever their inputs). A return computed from the
+    shaped rewards (`gae`, `lambda_returns`) then carries it back to every earlier
+    step of the episode (see `rlcore.returns`).
 
   Example:
     >>> r2 = rlcore.potential_based(r, phi(obs), phi(next_obs), term, trunc, 0.99)
