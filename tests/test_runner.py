@@ -136,6 +136,8 @@ def test_sweep_vmaps_scalars_separates_structure_and_skips_finished(tmp_path, ca
   state, _, _ = runner.load(c, str(tmp_path), "activation=relu")
   np.testing.assert_allclose(np.asarray(state.hparams["lr"]), [1e-3, 1e-3, 2.5e-4, 2.5e-4])
   assert (tmp_path / "sweep_summary.json").exists()
+  for color in plot_checks.CYCLE:          # 2 groups x 2 points: four lines in one figure
+    plot_checks.assert_draws_curve(tmp_path / "sweep_curve.png", color)
   before = (tmp_path / "activation=tanh" / "summary.json").stat().st_mtime_ns
   os.remove(tmp_path / "activation=relu" / "points" / "lr=0.001.json")
   capsys.readouterr()

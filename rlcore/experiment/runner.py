@@ -67,6 +67,8 @@ def run(config, workdir: str, *, progress: bool = True) -> list[dict]:
     if len(summaries) > 1:
       rio.write_json_atomic(os.path.join(workdir, "sweep_summary.json"),
                             {s["group"]: s for s in summaries})
+      if config.plot:
+        summary_lib.plot_sweep(workdir, summaries, title=f"{config.agent}: the sweep's groups")
   return summaries
 
 
@@ -174,7 +176,8 @@ def run_group(group: Group, gdir: str, *, progress: bool = True) -> dict:
   timing = dict(init_seconds=init_s, compile_seconds=executor.compile_seconds,
                 steps_per_second=run_steps / run_s if run_s else None, run_seconds=run_s,
                 sharding=executor.sharding, nonfinite=nonfinite)
-  summary = summary_lib.summarise(group, config, recs, names, evaluations, timing)
+  summary = summary_lib.summarise(group, config, recs, names, evaluations, timing,
+                                  agent.plot_metrics)
   if config.plot and recs:
     summary_lib.plot(recs, names, agent.plot_metrics, os.path.join(gdir, "curve.png"),
                      title=f"{config.agent}: {group.name or 'default'}")

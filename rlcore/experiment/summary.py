@@ -83,7 +83,7 @@ def last_values(recs: list[dict]) -> dict:
   return last
 
 
-def summarise(group, config, recs, names, evaluations, timing: dict) -> dict:
+def summarise(group, config, recs, names, evaluations, timing: dict, plot_metrics=()) -> dict:
   """The group's summary.json: per point its final record, the last value of every
   metric, its evaluation; the timings, versions, device and config."""
   points = {}
@@ -98,26 +98,49 @@ def summarise(group, config, recs, names, evaluations, timing: dict) -> dict:
           **{k: float(np.mean([e[k] for e in per_seed])) for k in per_seed[0]},
           **{k + "_per_seed": [e[k] for e in per_seed] for k in per_seed[0]}}
   return dict(group=group.name or "default", overrides=group.overrides, points=points,
-              **timing, jax_version=jax.__version__,
+              plot_metrics=list(plot_metrics), **timing, jax_version=jax.__version__,
               device=str(jax.devices()[0].device_kind), num_devices=jax.device_count(),
               backend=jax.default_backend(), config=config_json(config))
 
 
-def plot(recs, names, plot_metrics, path, title: str) -> None:
-  """`curve.png`: one panel per plot metric, one mean line and seed band per point."""
+def plot(recs, names, plot_metrics, path, title: str, *, labels=None) -> None:
+  """A PNG with one panel per plot metric and one mean line and seed band per point.
+
+  Args:
+    recs: metric records (of one group, or of several with `point` made unique).
+    names: the points to draw.
+    plot_metrics: the metrics, one panel each (those with per-seed values).
+    path: the PNG.
+    title: the figure's title.
+    labels: the legend label of each point (default: its name).
+  """
   panels = {}
   for key in plot_metrics:
     curves = {}
-    for name in names:
+    for i, name in enumerate(names):
       mine = [r for r in recs if r["point"] == name and key + "_per_seed" in r]
       if mine:
         x = np.array([r["env_steps"] for r in mine])
         y = np.array([r[key + "_per_seed"] for r in mine], np.float64).T
-        curves[name] = (x, y)
+        curves[labels[i] if labels else name] = (x, y)
     if curves:
       panels[key.replace("_", " ")] = curves
   if panels:
     rio.learning_curves_png(path, panels, xlabel="env steps", title=title)
+
+
+def plot_sweep(workdir, summaries, title: str) -> None:
+  """`sweep_curve.png`: every group's points in one figure, one panel per metric."""
+  recs, names, labels, metrics = [], [], [], []
+  for s in summaries:
+    gdir = os.path.join(workdir, s["group"]) if s["group"] != "default" else workdir
+    for r in rio.read_jsonl(os.path.join(gdir, "metrics.jsonl")):
+      recs.append(dict(r, point=f"{s['group']}/{r['point']}"))
+    for name in s["points"]:
+      names.append(f"{s['group']}/{name}")
+      labels.append(s["group"] if len(s["points"]) == 1 else f"{s['group']}/{name}")
+    metrics += [m for m in s.get("plot_metrics", []) if m not in metrics]
+  plot(recs, names, metrics, os.path.join(workdir, "sweep_curve.png"), title, labels=labels)
 
 
 def write_point_files(gdir, summary) -> None:
