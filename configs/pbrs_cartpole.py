@@ -13,9 +13,9 @@ Launch:
 
     python experiments/main.py --config=configs/pbrs_cartpole.py --workdir=runs/pbrs
 
-Runtime on this 2-core CPU: about 2 min 20 s wall (24 runs of 5e5 steps in one
-compiled call: 6.9 s compile, 83 s of training at 144k env steps/s, the rest the
-gymnasium check; a GRPO run shared the CPU).
+Runtime on this 2-core CPU: 85 s wall on a quiet machine (24 runs of 5e5 steps in one
+compiled call: 3.8 s compile, 187k env steps/s, then the gymnasium check; 2026-12-02);
+about 2 min 20 s with a GRPO run sharing the CPU (2026-11-26).
 
 Results: results/pbrs_cartpole.md
 """

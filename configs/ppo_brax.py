@@ -9,9 +9,9 @@ Launch:
     python experiments/main.py --config=configs/ppo_brax.py:env=inverted_pendulum
     python experiments/main.py --config=configs/ppo_brax.py:env=ant --workdir=runs/ant
 
-Runtime on this 2-core CPU (spring backend, other jobs running): inverted_pendulum
-54 s for 5e5 steps (44k steps/s after a 40 s compile). reacher and ant were not run to
-completion here.
+Runtime on this 2-core CPU (spring backend): inverted_pendulum 5e5 steps in 33 s on a
+quiet machine (89k steps/s after 18 s of compiles, 2026-12-02), 54 s with other jobs
+running (2026-11-26). reacher and ant were not run to completion here.
 
 Results: results/ppo_brax.md
 """

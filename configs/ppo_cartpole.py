@@ -12,11 +12,10 @@ this config with its defaults into runs/ppo_cartpole/. With flags:
     python experiments/main.py --config=configs/ppo_cartpole.py --config.num_seeds=8 \
         --cpu_devices=2          # the 8 seeds sharded over both cores
 
-Runtime on this 2-core CPU (jax 0.10.2): 1 seed 2.8 s of training (178k env steps/s)
-after a ~4 s compile (plus imports and the gymnasium check, under a minute in all); 8 seeds
-(`--config.num_seeds=8`) 45 s wall on a quiet machine (25 s of training, 160k env
-steps/s over the 8 seeds; 2 min 41 s with other jobs running); with `--cpu_devices=2`:
-36 s wall, 354k env steps/s over the 8 seeds.
+Runtime on this 2-core CPU (jax 0.10.2), wall with imports, compile and the gymnasium
+check: 1 seed 13 s on a quiet machine (3.1 s compile, 161k env steps/s, 2026-12-02);
+8 seeds 39 s quiet (176k env steps/s over the 8 seeds), 2 min 41 s with other jobs
+running (2026-11-26); 8 seeds with `--cpu_devices=2` 34 s quiet (353k env steps/s).
 
 Results: results/ppo_cartpole.md
 """

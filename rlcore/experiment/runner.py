@@ -180,7 +180,7 @@ def run_group(group: Group, gdir: str, *, progress: bool = True) -> dict:
                                   agent.plot_metrics)
   if config.plot and recs:
     summary_lib.plot(recs, names, agent.plot_metrics, os.path.join(gdir, "curve.png"),
-                     title=f"{config.agent}: {group.name or 'default'}")
+                     title=f"{config.agent}: {group.name or os.path.basename(gdir.rstrip('/'))}")
   summary_lib.write_point_files(gdir, summary)
   rio.write_json_atomic(summary_path, summary)
   return summary
