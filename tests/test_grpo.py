@@ -214,11 +214,6 @@ DIRECTION_SEED = int(os.environ.get("RLCORE_DIRECTION_SEED", "0"))
 
 
 @pytest.fixture(scope="module")
-def sft_dir(tmp_path_factory):
-  return str(tmp_path_factory.mktemp("sft"))
-
-
-@pytest.fixture(scope="module")
 def warm_cache(tmp_path_factory):
   from rlcore.agents import sft
   cache = str(tmp_path_factory.mktemp("warm"))
@@ -297,14 +292,14 @@ def test_sum_form_prm_is_hacked_with_filler_and_min_form_is_not(warm_cache):
   assert fill(sum_form, late) > fill(min_form, late) + 1.0
 
 
-def test_runner_resumes_a_grpo_run_with_identical_parameters(tmp_path, sft_dir):
+def test_runner_resumes_a_grpo_run_with_identical_parameters(tmp_path, warm_cache):
   """Crash after the first chunk (the last checkpoint and the summary lost), rerun:
   same parameters and LASER-D state as an uninterrupted run."""
   import shutil
   from rlcore import experiment as runner
   from rlcore import io as rio
   c = runner.with_runner_defaults(_config(**{
-      "sft.cache_dir": sft_dir, "sft.steps": 20, "prompts_per_step": 4, "group_size": 4,
+      "sft.cache_dir": warm_cache, "prompts_per_step": 4, "group_size": 4,
       "num_updates": 4, "eval_every": 2, "eval_problems": 16, "shaping.chain": "laser_d",
       "shaping.monitor_every": 2, "shaping.monitor_prompts": 4}))
   c.chunk_updates = 2

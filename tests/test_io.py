@@ -436,3 +436,29 @@ def test_learning_curves_png_draws_one_panel_per_quantity(tmp_path):
   plot_checks.assert_draws_curve(path, columns=(0.5, 1.0), min_width=0.35)
   with pytest.raises(ValueError, match="empty"):
     learning_curves_png(tmp_path / "none.png", {})
+
+
+@pytest.mark.parametrize("band, words", [("minmax", "min-max"), ("std", "mean ± std")])
+def test_the_legend_sits_below_the_data_and_names_the_seed_band(tmp_path, monkeypatch,
+                                                                band, words):
+  """Issue 14 case 14: the legend overlaps no panel and says what line and band are."""
+  from matplotlib.figure import Figure
+  saved = []
+  savefig = Figure.savefig
+  monkeypatch.setattr(Figure, "savefig", lambda fig, *a, **k: (saved.append(fig),
+                                                               savefig(fig, *a, **k)))
+  x = np.linspace(0, 1, 30)
+  learning_curves_png(tmp_path / "p.png", {
+      "episode return": {"ppo": (x, np.stack([x + s for s in range(8)])),
+                         "pbrs": (x, np.stack([2 * x + s for s in range(8)]))},
+      "shaped return": {"pbrs": (x, np.stack([3 * x + s for s in range(8)]))}}, band=band)
+  (fig,) = saved
+  renderer = fig.canvas.get_renderer()
+  (legend,) = fig.legends
+  assert legend.get_title().get_text() == (
+      f"line: mean over 8 seeds; band: {words} over seeds")
+  assert [t.get_text() for t in legend.get_texts()] == ["ppo", "pbrs"]
+  box = legend.get_window_extent(renderer)
+  for ax in fig.axes:
+    panel = ax.get_window_extent(renderer)
+    assert box.y1 <= panel.y0, (box, panel)     # below every panel: it covers no data

@@ -128,14 +128,3 @@ def test_readme_opens_with_the_two_commands_ci_runs():
   assert "pytest" in block[1] and "agents,test]" in block[1]
   ci = (ROOT / ".ci" / "run").read_text()
   assert "sed -n 2p" in ci and "README.md" in ci
-
-
-def test_main_entry_point_runs_the_default_config(tmp_path):
-  """`python experiments/main.py` (the README's first command) trains configs/ppo_cartpole.py."""
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
-  out = subprocess.run([sys.executable, str(ROOT / "experiments" / "main.py"),
-                        f"--workdir={tmp_path}", "--config.total_timesteps=4096",
-                        "--config.host_eval_episodes=1"], env=env,
-                       capture_output=True, text=True, timeout=300, check=True)
-  assert "config " + str(ROOT / "configs" / "ppo_cartpole.py") in out.stdout
-  assert "episode return" in out.stdout and (tmp_path / "summary.json").exists()

@@ -65,15 +65,21 @@ def test_run_writes_metrics_checkpoint_summary_and_plot(tmp_path):
   assert int(state.update_step[0]) == 12 and meta["updates"] == 12
 
 
-def test_cli_overrides_and_unknown_keys(tmp_path):
-  out = _main(tmp_path / "a", "--config=configs/ppo_cartpole.py",
-              "--config.total_timesteps=2048", "--config.seed=3",
-              "--config.host_eval_episodes=1", "--config.chunk_updates=2")
+def test_main_runs_the_default_config_with_overrides_and_unknown_keys_fail(tmp_path):
+  # No --config: `python experiments/main.py`, the README's first command, trains
+  # configs/ppo_cartpole.py. (Unknown keys on the command line: test_run_integrity.)
+  out = _main(tmp_path / "a", "--config.total_timesteps=2048", "--config.seed=3",
+              "--config.host_eval_episodes=1", "--config.chunk_updates=2",
+              "--progress")                      # the last --progress wins: bars on stderr
+  assert "config " + str(ROOT / "configs" / "ppo_cartpole.py") in out.stdout
   assert "episode return" in out.stdout and "host eval return" in out.stdout
+  # Every phase longer than a moment says so: compilation, training, host evaluation.
+  assert "[runner] compiling a chunk of 2 updates" in out.stdout
+  assert "[runner] compiled in" in out.stdout
+  assert "4/4" in out.stderr                       # 2048 steps: 4 updates of 4 x 128
+  assert "evaluating a" in out.stderr and "1/1" in out.stderr
   summary = rio.read_json(tmp_path / "a" / "summary.json")
   assert summary["config"]["seed"] == 3 and summary["points"]["default"]["env_steps"] == 2048
-  bad = _main(tmp_path / "b", "--config.totl_timesteps=5", check=False)
-  assert bad.returncode != 0 and "totl_timesteps" in bad.stderr
   c = _small()
   with c.unlocked():
     c.learning_rate = 1e-3
@@ -165,56 +171,60 @@ SHARD_SCRIPT = r"""
 import json, sys, jax, numpy as np
 from rlcore import experiment as runner
 from rlcore.agents import ppo
-c = ppo.default_config()
-c.total_timesteps, c.chunk_updates = 512 * 6, 3
-c.num_seeds, c.num_envs, c.num_minibatches = int(sys.argv[2]), int(sys.argv[3]), 4
-c.shard = sys.argv[4]
-try:
-  runner.run(c, sys.argv[1], progress=False)
-except ValueError as e:
-  print("ERROR", e); sys.exit(0)
-state, _, _ = runner.load(c, sys.argv[1])
-leaves = [np.asarray(x).tolist() for x in jax.tree.leaves(state.params)]
-print("RESULT", json.dumps({"devices": jax.device_count(), "params": leaves}))
+results = {}
+for name, seeds, num_envs, shard in json.loads(sys.argv[2]):
+  c = ppo.default_config()
+  c.total_timesteps, c.chunk_updates = 512 * 6, 3
+  c.num_seeds, c.num_envs, c.num_minibatches, c.shard = seeds, num_envs, 4, shard
+  workdir = f"{sys.argv[1]}/{name}"
+  try:
+    summary = runner.run(c, workdir, progress=False)[0]
+  except ValueError as e:
+    results[name] = "ERROR " + str(e)
+    continue
+  state, _, _ = runner.load(c, workdir)
+  results[name] = {"sharding": summary["sharding"],
+                   "params": [np.asarray(x).tolist() for x in jax.tree.leaves(state.params)]}
+print("RESULT", json.dumps({"devices": jax.device_count(), "runs": results}))
 """
 
-
-def _shard_run(tmp_path, name, seeds, num_envs, shard, devices):
-  env = _env()
-  if devices > 1:
-    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
-  out = subprocess.run([sys.executable, "-c", SHARD_SCRIPT, str(tmp_path / name), str(seeds),
-                        str(num_envs), shard], env=env, capture_output=True, text=True,
-                       timeout=300, cwd=ROOT)
-  assert out.returncode == 0, out.stderr[-3000:]
-  line = [l for l in out.stdout.splitlines() if l.startswith(("RESULT", "ERROR"))][-1]
-  return line
+# (name, num_seeds, num_envs, shard), all run in one process with four CPU devices:
+# shard="none" keeps a run on one device, the reference for its sharded twin.
+SHARD_CASES = [("seeds_one", 4, 4, "none"), ("seeds_four", 4, 4, "seeds"),
+               ("envs_one", 1, 8, "none"), ("envs_four", 1, 8, "envs"),
+               ("bad_seeds", 3, 6, "seeds"), ("bad_envs", 3, 6, "envs"),
+               ("auto", 3, 6, "auto")]
 
 
-@pytest.mark.parametrize("seeds, num_envs, shard", [(4, 4, "seeds"), (1, 8, "envs")])
-def test_sharding_over_four_devices_matches_one_device(tmp_path, seeds, num_envs, shard):
-  one = json.loads(_shard_run(tmp_path, "one", seeds, num_envs, "none", 1)[7:])
-  four = json.loads(_shard_run(tmp_path, "four", seeds, num_envs, shard, 4)[7:])
-  assert one["devices"] == 1 and four["devices"] == 4
-  for a, b in zip(one["params"], four["params"]):
-    np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-4, atol=1e-5)
+def test_sharding_over_four_devices_matches_one_device_and_bad_sizes_fail(tmp_path):
+  env = _env(XLA_FLAGS="--xla_force_host_platform_device_count=4")
+  proc = subprocess.run([sys.executable, "-c", SHARD_SCRIPT, str(tmp_path),
+                         json.dumps(SHARD_CASES)],
+                        env=env, capture_output=True, text=True, timeout=600, cwd=ROOT)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  out = json.loads([l for l in proc.stdout.splitlines() if l.startswith("RESULT")][-1][7:])
+  runs = out["runs"]
+  assert out["devices"] == 4
+  # Seeds over devices, and one run's envs over devices, give the one-device parameters.
+  for case, layout in (("seeds", "seeds"), ("envs", "envs")):
+    one, four = runs[f"{case}_one"], runs[f"{case}_four"]
+    assert one["sharding"] == "none" and four["sharding"] == layout, (one["sharding"],
+                                                                      four["sharding"])
+    for a, b in zip(one["params"], four["params"]):
+      np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-4, atol=1e-5)
+  # Sizes that do not divide over the devices fail with the numbers ...
+  for case, named in (("bad_seeds", "3 runs"), ("bad_envs", "num_envs=6")):
+    assert isinstance(runs[case], str) and runs[case].startswith("ERROR"), runs[case]
+    assert named in runs[case] and "4 devices" in runs[case]
+  # ... unless shard="auto", which runs them on one device.
+  assert isinstance(runs["auto"], dict) and runs["auto"]["sharding"] == "none"
 
 
-@pytest.mark.parametrize("shard, named", [("seeds", "3 runs"), ("envs", "num_envs=6")])
-def test_sizes_that_do_not_divide_over_devices_fail_with_the_numbers(tmp_path, shard, named):
-  line = _shard_run(tmp_path, "bad", 3, 6, shard, 4)
-  assert line.startswith("ERROR") and named in line and "4 devices" in line
-
-
-@pytest.mark.parametrize("seeds, layout", [(2, "seeds"), (1, "none")])
-def test_main_cpu_devices_shards_seeds_over_cpu_devices(tmp_path, seeds, layout):
+def test_main_cpu_devices_shards_seeds_over_cpu_devices(tmp_path):
+  seeds, layout = 2, "seeds"
   _main(tmp_path, "--cpu_devices=2", f"--config.num_seeds={seeds}",
         "--config.total_timesteps=3072", "--config.chunk_updates=3",
         "--config.host_eval_episodes=0", "--config.plot=false")
   summary = rio.read_json(tmp_path / "summary.json")
   assert summary["num_devices"] == 2 and summary["sharding"] == layout
   assert len(rio.read_jsonl(tmp_path / "metrics.jsonl")[-1]["episode_return_per_seed"]) == seeds
-
-
-def test_auto_on_cpu_devices_runs_what_does_not_divide_on_one_device(tmp_path):
-  assert _shard_run(tmp_path, "auto", 3, 6, "auto", 4).startswith("RESULT")
