@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from typing import NamedTuple
 
 import jax
@@ -267,7 +268,12 @@ def test_sigkill_after_save_returns(tmp_path, mode):
                                     np.arange(1000, dtype=np.float32) * 0.5 + (step - 1))
       np.testing.assert_array_equal(jax.random.key_data(restored["key"]),
                                     jax.random.key_data(jax.random.key(10 + step)))
-  # An interrupted save leaves only orbax's temporary directory, which is cleaned up.
+  # An interrupted save leaves only orbax's temporary directory, which orbax removes in a
+  # background thread started when the Checkpointer opens (it may outlive `close`).
+  deadline = time.monotonic() + 60
+  while (any("orbax-checkpoint-tmp" in n for n in os.listdir(tmp_path))
+         and time.monotonic() < deadline):
+    time.sleep(0.1)
   assert not any("orbax-checkpoint-tmp" in n for n in os.listdir(tmp_path))
 
 
