@@ -847,3 +847,31 @@ def ref_kl_estimate(logprobs, ref_logprobs, kind):
     d = lq[idx] - lp[idx]
     out[idx] = {"k1": -d, "k2": 0.5 * d * d, "k3": math.exp(d) - d - 1.0}[kind]
   return out
+
+
+# ---------------------------------------------------------------------------------------
+# bi-level reward alignment (rlcore/bilevel.py)
+# ---------------------------------------------------------------------------------------
+
+
+def ref_barfi_reward(kernel, bias, features, r_p, r_aux):
+  """r_φ = f0(s) + r_p + f2(s) · r_aux with f = features @ kernel + bias, per element."""
+  out = np.zeros(np.shape(r_p))
+  for idx in np.ndindex(*np.shape(r_p)):
+    f = [sum(features[idx][i] * kernel[i][j] for i in range(kernel.shape[0])) + bias[j]
+         for j in range(3)]
+    out[idx] = f[0] + r_p[idx] + f[2] * r_aux[idx]
+  return out
+
+
+def ref_barfi_policy_objective(log_probs, actions, rewards, discount, mask, entropy_coef):
+  """mean_b (1/T) Σ_t m_t log π(a_t) Σ_{k≥t} γ^{k−t} m_k r_k + β Σ m H / Σ m."""
+  t_len, b_len, _ = log_probs.shape
+  score = 0.0
+  for b in range(b_len):
+    for t in range(t_len):
+      g = sum(discount ** (k - t) * mask[k, b] * rewards[k, b] for k in range(t, t_len))
+      score += mask[t, b] * log_probs[t, b, actions[t, b]] * g / t_len
+  ent = sum(mask[t, b] * -sum(math.exp(l) * l for l in log_probs[t, b])
+            for t in range(t_len) for b in range(b_len))
+  return score / b_len + entropy_coef * ent / max(float(np.sum(mask)), 1.0)
