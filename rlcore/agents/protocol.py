@@ -137,7 +137,7 @@ def check_agent(agent: Any, family: str = "") -> Agent:
 
 
 _BUILTIN = {"ppo": "rlcore.agents.ppo", "reinforce": "rlcore.agents.reinforce",
-            "grpo": "rlcore.agents.grpo"}
+            "grpo": "rlcore.agents.grpo", "barfi": "rlcore.agents.barfi"}
 _REGISTRY: dict[str, AgentFamily] = {}
 
 
