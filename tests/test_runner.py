@@ -154,6 +154,18 @@ def test_sweep_vmaps_scalars_separates_structure_and_skips_finished(tmp_path, ca
   assert (tmp_path / "activation=relu" / "points" / "lr=0.001.json").exists()
 
 
+def test_named_points_keep_their_names_in_every_structural_combination():
+  import ml_collections
+  c = _small()
+  c.sweep = ml_collections.ConfigDict({"activation": ("tanh", "relu")})
+  c.sweep_points = [{"num_envs": 4, "_name": "few"}, {"num_envs": 8, "_name": "many"}]
+  groups = runner.plan(runner.prepare_config(c))
+  assert [g.name for g in groups] == ["activation=tanh_few", "activation=tanh_many",
+                                      "activation=relu_few", "activation=relu_many"]
+  assert [g.config.num_envs for g in groups] == [4, 8, 4, 8]
+  assert [g.config.activation for g in groups] == ["tanh", "tanh", "relu", "relu"]
+
+
 def test_bad_sweeps_fail_at_start(tmp_path):
   import ml_collections
   c = _small()

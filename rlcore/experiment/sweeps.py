@@ -46,7 +46,8 @@ def plan(config) -> list[Group]:
   points = [dict(zip(vmapped, c)) for c in itertools.product(*vmapped.values())] or [{}]
   groups = []
   for combo in itertools.product(*structural.values()) if structural else [()]:
-    for extra in listed:
+    for point in listed:
+      extra = dict(point)   # a copy: every structural combination needs the label
       label = extra.pop("_name", None)
       overrides = {**dict(zip(structural, combo)), **extra}
       name = point_name(overrides) if overrides else ""
