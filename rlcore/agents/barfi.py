@@ -33,7 +33,8 @@ An outer step whose hypergradient is not finite, or whose Neumann series grows
 
 Metrics per update (means over the δ episodes): `episode_return` (primary,
 undiscounted), `episode_length`, `aux_return`, `goal_rate` (episodes that ended before
-the time limit: GridWorld's goal; a goal reached on the last step is not counted), `gamma` (γ_φ), `aux_weight` and `reward_bias` (means
+the time limit: GridWorld's goal, CartPole's fall), `gamma` (γ_φ), `aux_weight` and
+`reward_bias` (means
 of w_φ(s) and b_φ(s) over the states visited), `neumann_growth`, `hypergrad_norm`,
 `outer_unstable`, `outer_skipped` (NaN before the first outer step), `env_steps`
 (actual steps so far), `episodes`. `steps_per_update` is δ·horizon (an upper bound:
@@ -432,7 +433,7 @@ def make_agent(config, *, constrain_batch=None) -> BarfiAgent:
   return BarfiAgent(
       init=init, run_chunk=run_chunk, update=update, num_updates=num_updates,
       steps_per_update=delta * horizon, default_hparams=default_hparams,
-      plot_metrics=("episode_return", "gamma", "aux_weight"),
+      plot_metrics=("episode_return", "goal_rate", "gamma", "aux_weight"),
       finite_metrics=("episode_return",), vectorized=True, evaluate=None, env=env,
       features=features, policy_logits=policy_logits)
 
