@@ -99,3 +99,48 @@ def test_outer_steps_move_reward_and_discount():
 def test_bad_config_names_the_key(changes, match):
   with pytest.raises(ValueError, match=match):
     barfi.make_agent(_config(**changes))
+
+
+def _load_report_module():
+  import importlib.util
+  import os
+  path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                      "experiments", "barfi_report.py")
+  spec = importlib.util.spec_from_file_location("barfi_report", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def test_report_tables_use_only_the_reporting_seeds(tmp_path):
+  """experiments/barfi_report.py: mean ± s.e. of the chosen seed indices, per seed."""
+  import json
+  report = _load_report_module()
+  rng = np.random.default_rng(0)
+  updates, seeds = 20, 6
+  data = {}
+  for method in ("primary_only", "barfi_neumann"):
+    group = tmp_path / f"aux=bad_{method}"
+    group.mkdir()
+    curves = {k: rng.normal(size=(updates, seeds)) for k in report.KEYS}
+    data[method] = curves
+    with open(group / "metrics.jsonl", "w") as f:
+      for u in range(updates):
+        f.write(json.dumps({f"{k}_per_seed": curves[k][u].tolist() for k in report.KEYS})
+                + "\n")
+    with open(group / "summary.json", "w") as f:
+      json.dump({"overrides": {"aux": "bad"}}, f)
+  runs, overrides = report.load(str(tmp_path), slice(2, 6))
+  text = report.tables(runs, overrides, slice(2, 6))
+  final = data["barfi_neumann"]["episode_return"][-2:, 2:6].mean(0)   # last 10% = 2 updates
+  auc = data["barfi_neumann"]["episode_return"][:, 2:6].mean(0)
+  se = lambda x: x.std(ddof=1) / np.sqrt(len(x))
+  row = [l for l in text.splitlines() if l.startswith("| bad | barfi_neumann | ")][0]
+  assert f"{final.mean():.1f} ± {se(final):.1f}" in row
+  assert f"{auc.mean():.1f} ± {se(auc):.1f}" in row
+  per_seed = [l for l in text.splitlines() if l.startswith("| bad | barfi_neumann | ")][1]
+  assert per_seed.endswith(" ".join(f"{v:.1f}" for v in final) + " |")
+  baseline = [l for l in text.splitlines() if l.startswith("| bad | primary_only | ")][0]
+  assert baseline.endswith("| — | — |")               # no learned γ or w for a baseline
+  report.figure(runs, str(tmp_path / "curves.png"), "test")
+  assert (tmp_path / "curves.png").stat().st_size > 10_000
