@@ -16,6 +16,7 @@ band over the reporting seeds).
 import collections
 import json
 import os
+import sys
 
 from absl import app
 from absl import flags
@@ -38,6 +39,9 @@ def load(workdir: str, seeds: slice):
   for group in sorted(os.listdir(workdir)):
     path = os.path.join(workdir, group, "metrics.jsonl")
     if not os.path.exists(path):
+      continue
+    if not os.path.exists(os.path.join(workdir, group, "summary.json")):
+      print(f"{group}: not finished (no summary.json); left out", file=sys.stderr)
       continue
     with open(os.path.join(workdir, group, "summary.json")) as f:
       over = json.load(f)["overrides"]
@@ -71,7 +75,7 @@ def tables(runs, overrides, seeds: slice) -> str:
   n = next(iter(runs.values()))["episode_return"].shape[1]
   out.append(f"Seed indices {seeds.start}-{seeds.stop - 1} ({n} seeds); final = mean of the "
              "last 10% of updates; AUC = mean over all updates.\n")
-  out.append("| heuristic | method | final return | AUC | final goal rate | final γ | final w |")
+  out.append("| heuristic | method | final return | AUC | final termination rate | final γ | final w |")
   out.append("|---|---|---:|---:|---:|---:|---:|")
   finals = {}
   for aux in auxes:
