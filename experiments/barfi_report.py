@@ -13,19 +13,13 @@ band over the reporting seeds).
         --png=results/barfi_gridworld.png > /tmp/gw_tables.md
 """
 
+import argparse
 import collections
 import json
 import os
 import sys
 
-from absl import app
-from absl import flags
 import numpy as np
-
-_WORKDIR = flags.DEFINE_string("workdir", None, "the sweep's workdir", required=True)
-_SEEDS = flags.DEFINE_string("seeds", "5:25", "reporting seed indices, start:stop")
-_PNG = flags.DEFINE_string("png", "", "where to write the learning-curve figure")
-_TITLE = flags.DEFINE_string("title", "", "the figure's title")
 
 METHOD_ORDER = ("primary_only", "naive", "potential", "barfi_first_order", "barfi_neumann")
 COLORS = dict(zip(METHOD_ORDER, ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple")))
@@ -139,15 +133,25 @@ def figure(runs, path: str, title: str) -> None:
   fig.savefig(path, dpi=90)
 
 
-def main(argv):
-  del argv
-  start, stop = (int(v) for v in _SEEDS.value.split(":"))
+def main(argv=None):
+  # argparse, not absl flags: importing this module (the tests do) must not register
+  # global flags that experiments/main.py defines too.
+  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  p.add_argument("--workdir", required=True, help="the sweep's workdir")
+  p.add_argument("--seeds", default="5:25", help="reporting seed indices, start:stop")
+  p.add_argument("--png", default="", help="where to write the learning-curve figure")
+  p.add_argument("--title", default="", help="the figure's title")
+  args = p.parse_args(argv)
+  try:
+    start, stop = (int(v) for v in args.seeds.split(":"))
+  except ValueError:
+    p.error(f"--seeds must be start:stop (integers), got {args.seeds!r}")
   seeds = slice(start, stop)
-  runs, overrides = load(_WORKDIR.value, seeds)
+  runs, overrides = load(args.workdir, seeds)
   print(tables(runs, overrides, seeds))
-  if _PNG.value:
-    figure(runs, _PNG.value, _TITLE.value)
+  if args.png:
+    figure(runs, args.png, args.title)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  main()

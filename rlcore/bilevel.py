@@ -54,6 +54,8 @@ class BarfiRewardParams(NamedTuple):
 def init_barfi_reward(key: Array, num_features: int) -> BarfiRewardParams:
   """f_φ initialised as PyTorch's `nn.Linear(F, 3)` default: U(−1/√F, 1/√F).
 
+  As the official code of https://arxiv.org/abs/2310.19007 (`Alignment_Reward`).
+
   Args:
     key: PRNG key.
     num_features: F, the number of state features.
@@ -73,6 +75,9 @@ def init_barfi_reward(key: Array, num_features: int) -> BarfiRewardParams:
 
 def barfi_reward_terms(params: BarfiRewardParams, features: Array) -> tuple[Array, Array]:
   """The state bias b_φ(s) and the heuristic's weight w_φ(s).
+
+  [b_φ(s), ·, w_φ(s)] = f_φ(s) = features(s) · kernel + bias, columns 0 and 2 (column 1
+  is unused, as in the official code; https://arxiv.org/abs/2310.19007).
 
   Args:
     params: `BarfiRewardParams` (kernel [F, 3], bias [3]).
@@ -126,6 +131,8 @@ def barfi_reward(params: BarfiRewardParams, features: Array, r_p: Array,
 def barfi_discount(gamma_logit: Array) -> Array:
   """The learned discount γ_φ = sigmoid(w_γ) (initialise w_γ at `GAMMA_LOGIT_INIT`).
 
+  BARFI's discount (https://arxiv.org/abs/2310.19007), learned by the outer step.
+
   Args:
     gamma_logit: [] the logit w_γ.
 
@@ -150,6 +157,8 @@ def _safe_norm(x):
 
 def barfi_penalty(reward_params: PyTree, gamma_logit: Array, reward_l2, gamma_l2) -> Array:
   """The outer regulariser, subtracted from J: λ_r Σ_p ‖p‖₂ + λ_γ · γ_φ.
+
+  BARFI's reward and discount penalties (https://arxiv.org/abs/2310.19007).
 
   `reward_l2` multiplies the sum over parameter arrays p of their (unsquared) 2-norms,
   as the official code's `utils.L2_reg` does (the spec writes ‖φ‖²; we follow the
