@@ -4,8 +4,9 @@ Reads the workdir that `experiments/main.py --config=configs/barfi_<task>.py` wr
 (one group per heuristic x method, per-seed `episode_return`, `goal_rate`, `gamma` and
 `aux_weight` in each group's metrics.jsonl) and prints markdown tables of the reporting
 seeds: final return (mean of the last 10% of updates), area under the curve (mean over
-all updates), final goal rate, final learned discount and auxiliary weight, each as
-mean ± standard error, then every seed's final return. Writes one PNG per task with a
+all updates), final termination rate (GridWorld: the goal; CartPole: a fall), final
+learned discount and auxiliary weight, each as mean ± standard error, then every
+seed's final return. Writes one PNG per task with a
 row per heuristic and columns return, learned discount, learned weight (mean ± s.e.
 band over the reporting seeds).
 
@@ -46,6 +47,10 @@ def load(workdir: str, seeds: slice):
         rec = json.loads(line)
         for k in KEYS:
           series[k].append(rec[f"{k}_per_seed"])
+    available = len(series["episode_return"][0])
+    if not 0 <= seeds.start < seeds.stop <= available:
+      raise SystemExit(f"--seeds={seeds.start}:{seeds.stop}: group {group} has seed indices "
+                       f"0-{available - 1}; pick a range inside them.")
     runs[aux, method] = {k: np.asarray(v, np.float64)[:, seeds] for k, v in series.items()}
     overrides[aux, method] = over
   if not runs:
