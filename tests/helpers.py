@@ -1,4 +1,5 @@
-"""Shared test helpers: jit / jit(vmap) parity against numpy references, trace counts."""
+"""Shared test helpers: jit / jit(vmap) parity against numpy references, trace counts,
+loading a script that is not a package module."""
 
 from __future__ import annotations
 
@@ -57,3 +58,12 @@ def assert_no_retrace(fn, *args, second_args=None, **kwargs):
   jax.block_until_ready(jitted(*args))
   jax.block_until_ready(jitted(*(args if second_args is None else second_args)))
   chex.clear_trace_counter()
+
+
+def load_script(path: str, name: str):
+  """Imports the Python file at `path` (e.g. experiments/*.py) as a module `name`."""
+  import importlib.util
+  spec = importlib.util.spec_from_file_location(name, path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module

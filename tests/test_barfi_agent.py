@@ -102,14 +102,10 @@ def test_bad_config_names_the_key(changes, match):
 
 
 def _load_report_module():
-  import importlib.util
   import os
-  path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                      "experiments", "barfi_report.py")
-  spec = importlib.util.spec_from_file_location("barfi_report", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  from tests.helpers import load_script
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  return load_script(os.path.join(root, "experiments", "barfi_report.py"), "barfi_report")
 
 
 def test_report_tables_use_only_the_reporting_seeds(tmp_path):

@@ -280,11 +280,8 @@ def test_every_config_key_of_every_family_has_a_meaning():
 
 @pytest.fixture(scope="module")
 def main_module():
-  import importlib.util
-  spec = importlib.util.spec_from_file_location("rlcore_main_under_test", MAIN)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  from tests.helpers import load_script
+  return load_script(MAIN, "rlcore_main_under_test")
 
 
 def test_the_default_workdir_keeps_the_overrides(main_module):

@@ -34,9 +34,9 @@ An outer step whose hypergradient is not finite, or whose Neumann series grows
 Metrics per update (means over the δ episodes): `episode_return` (primary,
 undiscounted), `episode_length`, `aux_return`, `goal_rate` (episodes that ended before
 the time limit: GridWorld's goal, CartPole's fall), `gamma` (γ_φ), `aux_weight` and
-`reward_bias` (means of w_φ(s) and b_φ(s) over the states visited), `neumann_growth`, `hypergrad_norm`,
-`outer_unstable`, `outer_skipped` (NaN before the first outer step), `env_steps`
-(actual steps so far), `episodes`. `steps_per_update` is δ·horizon (an upper bound:
+`reward_bias` (means of w_φ(s) and b_φ(s) over the states visited), `neumann_growth`,
+`hypergrad_norm`, `outer_unstable`, `outer_skipped` (NaN before the first outer step),
+`env_steps` (actual steps so far), `episodes`. `steps_per_update` is δ·horizon (an upper bound:
 episodes may end early), so the runner's steps/s is an upper bound too;
 `benchmarks/barfi.py` measures episodes per second.
 """
