@@ -10,6 +10,7 @@ import pytest
 import rlcore
 from rlcore import experiment
 from rlcore.agents import control, ppo, reinforce
+from tests.helpers import jit_quick_compile
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -67,8 +68,8 @@ def test_hyperparameter_sweep_by_vmap_matches_separate_runs():
   hp = agent.default_hparams()
   hps = dict(lr=jnp.array([2.5e-4, 1e-3]), ent_coef=jnp.array([0.01, 0.0]))   # partial
   key = jax.random.key(3)
-  swept, _ = jax.jit(jax.vmap(train, in_axes=(None, 0)))(key, hps)
-  single, _ = jax.jit(train)(key, dict(hp, lr=jnp.float32(1e-3), ent_coef=jnp.float32(0.0)))
+  swept, _ = jit_quick_compile(jax.vmap(train, in_axes=(None, 0)))(key, hps)
+  single, _ = jit_quick_compile(train)(key, dict(hp, lr=jnp.float32(1e-3), ent_coef=jnp.float32(0.0)))
   for a, b in zip(jax.tree.leaves(single.params), jax.tree.leaves(swept.params)):
     np.testing.assert_allclose(np.asarray(b[1]), np.asarray(a), rtol=2e-5, atol=2e-6)
   diff = [np.abs(np.asarray(b[0] - b[1])).max() for b in jax.tree.leaves(swept.params)]
@@ -81,8 +82,8 @@ def test_zero_scale_potential_shaping_is_exactly_no_shaping():
                                              "shaping.potential": "cartpole_upright",
                                              "shaping.scale": 0.0})
   k = jax.random.key(5)
-  s0, _ = jax.jit(ppo.make_train(c0))(k)
-  s1, m1 = jax.jit(ppo.make_train(c1))(k)
+  s0, _ = jit_quick_compile(ppo.make_train(c0))(k)
+  s1, m1 = jit_quick_compile(ppo.make_train(c1))(k)
   for a, b in zip(jax.tree.leaves(s0.params), jax.tree.leaves(s1.params)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
   np.testing.assert_array_equal(np.asarray(m1["shaped_return"]), np.asarray(m1["episode_return"]))
@@ -93,7 +94,7 @@ def test_shaped_return_telescopes_with_gamma_one():
   c = _cartpole(total_timesteps=512 * 4, gamma=1.0,
                 **{"shaping.chain": "potential_based", "shaping.potential": "cartpole_upright",
                    "shaping.scale": 1.0})
-  _, m = jax.jit(ppo.make_train(c))(jax.random.key(2))
+  _, m = jit_quick_compile(ppo.make_train(c))(jax.random.key(2))
   gap = np.asarray(m["episode_return"]) - np.asarray(m["shaped_return"])
   # Φ(s_0) for |x|, |θ| <= 0.05 lies in [0.87, 1]; early episodes all terminate.
   assert np.all((gap > 0.86) & (gap <= 1.0 + 1e-5)), gap

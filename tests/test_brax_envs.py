@@ -19,8 +19,11 @@ PUSH_STEPS = 30              # full-push steps after its first (truncated) episo
 
 
 def _jit_reset_step(env):
-  """jit of (key, action) -> (reset(key), step(reset(key), action)): one compile."""
-  @jax.jit
+  """jit of (key, action) -> (reset(key), step(reset(key), action)): one compile.
+
+  The brax programs here run a few steps: compiling is their time (XLA level 0).
+  """
+  @helpers.jit_quick_compile
   def fn(key, action):
     s0 = env.reset(key)
     return s0, env.step(s0, action)
@@ -49,7 +52,7 @@ def episodes(pendulum):
   actions = jnp.concatenate([jnp.zeros((LIMIT, 1), jnp.float32),
                              jnp.full((PUSH_STEPS, 1), 10.0, jnp.float32)])
 
-  @jax.jit
+  @helpers.jit_quick_compile
   def run(key):
     s0 = env.reset(key)
     def body(s, a):

@@ -2,7 +2,8 @@
 
 Each notebook's code cells are executed in order, in one namespace, in a fresh
 Python subprocess (no jupyter/nbclient needed) with RLCORE_NOTEBOOK_BUDGET=small,
-MPLBACKEND=Agg and JAX_PLATFORMS=cpu, from the repository root. IPython-only lines
+MPLBACKEND=Agg, JAX_PLATFORMS=cpu and XLA's optimisation level 0 (quicker to compile),
+from the repository root. IPython-only lines
 (`!shell`, `%magic`) are replaced by `pass`. A failure names the cell and shows the
 tail of its traceback.
 """
@@ -17,6 +18,8 @@ import sys
 import textwrap
 
 import pytest
+
+from tests.helpers import quick_compile_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOTEBOOKS = sorted(glob.glob(os.path.join(ROOT, "colab", "*.ipynb")))
@@ -117,8 +120,9 @@ def test_notebook_runs_at_small_budget(path):
       compile(source, f"<{name} cell {index}>", "exec")
     except SyntaxError as e:
       pytest.fail(f"{name}: cell {index} is not valid Python: {e}")
-  env = dict(os.environ, RLCORE_NOTEBOOK_BUDGET="small", MPLBACKEND="Agg",
-             JAX_PLATFORMS="cpu", PYTHONUNBUFFERED="1")
+  # At the small budget compiling is most of the time: XLA's optimisation level 0.
+  env = quick_compile_env(dict(os.environ, RLCORE_NOTEBOOK_BUDGET="small", MPLBACKEND="Agg",
+                               JAX_PLATFORMS="cpu", PYTHONUNBUFFERED="1"))
   try:
     proc = subprocess.run([sys.executable, "-c", DRIVER], input=json.dumps(cells),
                           capture_output=True, text=True, cwd=ROOT, env=env,

@@ -17,16 +17,19 @@ from rlcore import experiment as runner
 from rlcore import io as rio
 from rlcore.agents import ppo
 from tests import plot_checks
+from tests.helpers import quick_compile_env
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 MAIN = str(ROOT / "experiments" / "main.py")
 
 
 def _env(**extra):
+  # The subprocess runs are small: compiling is most of their time, so XLA's
+  # optimisation level 0 (tests/helpers.py), after any XLA_FLAGS given in `extra`.
   env = dict(os.environ, JAX_PLATFORMS="cpu")
   env.pop("XLA_FLAGS", None)
   env.update(extra)
-  return env
+  return quick_compile_env(env)
 
 
 def _main(workdir, *flags, env=None, check=True, timeout=300):
