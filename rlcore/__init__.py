@@ -13,9 +13,9 @@ lives in one module of its family:
   rloo_token_baseline, pure_advantages
 * `rlcore.losses`: ppo_clip_loss, policy_gradient_loss, kl_estimate (k1, k2, k3),
   aggregate_tokens (token-mean, seq-mean-token-sum, seq-mean-token-mean, constant)
-* `rlcore.bilevel`: barfi_reward, barfi_reward_terms, init_barfi_reward,
-  barfi_discount, barfi_penalty, barfi_policy_objective, barfi_hypergradient,
-  neumann_inverse_hvp (BARFI, https://arxiv.org/abs/2310.19007)
+* `rlcore.bilevel`: barfi_reward, barfi_reward_terms, barfi_primary_weight,
+  init_barfi_reward, barfi_discount, barfi_penalty, barfi_policy_objective,
+  barfi_hypergradient, neumann_inverse_hvp (BARFI, https://arxiv.org/abs/2310.19007)
 * `rlcore.shaping`: potential_based, potential_shaping, laser, laser_d, laser_de,
   the length rewards, chain, stateless
 """
@@ -23,8 +23,8 @@ lives in one module of its family:
 from rlcore import bilevel, credit, group, losses, returns, shaping, types
 from rlcore.bilevel import (
     BarfiRewardParams, HypergradInfo, barfi_discount, barfi_hypergradient, barfi_penalty,
-    barfi_policy_objective, barfi_reward, barfi_reward_terms, init_barfi_reward,
-    neumann_inverse_hvp)
+    barfi_policy_objective, barfi_primary_weight, barfi_reward, barfi_reward_terms,
+    init_barfi_reward, neumann_inverse_hvp)
 from rlcore.credit import (
     broadcast_to_tokens, min_form, pure_advantages, rloo_token_baseline,
     step_ends_from_separators, steps_to_tokens, strict_min_form, sum_form, token_returns)

@@ -45,7 +45,8 @@ class BarfiRewardParams(NamedTuple):
   """Parameters of f_φ = Linear(F → 3) on fixed state features.
 
   Output 0 is the state bias b_φ(s), output 2 the weight w_φ(s) on r_aux; output 1 is
-  unused (kept so that a parameter count matches the official `Linear(F, 3)`).
+  the weight v_φ(s) on r_p when `barfi_reward(..., learn_primary_weight=True)` (the
+  official CartPole code), unused otherwise (as in the official GridWorld code).
   """
   kernel: Array   # [F, 3]
   bias: Array     # [3]
@@ -77,7 +78,8 @@ def barfi_reward_terms(params: BarfiRewardParams, features: Array) -> tuple[Arra
   """The state bias b_φ(s) and the heuristic's weight w_φ(s).
 
   [b_φ(s), ·, w_φ(s)] = f_φ(s) = features(s) · kernel + bias, columns 0 and 2 (column 1
-  is unused, as in the official code; https://arxiv.org/abs/2310.19007).
+  is `barfi_primary_weight`, used only when r_p's weight is learned;
+  https://arxiv.org/abs/2310.19007).
 
   Args:
     params: `BarfiRewardParams` (kernel [F, 3], bias [3]).
@@ -101,11 +103,15 @@ def barfi_reward_terms(params: BarfiRewardParams, features: Array) -> tuple[Arra
 
 
 def barfi_reward(params: BarfiRewardParams, features: Array, r_p: Array,
-                 r_aux: Array) -> Array:
+                 r_aux: Array, *, learn_primary_weight: bool = False) -> Array:
   """The behaviour-alignment reward r_φ(s, a) = b_φ(s) + r_p(s, a) + w_φ(s) · r_aux(s, a).
 
-  The primary reward keeps weight 1 (the GridWorld code and the spec; the official
-  CartPole code's active line learns a weight on r_p too, which we do not follow).
+  With `learn_primary_weight=True` the primary reward's weight is learned too,
+  r_φ = b_φ(s) + v_φ(s) · r_p + w_φ(s) · r_aux with v_φ output 1 of f_φ: the active
+  line of the official CartPole code's `Alignment_Reward` (the GridWorld code and the
+  spec keep weight 1 on r_p, the default here). At PyTorch's initialisation v_φ(s) is
+  near 0, so the initial r_φ holds almost none of r_p; see results/barfi.md for what
+  that changes on CartPole.
   No tanh: the official code computes tanh'd outputs but returns the linear ones.
   Differentiable in `params` (the hypergradient needs it; no stop_gradient inside).
 
@@ -116,6 +122,7 @@ def barfi_reward(params: BarfiRewardParams, features: Array, r_p: Array,
     features: [T, B, F] (any leading shape [...]) fixed state features φ(s_t).
     r_p: [T, B] primary rewards.
     r_aux: [T, B] auxiliary (heuristic) rewards.
+    learn_primary_weight: static; weight r_p by the learned v_φ(s) instead of 1.
 
   Returns:
     [T, B] rewards r_φ (float32, or the inputs' float dtype).
@@ -125,7 +132,27 @@ def barfi_reward(params: BarfiRewardParams, features: Array, r_p: Array,
   _checks.check_shape(fn, "r_p", r_p, shape, "(features' leading shape)")
   _checks.check_shape(fn, "r_aux", r_aux, shape, "(features' leading shape)")
   bias, weight = barfi_reward_terms(params, features)
-  return bias + _float(r_p) + weight * _float(r_aux)
+  primary = _float(r_p)
+  if learn_primary_weight:
+    primary = primary * barfi_primary_weight(params, features)
+  return bias + primary + weight * _float(r_aux)
+
+
+def barfi_primary_weight(params: BarfiRewardParams, features: Array) -> Array:
+  """v_φ(s), output 1 of f_φ: the learned weight on r_p of the official CartPole code.
+
+  Used by `barfi_reward(..., learn_primary_weight=True)`
+  (https://arxiv.org/abs/2310.19007, `barfi-cp/src/utils/Reward.py`).
+
+  Args:
+    params: `BarfiRewardParams` (kernel [F, 3], bias [3]).
+    features: [..., F] state features.
+
+  Returns:
+    [...] v_φ(s).
+  """
+  barfi_reward_terms(params, features)   # the shape checks
+  return _float(features) @ params.kernel[:, 1] + params.bias[1]
 
 
 def barfi_discount(gamma_logit: Array) -> Array:

@@ -854,13 +854,16 @@ def ref_kl_estimate(logprobs, ref_logprobs, kind):
 # ---------------------------------------------------------------------------------------
 
 
-def ref_barfi_reward(kernel, bias, features, r_p, r_aux):
-  """r_φ = f0(s) + r_p + f2(s) · r_aux with f = features @ kernel + bias, per element."""
+def ref_barfi_reward(kernel, bias, features, r_p, r_aux, learn_primary_weight=False):
+  """r_φ = f0(s) + r_p + f2(s) · r_aux with f = features @ kernel + bias, per element.
+
+  With `learn_primary_weight`: f0(s) + f1(s) · r_p + f2(s) · r_aux.
+  """
   out = np.zeros(np.shape(r_p))
   for idx in np.ndindex(*np.shape(r_p)):
     f = [sum(features[idx][i] * kernel[i][j] for i in range(kernel.shape[0])) + bias[j]
          for j in range(3)]
-    out[idx] = f[0] + r_p[idx] + f[2] * r_aux[idx]
+    out[idx] = f[0] + (f[1] if learn_primary_weight else 1.0) * r_p[idx] + f[2] * r_aux[idx]
   return out
 
 
@@ -875,3 +878,4 @@ def ref_barfi_policy_objective(log_probs, actions, rewards, discount, mask, entr
   ent = sum(mask[t, b] * -sum(math.exp(l) * l for l in log_probs[t, b])
             for t in range(t_len) for b in range(b_len))
   return score / b_len + entropy_coef * ent / max(float(np.sum(mask)), 1.0)
+

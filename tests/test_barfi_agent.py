@@ -7,6 +7,7 @@ import pytest
 
 from rlcore.agents import barfi, get_family
 from rlcore.agents.protocol import check_agent
+from tests.helpers import jit_quick_compile
 
 
 def _config(**kw):
@@ -22,7 +23,7 @@ def _run(config, seeds=1, hparams=None):
   keys = jax.random.split(jax.random.PRNGKey(0), seeds)
   hp = hparams or {}
   state = jax.jit(jax.vmap(agent.init))(keys, hp)
-  return jax.jit(jax.vmap(lambda s: agent.run_chunk(s, agent.num_updates)))(state)
+  return jit_quick_compile(jax.vmap(lambda s: agent.run_chunk(s, agent.num_updates)))(state)
 
 
 def test_schedule_follows_the_official_counts():
@@ -33,7 +34,7 @@ def test_schedule_follows_the_official_counts():
   agent = check_agent(get_family("barfi").make_agent(config), "barfi")
   state = agent.init(jax.random.PRNGKey(0))
   counts, outer, gammas, growth = [], [], [], []
-  update = jax.jit(agent.update)
+  update = jit_quick_compile(agent.update)
   for _ in range(agent.num_updates):
     state, m = update(state)
     counts.append(int(state.actor_opt.count))
@@ -53,9 +54,11 @@ def test_vmapped_runs_equal_single_runs():
   keys = jax.random.split(jax.random.PRNGKey(3), 2)
   lrs = jnp.asarray([5e-3, 1e-2])
   run = lambda k, lr: agent.run_chunk(agent.init(k, {"actor_lr": lr}), agent.num_updates)
-  _, batched = jax.jit(jax.vmap(run))(keys, lrs)
+  _, batched = jit_quick_compile(jax.vmap(run))(keys, lrs)
+  single = jit_quick_compile(run)
   for i in range(2):
-    _, one = jax.jit(run)(keys[i], lrs[i])
+    _, one = single(keys[i], lrs[i])
+    np.testing.assert_array_equal(one["primary_weight"], 1.0)   # fixed unless learned
     for name in ("episode_return", "gamma", "aux_weight", "policy_objective"):
       np.testing.assert_allclose(batched[name][i], one[name], rtol=2e-4, atol=1e-5,
                                  err_msg=name)
@@ -77,12 +80,16 @@ def test_baselines_on_the_distractor_gridworld():
 
 
 def test_outer_steps_move_reward_and_discount():
-  _, m = _run(_config(episodes=240, first_mul=30), seeds=2)
+  # With the official CartPole code's learned weight on r_p, which moves too.
+  _, m = _run(_config(episodes=240, first_mul=30, primary_weight="learned"), seeds=2)
   gamma = np.asarray(m["gamma"])
   weight = np.asarray(m["aux_weight"])
+  primary = np.asarray(m["primary_weight"])
   assert np.all(np.abs(gamma[:, -1] - gamma[:, 0]) > 1e-4)
   assert np.all(np.isfinite(np.asarray(m["hypergrad_norm"])[:, -10:]))
   assert np.all(np.abs(weight[:, -1] - weight[:, 0]) > 1e-3)
+  # v_φ(s) starts at PyTorch's initialisation of the reward layer and is learned.
+  assert np.all(np.abs(primary[:, -1] - primary[:, 0]) > 1e-3)
   assert np.nansum(np.asarray(m["outer_skipped"])) == 0
 
 
@@ -91,6 +98,8 @@ def test_outer_steps_move_reward_and_discount():
     (dict(outer="none", reward="aligned"), "needs reward = 'aligned'"),
     (dict(task="maze"), "config.task"),
     (dict(aux="helpful"), "config.aux"),
+    (dict(primary_weight="fixed"), "config.primary_weight"),
+    (dict(outer="none", reward="primary", primary_weight="learned"), "learn no reward"),
     (dict(episodes=10), "multiple of config.delta"),
     (dict(buffer_size=3), "config.buffer_size"),
     (dict(neumann_alpha=0.0), "neumann_alpha"),

@@ -19,7 +19,9 @@ same policy (the official code updates only at the end of every δ-th episode); 
   task's γ; Ĵ_φ and its Hessian on `hess_mul · batch_size` older episodes of the
   buffer) and then δ·inner_mul policy steps on `batch_size` buffer episodes each.
   "first_order" is K = 0 with α = 1 (the official `Barfi.outer_first_order`);
-  "neumann" uses K = `neumann_steps` and α = `neumann_alpha`.
+  "neumann" uses K = `neumann_steps` and α = `neumann_alpha`. r_φ keeps weight 1 on
+  r_p (paper, spec); `primary_weight="learned"` learns it too, v_φ(s)·r_p, as the
+  official CartPole code does.
 
 Everything (collection, buffer, schedule, updates) is one pure function, so the
 runner vmaps seeds and the traced hyperparameters (`HPARAMS`). The schedule's phase
@@ -34,7 +36,8 @@ An outer step whose hypergradient is not finite, or whose Neumann series grows
 Metrics per update (means over the δ episodes): `episode_return` (primary,
 undiscounted), `episode_length`, `aux_return`, `goal_rate` (episodes that ended before
 the time limit: GridWorld's goal, CartPole's fall), `gamma` (γ_φ), `aux_weight` and
-`reward_bias` (means of w_φ(s) and b_φ(s) over the states visited), `neumann_growth`,
+`reward_bias`, `primary_weight` (means of w_φ(s), b_φ(s) and the weight on r_p, 1
+unless `primary_weight="learned"`, over the states visited), `neumann_growth`,
 `hypergrad_norm`, `outer_unstable`, `outer_skipped` (NaN before the first outer step),
 `env_steps` (actual steps so far), `episodes`. `steps_per_update` is δ·horizon (an upper bound:
 episodes may end early), so the runner's steps/s is an upper bound too;
@@ -61,6 +64,7 @@ HPARAMS = ("actor_lr", "reward_lr", "gamma_lr", "entropy_coef", "reward_l2", "ga
            "neumann_alpha", "env_gamma")
 OUTERS = ("none", "first_order", "neumann")
 REWARDS = ("aligned", "primary", "naive", "potential")
+PRIMARY_WEIGHTS = ("one", "learned")
 TASKS = ("gridworld", "cartpole")
 
 
@@ -73,6 +77,7 @@ def default_config():
   c.aux = "misleading"              # heuristic: gridworld good|bad|none; cartpole helpful|misleading|noisy|none
   c.outer = "neumann"               # none (baselines), first_order (K=0, alpha=1) or neumann
   c.reward = "aligned"              # aligned (BARFI's r_phi; outer != none) or primary|naive|potential (outer = none)
+  c.primary_weight = "one"          # r_phi's weight on r_p: one (paper, spec, official GridWorld) or learned (official CartPole code)
   c.episodes = 999                  # episodes per run (a multiple of delta; the official 1000 updates after 999)
   c.delta = 3                       # episodes between updates (and between outer steps)
   c.inner_mul = 5                   # delta*inner_mul policy steps after each outer step
@@ -101,12 +106,16 @@ def validate_config(config) -> None:
   check_choice("aux", config.aux, allowed)
   check_choice("outer", config.outer, OUTERS)
   check_choice("reward", config.reward, REWARDS)
+  check_choice("primary_weight", config.primary_weight, PRIMARY_WEIGHTS)
   if (config.outer == "none") != (config.reward != "aligned"):
     raise ValueError(
         f"config.reward = {config.reward!r} with config.outer = {config.outer!r}: BARFI "
         f"(outer = first_order or neumann) learns its reward, so it needs reward = "
         f"'aligned'; the baselines (outer = none) need reward = primary, naive or "
         f"potential.")
+  if config.primary_weight == "learned" and config.outer == "none":
+    raise ValueError("config.primary_weight = 'learned' needs outer = first_order or "
+                     "neumann: the baselines (outer = none) learn no reward.")
   for name in ("episodes", "delta", "inner_mul", "hess_mul", "batch_size", "buffer_size",
                "fourier_order"):
     require_int(config, name, 1)
@@ -199,6 +208,7 @@ def make_agent(config, *, constrain_batch=None) -> BarfiAgent:
   warmup = int(config.first_mul + config.inner_mul)
   num_updates = int(config.episodes) // delta
   aux_name = barfi_envs.AUX_REWARD
+  learned = config.primary_weight == "learned"
 
   def lead(v, x):   # v [K] broadcast against x [..., K]
     return jnp.reshape(v, (1,) * (jnp.ndim(x) - 1) + (-1,))
@@ -287,7 +297,8 @@ def make_agent(config, *, constrain_batch=None) -> BarfiAgent:
 
   def aligned(phi, logit, batch):
     obs, _, r_p, r_aux, _, _ = batch
-    return bilevel.barfi_reward(phi, features(obs), r_p, r_aux), bilevel.barfi_discount(logit)
+    return (bilevel.barfi_reward(phi, features(obs), r_p, r_aux, learn_primary_weight=learned),
+            bilevel.barfi_discount(logit))
 
   def baseline_rewards(batch, kind, gamma):
     _, _, r_p, r_aux, mask, ended = batch
@@ -394,7 +405,11 @@ def make_agent(config, *, constrain_batch=None) -> BarfiAgent:
       do_outer = past & ~first
       naive_state, naive_obj = policy_step(state, newest, baseline_rewards(
           newest, "naive", hp["env_gamma"]), hp["env_gamma"])
-      state = jax.tree.map(lambda a, b: jnp.where(do_outer, a, b), state, naive_state)
+      # Only the policy and its optimiser differ (a select over the whole state would
+      # read and write the buffer every update).
+      pick = lambda a, b: jax.tree.map(lambda x, y: jnp.where(do_outer, x, y), a, b)
+      state = state._replace(theta=pick(state.theta, naive_state.theta),
+                             actor_opt=pick(state.actor_opt, naive_state.actor_opt))
 
       def outer_body(carry):
         i, s, _ = carry
@@ -410,7 +425,9 @@ def make_agent(config, *, constrain_batch=None) -> BarfiAgent:
       obj = jnp.where(n_inner > 0, inner_obj, naive_obj)
 
     obs, _, r_p, r_aux, mask, ended = recent
-    bias, weight = bilevel.barfi_reward_terms(state.phi, features(obs))
+    feats = features(obs)
+    bias, weight = bilevel.barfi_reward_terms(state.phi, feats)
+    primary = bilevel.barfi_primary_weight(state.phi, feats) if learned else jnp.ones_like(bias)
     n_valid = jnp.maximum(mask.sum(), 1.0)
     steps = mask.sum().astype(jnp.int32)
     state = state._replace(update_step=state.update_step + 1,
@@ -422,6 +439,7 @@ def make_agent(config, *, constrain_batch=None) -> BarfiAgent:
         aux_return=jnp.mean(r_aux.sum(0)), goal_rate=jnp.mean(terminated.astype(jnp.float32)),
         gamma=bilevel.barfi_discount(state.gamma_logit),
         aux_weight=jnp.sum(weight * mask) / n_valid, reward_bias=jnp.sum(bias * mask) / n_valid,
+        primary_weight=jnp.sum(primary * mask) / n_valid,
         policy_objective=obj, env_steps=state.env_steps,
         episodes=episodes.astype(jnp.float32), **outer_stats)
     return state, metrics
