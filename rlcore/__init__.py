@@ -16,11 +16,15 @@ lives in one module of its family:
 * `rlcore.bilevel`: barfi_reward, barfi_reward_terms, barfi_primary_weight,
   init_barfi_reward, barfi_discount, barfi_penalty, barfi_policy_objective,
   barfi_hypergradient, neumann_inverse_hvp (BARFI, https://arxiv.org/abs/2310.19007)
+* `rlcore.occupancy`: discriminator_loss, occupancy_penalty (kl, chi2, sqrt_chi2, tv),
+  trimmed_mean, augment_rewards, categorical_kl, categorical_chi2, gaussian_kl,
+  gaussian_chi2, proxy_true_correlation, coefficient_from_correlation
+  (ORPO, https://arxiv.org/abs/2403.03185)
 * `rlcore.shaping`: potential_based, potential_shaping, laser, laser_d, laser_de,
   the length rewards, chain, stateless
 """
 
-from rlcore import bilevel, credit, group, losses, returns, shaping, types
+from rlcore import bilevel, credit, group, losses, occupancy, returns, shaping, types
 from rlcore.bilevel import (
     BarfiRewardParams, HypergradInfo, barfi_discount, barfi_hypergradient, barfi_penalty,
     barfi_policy_objective, barfi_primary_weight, barfi_reward, barfi_reward_terms,
@@ -34,6 +38,10 @@ from rlcore.group import (
     remax_advantages, rloo_advantages, score_preferences, win_rate_rewards)
 from rlcore.losses import (
     aggregate_tokens, kl_estimate, masked_mean, policy_gradient_loss, ppo_clip_loss)
+from rlcore.occupancy import (
+    augment_rewards, categorical_chi2, categorical_kl, coefficient_from_correlation,
+    discriminator_loss, gaussian_chi2, gaussian_kl, occupancy_penalty, proxy_true_correlation,
+    trimmed_mean)
 from rlcore.returns import (
     discounted_returns, gae, lambda_returns, linear_recurrence, n_step_returns)
 from rlcore.shaping import (

@@ -879,3 +879,77 @@ def ref_barfi_policy_objective(log_probs, actions, rewards, discount, mask, entr
             for t in range(t_len) for b in range(b_len))
   return score / b_len + entropy_coef * ent / max(float(np.sum(mask)), 1.0)
 
+
+# ---------------------------------------------------------------------------------------
+# occupancy-measure regularisation (rlcore/occupancy.py)
+# ---------------------------------------------------------------------------------------
+
+
+def _softplus(x):
+  return math.log1p(math.exp(-abs(x))) + max(x, 0.0)
+
+
+def ref_discriminator_loss(policy_logits, reference_logits, policy_valid, reference_valid):
+  """mean over valid policy samples of softplus(−d) + mean over valid reference of softplus(d)."""
+  def mean(xs):
+    return sum(xs) / len(xs) if xs else 0.0
+  pol = [_softplus(-float(d)) for d, v in zip(np.ravel(policy_logits), np.ravel(policy_valid))
+         if v]
+  ref = [_softplus(float(d)) for d, v in zip(np.ravel(reference_logits),
+                                              np.ravel(reference_valid)) if v]
+  return mean(pol) + mean(ref)
+
+
+def ref_trimmed_mean(x, valid, trim_frac):
+  """Sorted valid values, floor(trim_frac·n) dropped from each end (none when that is 0)."""
+  values = sorted(float(v) for v, ok in zip(np.ravel(x), np.ravel(valid)) if ok)
+  k = int(math.floor(trim_frac * len(values)))
+  kept = values[k:len(values) - k]
+  return sum(kept) / len(kept) if kept else 0.0
+
+
+def ref_occupancy_penalty(logits, valid, kind, trim_frac, max_logit):
+  """Per-element distances (0 where invalid) for kl, chi2, sqrt_chi2, tv."""
+  ratio = np.expm1(np.minimum(np.asarray(logits, np.float64), max_logit))
+  chi2 = ref_trimmed_mean(ratio, valid, trim_frac)
+  out = np.zeros(np.shape(logits))
+  for idx in np.ndindex(*np.shape(logits)):
+    if not valid[idx]:
+      continue
+    d = float(logits[idx])
+    if kind == "kl":
+      out[idx] = d
+    elif kind == "chi2":
+      out[idx] = ratio[idx]
+    elif kind == "tv":
+      out[idx] = (d > 0) - (d < 0)
+    else:
+      out[idx] = ratio[idx] / math.sqrt(chi2) if chi2 > 0 else ratio[idx]
+  return out
+
+
+def ref_categorical_divergences(p_logits, q_logits):
+  """(KL(p‖q), Σ p²/q − 1) per leading index, by explicit softmax loops."""
+  lead = np.shape(p_logits)[:-1]
+  kl, chi2 = np.zeros(lead), np.zeros(lead)
+  for idx in np.ndindex(*lead):
+    zp = [math.exp(v) for v in p_logits[idx]]
+    zq = [math.exp(v) for v in q_logits[idx]]
+    p = [v / sum(zp) for v in zp]
+    q = [v / sum(zq) for v in zq]
+    kl[idx] = sum(a * math.log(a / b) for a, b in zip(p, q))
+    chi2[idx] = sum(a * a / b for a, b in zip(p, q)) - 1.0
+  return kl, chi2
+
+
+def ref_gaussian_divergences_by_quadrature(mu1, std1, mu2, std2):
+  """(KL, χ²) of 1-D Gaussians by numerical integration on a fine grid."""
+  lo = min(mu1 - 12 * std1, mu2 - 12 * std2)
+  hi = max(mu1 + 12 * std1, mu2 + 12 * std2)
+  x = np.linspace(lo, hi, 400_001)
+  logp = -0.5 * ((x - mu1) / std1) ** 2 - math.log(std1 * math.sqrt(2 * math.pi))
+  logq = -0.5 * ((x - mu2) / std2) ** 2 - math.log(std2 * math.sqrt(2 * math.pi))
+  p = np.exp(logp)
+  kl = np.trapezoid(p * (logp - logq), x)
+  chi2 = np.trapezoid(np.exp(2 * logp - logq), x) - 1.0
+  return kl, chi2
