@@ -1,6 +1,8 @@
 """Environments, installed as `rlcore.envs`: one functional protocol (`rlcore.envs.core`),
 gymnasium's JAX control tasks, brax tasks, a host adapter for regular gymnasium envs,
-tabular MDPs with exact solvers, and verifiable text tasks (`rlcore.envs.text`).
+tabular MDPs with exact solvers, BARFI's tasks (`rlcore.envs.barfi`), ORPO's tomato
+gridworld with its exact occupancy solver (`rlcore.envs.tomato`), and verifiable text
+tasks (`rlcore.envs.text`).
 
 The folder is `envs/` at the top of the repository; setup.cfg maps it to the
 `rlcore.envs` package, so `pip install .` adds no top-level name but `rlcore`.

@@ -21,8 +21,8 @@ The action-distribution baseline penalises divergences between π(·|s) and π_r
 definition of an r-correlated proxy and its coefficient are `proxy_true_correlation`
 and `coefficient_from_correlation`.
 
-Not yet in the library (issue "Chi-squared occupancy-measure regularisation"): the
-ORPO agent, the tomato gridworld and its exact occupancy solver, the LLM variant.
+The tomato gridworld with exact occupancy measures is `rlcore.envs.tomato`. Not yet in
+the library: the ORPO agent and the LLM variant.
 """
 
 from __future__ import annotations
