@@ -39,11 +39,11 @@ PENALTIES = ("kl", "chi2", "sqrt_chi2", "tv")
 COEFFICIENT_CONVENTIONS = ("paper", "bound")
 
 
-def _masked(fn: str, name: str, x, valid) -> tuple[Array, Array]:
+def _masked(fn: str, name: str, x, valid, valid_name: str) -> tuple[Array, Array]:
   x = _checks.as_float(x)
   if valid is None:
     return x, jnp.ones(x.shape, bool)
-  _checks.check_shape(fn, f"{name}_valid", valid, np.shape(x), f"(the shape of `{name}`)")
+  _checks.check_shape(fn, valid_name, valid, np.shape(x), f"(the shape of `{name}`)")
   return x, _checks.as_bool(valid)
 
 
@@ -72,8 +72,9 @@ def discriminator_loss(policy_logits: Array, reference_logits: Array,
     [] float32 loss (a batch with no valid sample contributes 0).
   """
   fn = "discriminator_loss"
-  d_pi, m_pi = _masked(fn, "policy", policy_logits, policy_valid)
-  d_ref, m_ref = _masked(fn, "reference", reference_logits, reference_valid)
+  d_pi, m_pi = _masked(fn, "policy_logits", policy_logits, policy_valid, "policy_valid")
+  d_ref, m_ref = _masked(fn, "reference_logits", reference_logits, reference_valid,
+                         "reference_valid")
   return (_masked_mean(jax.nn.softplus(-d_pi), m_pi)
           + _masked_mean(jax.nn.softplus(d_ref), m_ref))
 
@@ -95,7 +96,7 @@ def trimmed_mean(x: Array, valid: Array | None = None, trim_frac=0.01) -> Array:
     [] float32 trimmed mean; 0 when no entry is valid.
   """
   fn = "trimmed_mean"
-  x, m = _masked("trimmed_mean", "x", x, valid)
+  x, m = _masked(fn, "x", x, valid, "valid")
   _checks.check_rank(fn, "trim_frac", trim_frac, 0, "(a scalar)")
   _checks.check_range(fn, "trim_frac", trim_frac, 0.0, 0.5, high_inclusive=False)
   flat, keep = x.reshape(-1), m.reshape(-1)
@@ -138,7 +139,7 @@ def occupancy_penalty(logits: Array, valid: Array | None = None, kind: str = "sq
   """
   fn = "occupancy_penalty"
   _checks.check_choice(fn, "kind", kind, PENALTIES)
-  d, m = _masked(fn, "logits", logits, valid)
+  d, m = _masked(fn, "logits", logits, valid, "valid")
   _checks.check_rank(fn, "max_logit", max_logit, 0, "(a scalar)")
   ratio_minus_one = jnp.expm1(jnp.minimum(d, max_logit))
   chi2_trimmed = jax.lax.stop_gradient(trimmed_mean(ratio_minus_one, m, trim_frac))

@@ -199,7 +199,7 @@ def test_proxy_true_correlation_and_coefficients():
 
 @pytest.mark.parametrize("call, match", [
     (lambda: occupancy.occupancy_penalty(jnp.zeros(3), kind="js"), "`kind` must be one of"),
-    (lambda: occupancy.occupancy_penalty(jnp.zeros(3), jnp.ones(4, bool)), "`logits_valid`"),
+    (lambda: occupancy.occupancy_penalty(jnp.zeros(3), jnp.ones(4, bool)), "`valid` must"),
     (lambda: occupancy.trimmed_mean(jnp.zeros(3), trim_frac=0.5), "`trim_frac` must lie"),
     (lambda: occupancy.augment_rewards(jnp.zeros(3), jnp.zeros(4), 1.0), "`distance`"),
     (lambda: occupancy.augment_rewards(jnp.zeros(3), jnp.zeros(3), 1.0, clip=0.0),
