@@ -18,17 +18,6 @@ def assert_close(actual, expected, rtol=RTOL, atol=ATOL, err_msg=""):
                              rtol=rtol, atol=atol, err_msg=err_msg)
 
 
-# The same for a subprocess's XLA_FLAGS: the four notebooks at their small budget took
-# 167 s instead of 220 s with it (2-core CPU, two test workers).
-QUICK_COMPILE_FLAG = "--xla_backend_optimization_level=0"
-
-
-def quick_compile_env(env: dict) -> dict:
-  """`env` with `QUICK_COMPILE_FLAG` appended to its XLA_FLAGS (for small subprocess runs)."""
-  flags = (env.get("XLA_FLAGS", "") + " " + QUICK_COMPILE_FLAG).strip()
-  return dict(env, XLA_FLAGS=flags)
-
-
 def jit_quick_compile(fn, **kwargs):
   """`jax.jit` at XLA's backend optimisation level 0, for tests whose time is compiling.
 
@@ -38,6 +27,17 @@ def jit_quick_compile(fn, **kwargs):
   level 0 code runs 2-3x slower (the GRPO tests were slower with it).
   """
   return jax.jit(fn, compiler_options={"xla_backend_optimization_level": 0}, **kwargs)
+
+
+# The same for a subprocess's XLA_FLAGS: the four notebooks at their small budget took
+# 167 s instead of 220 s with it (2-core CPU, two test workers).
+QUICK_COMPILE_FLAG = "--xla_backend_optimization_level=0"
+
+
+def quick_compile_env(env: dict) -> dict:
+  """`env` with `QUICK_COMPILE_FLAG` appended to its XLA_FLAGS (for small subprocess runs)."""
+  flags = (env.get("XLA_FLAGS", "") + " " + QUICK_COMPILE_FLAG).strip()
+  return dict(env, XLA_FLAGS=flags)
 
 
 def check_jit_and_vmap(fn, reference, batched_args, *, static_kwargs=None, rtol=RTOL,
