@@ -19,7 +19,8 @@ Launch:
         --workdir=runs/barfi_cp_learned     # BARFI with the official CartPole reward form
 
 Runtime on a 2-core CPU: 39 min for the whole sweep, quiet (each BARFI group about 5 min
-after an 11-14 s compile, each baseline 30-40 s).
+after an 11-14 s compile, each baseline 30-40 s); `:learned_primary` on the helpful and
+misleading heuristics (4 groups) took 32 min with other jobs on the cores.
 
 Results: results/barfi.md
 """
