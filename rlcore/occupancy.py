@@ -93,7 +93,7 @@ def trimmed_mean(x: Array, valid: Array | None = None, trim_frac=0.01) -> Array:
     trim_frac: fraction in [0, 0.5) dropped at each end (static or traced).
 
   Returns:
-    [] float32 trimmed mean; 0 when no entry is valid.
+    [] float32 trimmed mean; 0 when no entry is valid; NaN when a valid entry is NaN.
   """
   fn = "trimmed_mean"
   x, m = _masked(fn, "x", x, valid, "valid")
@@ -106,7 +106,9 @@ def trimmed_mean(x: Array, valid: Array | None = None, trim_frac=0.01) -> Array:
   k = jnp.floor(trim_frac * n).astype(jnp.int32)
   i = jnp.arange(flat.shape[0])
   kept = (i >= k) & (i < n - k)
-  return _masked_mean(jnp.where(kept, ordered, 0.0), kept)
+  mean = _masked_mean(jnp.where(kept, ordered, 0.0), kept)
+  # A NaN sorts after the +inf padding, so it would drop out: the mean is NaN instead.
+  return jnp.where(jnp.any(keep & jnp.isnan(flat)), jnp.nan, mean)
 
 
 def occupancy_penalty(logits: Array, valid: Array | None = None, kind: str = "sqrt_chi2",
@@ -123,7 +125,8 @@ def occupancy_penalty(logits: Array, valid: Array | None = None, kind: str = "sq
   too small to trim, so a small batch still regularises (the official code's estimate
   is empty below 100 samples and its penalty silently becomes 0). d is capped at
   `max_logit` before the exponential, so the distances are finite for finite d; a
-  NaN d stays NaN (never zeroed). See https://arxiv.org/abs/2403.03185
+  NaN d stays NaN (never zeroed), and with sqrt_chi2 it makes χ̂² and so every
+  distance of the batch NaN. See https://arxiv.org/abs/2403.03185
   (`ORPO._*_discriminator_rewards` in the official code).
 
   Args:
@@ -153,7 +156,8 @@ def occupancy_penalty(logits: Array, valid: Array | None = None, kind: str = "sq
     distance = jnp.sign(d)
   else:
     scale = jnp.where(chi2_trimmed > 0, jax.lax.rsqrt(jnp.maximum(chi2_trimmed, 1e-30)), 1.0)
-    distance = ratio_minus_one * scale
+    # A NaN estimate makes every distance NaN (loud), not the unscaled chi2 distance.
+    distance = ratio_minus_one * jnp.where(jnp.isnan(chi2_trimmed), jnp.nan, scale)
   return jnp.where(m, distance, 0.0), stats
 
 

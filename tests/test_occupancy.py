@@ -120,6 +120,12 @@ def test_logits_are_capped_and_nan_is_not_zeroed():
   assert np.isnan(float(distance[2]))
   masked, _ = occupancy.occupancy_penalty(d, jnp.asarray([True, True, False]), kind="kl")
   assert float(masked[2]) == 0.0 and float(masked[0]) == 1000.0
+  # sqrt_chi2 with a NaN among padded entries: the whole batch is NaN, not unscaled.
+  padded = jnp.asarray([0.5, jnp.nan, 0.2, 7.0])
+  dist, stats = occupancy.occupancy_penalty(padded, jnp.asarray([True, True, True, False]),
+                                            kind="sqrt_chi2")
+  assert np.isnan(float(stats["chi2_trimmed"]))
+  assert np.isnan(np.asarray(dist[:3])).all() and float(dist[3]) == 0.0
 
 
 def test_augment_rewards_clips_keeps_nan_and_sweeps_coefficients():
