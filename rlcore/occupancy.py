@@ -165,8 +165,10 @@ def augment_rewards(proxy_rewards: Array, distance: Array, coeff, clip=jnp.inf) 
   """r' = r̃ + clip(−λ · distance, −clip, clip): the regularised per-step reward.
 
   λ = `coeff` may be an array broadcasting against the rewards (a sweep under vmap);
-  a negative λ regularises *away* from the reference. ±inf distances become ∓clip
-  (or stay infinite when clip = inf); NaN stays NaN: nothing is silently zeroed.
+  a negative λ regularises *away* from the reference. With λ > 0, ±inf distances
+  become ∓clip (or stay infinite when clip = inf); NaN stays NaN, and so does λ = 0
+  times an infinite distance: nothing is silently zeroed. (`occupancy_penalty`'s
+  distances are finite for finite logits.)
   See https://arxiv.org/abs/2403.03185.
 
   Args:
