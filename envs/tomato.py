@@ -219,6 +219,9 @@ class TomatoMDP:
     if reward not in REWARDS:
       raise ValueError(f"TomatoMDP.greedy_policy: `reward` must be one of {REWARDS}, "
                        f"got {reward!r}.")
+    if int(iterations) != iterations or iterations < 1:
+      raise ValueError(f"TomatoMDP.greedy_policy: `iterations` must be a positive "
+                       f"integer, got {iterations!r}.")
     r = self.true_reward if reward == "true" else self.proxy_reward
     v = np.zeros(self.num_states)
     for _ in range(iterations):

@@ -88,7 +88,12 @@ def barfi_reward_terms(params: BarfiRewardParams, features: Array) -> tuple[Arra
   Returns:
     (b_φ, w_φ), each [...] (float32, or the inputs' float dtype).
   """
-  fn = "barfi_reward_terms"
+  out = _reward_outputs("barfi_reward_terms", params, features)
+  return out[..., 0], out[..., 2]
+
+
+def _reward_outputs(fn: str, params: BarfiRewardParams, features: Array) -> Array:
+  """f_φ(s) = features · kernel + bias, [..., 3], with the shape checks."""
   kernel = jnp.asarray(params.kernel)
   _checks.check_rank(fn, "params.kernel", kernel, 2, "[F, 3]")
   f = kernel.shape[0]
@@ -98,8 +103,7 @@ def barfi_reward_terms(params: BarfiRewardParams, features: Array) -> tuple[Arra
     raise ValueError(f"{fn}: `features` must end in the feature dimension F = {f} of "
                      f"`params.kernel`, got shape {tuple(np.shape(features))}.")
   x = _float(features)
-  out = x @ kernel + jnp.reshape(params.bias, (1,) * (x.ndim - 1) + (3,))
-  return out[..., 0], out[..., 2]
+  return x @ kernel + jnp.reshape(params.bias, (1,) * (x.ndim - 1) + (3,))
 
 
 def barfi_reward(params: BarfiRewardParams, features: Array, r_p: Array,
@@ -131,11 +135,9 @@ def barfi_reward(params: BarfiRewardParams, features: Array, r_p: Array,
   shape = tuple(np.shape(features))[:-1]
   _checks.check_shape(fn, "r_p", r_p, shape, "(features' leading shape)")
   _checks.check_shape(fn, "r_aux", r_aux, shape, "(features' leading shape)")
-  bias, weight = barfi_reward_terms(params, features)
-  primary = _float(r_p)
-  if learn_primary_weight:
-    primary = primary * barfi_primary_weight(params, features)
-  return bias + primary + weight * _float(r_aux)
+  out = _reward_outputs(fn, params, features)
+  primary = _float(r_p) * out[..., 1] if learn_primary_weight else _float(r_p)
+  return out[..., 0] + primary + out[..., 2] * _float(r_aux)
 
 
 def barfi_primary_weight(params: BarfiRewardParams, features: Array) -> Array:
@@ -151,8 +153,7 @@ def barfi_primary_weight(params: BarfiRewardParams, features: Array) -> Array:
   Returns:
     [...] v_φ(s).
   """
-  barfi_reward_terms(params, features)   # the shape checks
-  return _float(features) @ params.kernel[:, 1] + params.bias[1]
+  return _reward_outputs("barfi_primary_weight", params, features)[..., 1]
 
 
 def barfi_discount(gamma_logit: Array) -> Array:

@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rlcore import _checks
+from rlcore.losses import masked_mean
 
 Array = jax.Array
 
@@ -45,10 +46,6 @@ def _masked(fn: str, name: str, x, valid, valid_name: str) -> tuple[Array, Array
     return x, jnp.ones(x.shape, bool)
   _checks.check_shape(fn, valid_name, valid, np.shape(x), f"(the shape of `{name}`)")
   return x, _checks.as_bool(valid)
-
-
-def _masked_mean(x: Array, valid: Array) -> Array:
-  return jnp.sum(jnp.where(valid, x, 0.0)) / jnp.maximum(jnp.sum(valid), 1)
 
 
 def discriminator_loss(policy_logits: Array, reference_logits: Array,
@@ -75,8 +72,8 @@ def discriminator_loss(policy_logits: Array, reference_logits: Array,
   d_pi, m_pi = _masked(fn, "policy_logits", policy_logits, policy_valid, "policy_valid")
   d_ref, m_ref = _masked(fn, "reference_logits", reference_logits, reference_valid,
                          "reference_valid")
-  return (_masked_mean(jax.nn.softplus(-d_pi), m_pi)
-          + _masked_mean(jax.nn.softplus(d_ref), m_ref))
+  return (masked_mean(jax.nn.softplus(-d_pi), m_pi)
+          + masked_mean(jax.nn.softplus(d_ref), m_ref))
 
 
 def trimmed_mean(x: Array, valid: Array | None = None, trim_frac=0.01) -> Array:
@@ -106,7 +103,7 @@ def trimmed_mean(x: Array, valid: Array | None = None, trim_frac=0.01) -> Array:
   k = jnp.floor(trim_frac * n).astype(jnp.int32)
   i = jnp.arange(flat.shape[0])
   kept = (i >= k) & (i < n - k)
-  mean = _masked_mean(jnp.where(kept, ordered, 0.0), kept)
+  mean = masked_mean(ordered, kept)     # the +inf padding is never kept
   # A NaN sorts after the +inf padding, so it would drop out: the mean is NaN instead.
   return jnp.where(jnp.any(keep & jnp.isnan(flat)), jnp.nan, mean)
 
@@ -146,7 +143,7 @@ def occupancy_penalty(logits: Array, valid: Array | None = None, kind: str = "sq
   _checks.check_rank(fn, "max_logit", max_logit, 0, "(a scalar)")
   ratio_minus_one = jnp.expm1(jnp.minimum(d, max_logit))
   chi2_trimmed = jax.lax.stop_gradient(trimmed_mean(ratio_minus_one, m, trim_frac))
-  stats = {"kl": _masked_mean(d, m), "chi2": _masked_mean(ratio_minus_one, m),
+  stats = {"kl": masked_mean(d, m), "chi2": masked_mean(ratio_minus_one, m),
            "chi2_trimmed": chi2_trimmed}
   if kind == "kl":
     distance = d

@@ -166,3 +166,7 @@ def test_policy_tables_are_checked(mdp):
     mdp.returns(np.ones((mdp.num_states, 4)))
   with pytest.raises(ValueError, match="`gamma`"):
     mdp.occupancy(mdp.uniform_policy(), gamma=0.0)
+  with pytest.raises(ValueError, match="`iterations`"):
+    mdp.greedy_policy("true", iterations=0)
+  with pytest.raises(ValueError, match="`reward`"):
+    mdp.greedy_policy("hacked")

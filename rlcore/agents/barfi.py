@@ -427,7 +427,6 @@ def make_agent(config, *, constrain_batch=None) -> BarfiAgent:
     obs, _, r_p, r_aux, mask, ended = recent
     feats = features(obs)
     bias, weight = bilevel.barfi_reward_terms(state.phi, feats)
-    primary = bilevel.barfi_primary_weight(state.phi, feats) if learned else jnp.ones_like(bias)
     n_valid = jnp.maximum(mask.sum(), 1.0)
     steps = mask.sum().astype(jnp.int32)
     state = state._replace(update_step=state.update_step + 1,
@@ -439,7 +438,8 @@ def make_agent(config, *, constrain_batch=None) -> BarfiAgent:
         aux_return=jnp.mean(r_aux.sum(0)), goal_rate=jnp.mean(terminated.astype(jnp.float32)),
         gamma=bilevel.barfi_discount(state.gamma_logit),
         aux_weight=jnp.sum(weight * mask) / n_valid, reward_bias=jnp.sum(bias * mask) / n_valid,
-        primary_weight=jnp.sum(primary * mask) / n_valid,
+        primary_weight=(jnp.sum(bilevel.barfi_primary_weight(state.phi, feats) * mask)
+                        / n_valid if learned else jnp.ones(())),
         policy_objective=obj, env_steps=state.env_steps,
         episodes=episodes.astype(jnp.float32), **outer_stats)
     return state, metrics
