@@ -1,6 +1,7 @@
 """`rlcore.envs.make(name, **options)`: every JAX task by name, wrapped for training.
 
-Names: `CartPole-v1` (alias `cartpole`), `Pendulum-v1` (`pendulum`), and the brax
+Names: `CartPole-v1` (alias `cartpole`), `Pendulum-v1` (`pendulum`), ORPO's tomato
+gridworld with the proxy reward (`tomato`) or the true one (`tomato-true`), and the brax
 tasks in `BRAX_ENVS` (`ant`, `inverted_pendulum`, `reacher`, ...; option `backend`).
 """
 
@@ -10,13 +11,14 @@ from rlcore.envs import core
 
 CLASSIC_ENVS = {"CartPole-v1": "cartpole", "cartpole": "cartpole",
                 "Pendulum-v1": "pendulum", "pendulum": "pendulum"}
+TOMATO_ENVS = {"tomato": "proxy", "tomato-true": "true"}   # ORPO's gridworld, by reward
 BRAX_ENVS = ("ant", "halfcheetah", "hopper", "humanoid", "inverted_pendulum",
              "inverted_double_pendulum", "pusher", "reacher", "walker2d")
 
 
 def available() -> list[str]:
   """All names `make` accepts."""
-  return list(CLASSIC_ENVS) + list(BRAX_ENVS)
+  return list(CLASSIC_ENVS) + list(TOMATO_ENVS) + list(BRAX_ENVS)
 
 
 def make(name: str, *, max_episode_steps: int | None = None,
@@ -26,7 +28,7 @@ def make(name: str, *, max_episode_steps: int | None = None,
   Args:
     name: one of `available()`.
     max_episode_steps: the time limit; None keeps the task's own (500 CartPole,
-      200 Pendulum, 1000 brax).
+      200 Pendulum, 100 tomato, 1000 brax).
     backend: brax physics backend (brax tasks only; None = the default measured
       fastest on CPU, see `rlcore.envs.brax_envs`).
 
@@ -40,6 +42,13 @@ def make(name: str, *, max_episode_steps: int | None = None,
     from rlcore.envs import classic
     fn = getattr(classic, CLASSIC_ENVS[name])
     return fn() if max_episode_steps is None else fn(max_episode_steps)
+  if name in TOMATO_ENVS:
+    if backend is not None:
+      raise ValueError(f"envs.make: `backend` applies to brax tasks only, got "
+                       f"backend={backend!r} for {name!r}.")
+    from rlcore.envs import tomato
+    horizon = {} if max_episode_steps is None else {"horizon": max_episode_steps}
+    return tomato.TomatoEnv(reward=TOMATO_ENVS[name], **horizon)
   if name in BRAX_ENVS:
     from rlcore.envs import brax_envs
     kwargs = {} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}

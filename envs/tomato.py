@@ -129,6 +129,31 @@ class TomatoEnv(core.Environment):
         info={**state.info, "true_reward": true, "proxy_reward": proxy})
 
 
+  def rewards_of(self, next_obs):
+    """(true, proxy) rewards of the steps that led to `next_obs` ([..., 36] observations).
+
+    Both are functions of the next state, so a rollout can recover them from its true
+    next observations (the auto-reset wrapper replaces `info` of a finished episode
+    with the fresh one's).
+    """
+    lay = self.layout
+    n_cells = len(lay.cells)
+    true = self.reward_factor * jnp.sum(next_obs[..., n_cells:n_cells + lay.num_tomatoes], -1)
+    on_bucket = next_obs[..., lay.bucket] > 0.5
+    return true, jnp.where(on_bucket, self.reward_factor * n_cells, true)
+
+  def observations(self, num_states: int):
+    """[S, 36] the observation of every `TomatoMDP` state index 0..S−1 (numpy)."""
+    lay = self.layout
+    n_cells, n_tom = len(lay.cells), lay.num_tomatoes
+    s = np.arange(num_states)
+    cell, bits, bucket = s // 2 ** (n_tom + 1), (s // 2) % 2 ** n_tom, s % 2
+    watered = (bits[:, None] >> np.arange(n_tom)) & 1
+    return np.concatenate([np.eye(n_cells, dtype=np.float32)[cell],
+                           watered.astype(np.float32), bucket[:, None].astype(np.float32)],
+                          -1)
+
+
 def state_index(env_state, num_tomatoes: int):
   """The `TomatoMDP` state index of an env state: cell · 2^(n+1) + watered bits · 2 + bucket."""
   bits = jnp.sum(env_state["watered"].astype(jnp.int32) * (2 ** jnp.arange(num_tomatoes)), -1)

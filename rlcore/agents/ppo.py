@@ -93,7 +93,6 @@ def make_agent(config, *, env=None,
   num_steps = config.num_steps
   batch_size = config.num_envs * num_steps
   num_minibatches, epochs = config.num_minibatches, config.update_epochs
-  minibatch_size = batch_size // num_minibatches
   num_updates = config.total_timesteps // batch_size
   make_optimizer = lambda hp: control.optimizer(
       hp, num_updates=num_updates, steps_per_update=epochs * num_minibatches,
@@ -102,6 +101,55 @@ def make_agent(config, *, env=None,
   def init(key, hparams):
     return control.init_state(key, hparams, config=config, env=env, network=network,
                               optimizer=make_optimizer(hparams), constrain=constrain)
+
+  rollout = control.make_rollout(env, network, dist, num_steps, constrain)
+  learn = make_learner(network, dist, num_minibatches=num_minibatches, epochs=epochs)
+
+  def update(state: PPOState):
+    hp = state.hparams
+    opt = make_optimizer(hp)
+    env_state, key, traj = rollout(state.params, state.env_state, state.key)
+    shaped, shaping_state, advantage = control.shaped_advantages(
+        config, network, state.params, traj, state.shaping_state, hp,
+        config.gae_method)
+    data = dict(obs=traj.obs, action=traj.transition.action, log_prob=traj.log_prob,
+                value=traj.value, advantage=advantage, target=advantage + traj.value)
+    key, learn_key = jax.random.split(key)
+    params, opt_state, losses = learn(state.params, state.opt_state, data, hp, learn_key,
+                                      opt)
+    stats, ep_metrics = state.episode_stats.update(traj, shaped)
+    metrics = dict(ep_metrics, **jax.tree.map(jnp.mean, losses),
+                   learning_rate=opt_state.hyperparams["learning_rate"],
+                   env_steps=(state.update_step + 1) * batch_size)
+    return PPOState(params=params, opt_state=opt_state, env_state=env_state,
+                    shaping_state=shaping_state, key=key, update_step=state.update_step + 1,
+                    hparams=hp, episode_stats=stats), metrics
+
+  return control.assemble(config, env=env, network=network, dist=dist,
+                          hparam_names=HPARAMS, init=init, update=update,
+                          steps_per_update=batch_size,
+                          finite_metrics=("loss", "actor_loss", "value_loss", "entropy"))
+
+
+def make_learner(network, dist, *, num_minibatches: int, epochs: int,
+                 extra_loss: Optional[Callable] = None) -> Callable:
+  """The PPO learning step: `epochs` passes of clipped-surrogate SGD over a rollout.
+
+  Returns `learn(params, opt_state, data, hp, key, opt) -> (params, opt_state, losses)`
+  where `data` holds time-major `[T, B, ...]` arrays obs, action, log_prob, value,
+  advantage and target (plus whatever `extra_loss` reads), `hp` the traced
+  hyperparameters (clip_eps, vf_coef, ent_coef), `opt` the optax transformation of
+  the flat parameter vector (see `control.optimizer`) and `losses` the per-minibatch
+  loss terms `[epochs, num_minibatches]`. Advantages are standardised per minibatch.
+
+  Args:
+    network: the actor-critic.
+    dist: its action distribution.
+    num_minibatches: minibatches per epoch (must divide T · B).
+    epochs: passes over the rollout.
+    extra_loss: optional `(head, mb, hp) -> (scalar, dict of scalars)` added to the
+      loss (ORPO's action-distribution divergence); its dict joins the losses.
+  """
 
   def loss_fn(params, mb, hp):
     head, value = network.apply(params, mb["obs"])
@@ -117,25 +165,21 @@ def make_agent(config, *, env=None,
                                             jnp.square(v_clipped - mb["target"])))
     entropy = jnp.mean(dist.entropy(head))
     total = actor_loss + hp["vf_coef"] * value_loss - hp["ent_coef"] * entropy
+    extra_aux = {}
+    if extra_loss is not None:
+      extra, extra_aux = extra_loss(head, mb, hp)
+      total = total + extra
     aux = dict(actor_loss=actor_loss, value_loss=value_loss, entropy=entropy,
                approx_kl=jnp.mean(mb["log_prob"] - log_prob),
-               clip_fraction=jnp.mean((jnp.abs(ratio - 1) > clip_eps).astype(jnp.float32)))
+               clip_fraction=jnp.mean((jnp.abs(ratio - 1) > clip_eps).astype(jnp.float32)),
+               **extra_aux)
     return total, aux
 
-  rollout = control.make_rollout(env, network, dist, num_steps, constrain)
-
-  def update(state: PPOState):
-    hp = state.hparams
-    opt = make_optimizer(hp)
-    env_state, key, traj = rollout(state.params, state.env_state, state.key)
-    shaped, shaping_state, advantage = control.shaped_advantages(
-        config, network, state.params, traj, state.shaping_state, hp,
-        config.gae_method)
-    data = dict(obs=traj.obs, action=traj.transition.action, log_prob=traj.log_prob,
-                value=traj.value, advantage=advantage, target=advantage + traj.value)
+  def learn(params, opt_state, data, hp, key, opt):
+    batch_size = data["advantage"].size
+    minibatch_size = batch_size // num_minibatches
     data = jax.tree.map(lambda x: x.reshape((batch_size,) + x.shape[2:]), data)
-
-    flat, unravel = jax.flatten_util.ravel_pytree(state.params)   # see control.optimizer
+    flat, unravel = jax.flatten_util.ravel_pytree(params)   # see control.optimizer
 
     def sgd_step(carry, mb):
       flat, opt_state = carry
@@ -150,23 +194,11 @@ def make_agent(config, *, env=None,
           lambda x: x[perm].reshape((num_minibatches, minibatch_size) + x.shape[1:]), data)
       return jax.lax.scan(sgd_step, carry, mbs)
 
-    key, perm_key = jax.random.split(key)
     (flat, opt_state), losses = jax.lax.scan(
-        epoch, (flat, state.opt_state), jax.random.split(perm_key, epochs))
-    params = unravel(flat)
+        epoch, (flat, opt_state), jax.random.split(key, epochs))
+    return unravel(flat), opt_state, losses
 
-    stats, ep_metrics = state.episode_stats.update(traj, shaped)
-    metrics = dict(ep_metrics, **jax.tree.map(jnp.mean, losses),
-                   learning_rate=opt_state.hyperparams["learning_rate"],
-                   env_steps=(state.update_step + 1) * batch_size)
-    return PPOState(params=params, opt_state=opt_state, env_state=env_state,
-                    shaping_state=shaping_state, key=key, update_step=state.update_step + 1,
-                    hparams=hp, episode_stats=stats), metrics
-
-  return control.assemble(config, env=env, network=network, dist=dist,
-                          hparam_names=HPARAMS, init=init, update=update,
-                          steps_per_update=batch_size,
-                          finite_metrics=("loss", "actor_loss", "value_loss", "entropy"))
+  return learn
 
 
 def make_train(config, **kwargs) -> Callable:

@@ -137,7 +137,8 @@ def check_agent(agent: Any, family: str = "") -> Agent:
 
 
 _BUILTIN = {"ppo": "rlcore.agents.ppo", "reinforce": "rlcore.agents.reinforce",
-            "grpo": "rlcore.agents.grpo", "barfi": "rlcore.agents.barfi"}
+            "grpo": "rlcore.agents.grpo", "barfi": "rlcore.agents.barfi",
+            "orpo": "rlcore.agents.orpo"}
 _REGISTRY: dict[str, AgentFamily] = {}
 
 

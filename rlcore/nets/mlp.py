@@ -127,3 +127,22 @@ class ActorCritic(nn.Module):
       v = act(dense(n, np.sqrt(2), f"critic_{i}")(v))
     value = dense(1, 1.0, "critic_head")(v)[..., 0]
     return head, value
+
+
+class Discriminator(nn.Module):
+  """An MLP scoring inputs with one logit (ORPO's occupancy discriminator).
+
+  LeakyReLU hidden layers (as the official ORPO code's discriminator, width 256,
+  depth 2), flax's default initialisation, a linear output.
+
+  Attributes:
+    hidden_sizes: widths of the hidden layers.
+  """
+  hidden_sizes: Sequence[int] = (256, 256)
+
+  @nn.compact
+  def __call__(self, x):
+    """[..., features] -> [...] logits."""
+    for n in self.hidden_sizes:
+      x = nn.leaky_relu(nn.Dense(n)(x))
+    return nn.Dense(1)(x)[..., 0]
