@@ -75,7 +75,7 @@ def default_config():
   c.env_name = "tomato"             # the proxy-reward task
   c.num_envs = 16                   # current-policy envs
   c.num_steps = 100                 # rollout length (one tomato episode)
-  c.total_timesteps = 800_000       # current-policy env steps per run
+  c.total_timesteps = 240_000       # current-policy env steps per run (150 updates)
   c.update_epochs = 8
   c.num_minibatches = 8
   c.anneal_lr = False
@@ -90,7 +90,7 @@ def default_config():
   c.reg_coef = 0.01                 # λ (traced: a coefficient sweep is vmapped)
   c.occupancy = "state_action"      # discriminator input: state_action or state
   c.reference_envs = 16             # reference-policy envs per update (occupancy kinds)
-  c.disc_hidden = (256, 256)        # discriminator MLP widths (LeakyReLU)
+  c.disc_hidden = (64, 64)          # discriminator MLP widths (LeakyReLU; official 256, 256)
   c.disc_lr = 1e-3                  # discriminator Adam learning rate (traced)
   c.disc_epochs = 8                 # discriminator passes over each update's batch
   c.disc_minibatches = 8            # minibatches per discriminator pass
