@@ -17,8 +17,9 @@ lives in one module of its family:
   init_barfi_reward, barfi_discount, barfi_penalty, barfi_policy_objective,
   barfi_hypergradient, neumann_inverse_hvp (BARFI, https://arxiv.org/abs/2310.19007)
 * `rlcore.occupancy`: discriminator_loss, occupancy_penalty (kl, chi2, sqrt_chi2, tv),
-  trimmed_mean, augment_rewards, categorical_kl, categorical_chi2, gaussian_kl,
-  gaussian_chi2, proxy_true_correlation, coefficient_from_correlation
+  trimmed_mean, augment_rewards, sequence_log_ratio (the LLM case), categorical_kl,
+  categorical_chi2, gaussian_kl, gaussian_chi2, proxy_true_correlation,
+  coefficient_from_correlation
   (ORPO, https://arxiv.org/abs/2403.03185)
 * `rlcore.shaping`: potential_based, potential_shaping, laser, laser_d, laser_de,
   the length rewards, chain, stateless
@@ -41,7 +42,7 @@ from rlcore.losses import (
 from rlcore.occupancy import (
     augment_rewards, categorical_chi2, categorical_kl, coefficient_from_correlation,
     discriminator_loss, gaussian_chi2, gaussian_kl, occupancy_penalty, proxy_true_correlation,
-    trimmed_mean)
+    sequence_log_ratio, trimmed_mean)
 from rlcore.returns import (
     discounted_returns, gae, lambda_returns, linear_recurrence, n_step_returns)
 from rlcore.shaping import (

@@ -21,8 +21,15 @@ The action-distribution baseline penalises divergences between π(·|s) and π_r
 definition of an r-correlated proxy and its coefficient are `proxy_true_correlation`
 and `coefficient_from_correlation`.
 
-The tomato gridworld with exact occupancy measures is `rlcore.envs.tomato`. Not yet in
-the library: the ORPO agent and the LLM variant.
+For an LLM (a contextual bandit: the state is the prompt x, the action the whole
+response y) the state occupancy is the prompt distribution, shared by π and π_ref, so
+μ_π/μ_ref = π(y|x)/π_ref(y|x) and the occupancy χ² is the prompt average of the χ²
+between per-prompt response distributions. The log ratio is then exact, no
+discriminator needed: `sequence_log_ratio` sums the token log-ratios of a response and
+its output goes into `occupancy_penalty` in place of the discriminator logits (the GRPO
+agent's `occupancy.*` keys).
+
+The tomato gridworld with exact occupancy measures is `rlcore.envs.tomato`.
 """
 
 from __future__ import annotations
@@ -184,6 +191,38 @@ def augment_rewards(proxy_rewards: Array, distance: Array, coeff, clip=jnp.inf) 
   _checks.check_range(fn, "clip", clip, 0.0, None, low_inclusive=False)
   penalty = -_checks.as_float(coeff) * _checks.as_float(distance)
   return r + jnp.clip(penalty, -clip, clip)
+
+
+def sequence_log_ratio(policy_logprobs: Array, reference_logprobs: Array,
+                       mask: Array) -> Array:
+  """The exact log occupancy ratio of a response under a contextual bandit.
+
+      d(x, y) = log π(y|x) − log π_ref(y|x)
+              = Σ_t m_t (log π(y_t | x, y_<t) − log π_ref(y_t | x, y_<t))
+
+  With prompts x drawn from the same distribution under both policies,
+  μ_π(x, y)/μ_ref(x, y) = π(y|x)/π_ref(y|x), so d is what ORPO's discriminator would
+  converge to (https://arxiv.org/abs/2403.03185, the LLM case): pass it to
+  `occupancy_penalty` as its `logits`. The log-probs must be those of the policy that
+  sampled y (E_π[e^d − 1] = χ²(π(·|x) ‖ π_ref(·|x)) holds for samples of π only).
+
+  Args:
+    policy_logprobs: [B, N] log π of each response token (any value where masked).
+    reference_logprobs: [B, N] log π_ref of the same tokens.
+    mask: [B, N] response-token mask (bool or 0/1; padding 0).
+
+  Returns:
+    [B] float32 sequence log-ratios (0 for an empty response).
+  """
+  fn = "sequence_log_ratio"
+  _checks.check_rank(fn, "policy_logprobs", policy_logprobs, 2, "([B, N])")
+  shape = np.shape(policy_logprobs)
+  _checks.check_shape(fn, "reference_logprobs", reference_logprobs, shape,
+                      "(the shape of `policy_logprobs`)")
+  _checks.check_shape(fn, "mask", mask, shape, "(the shape of `policy_logprobs`)")
+  diff = _checks.as_float(policy_logprobs) - _checks.as_float(reference_logprobs)
+  # `where`, not a product: padding may hold -inf or NaN log-probs.
+  return jnp.sum(jnp.where(_checks.as_bool(mask), diff, 0.0), -1)
 
 
 def categorical_kl(p_logits: Array, q_logits: Array) -> Array:
