@@ -11,6 +11,13 @@ advantage of `rlcore.group` → broadcast to tokens with the response mask), and
 separate lower/upper clip (`rlcore.ppo_clip_loss`) plus β · KL to a frozen reference
 (`rlcore.kl_estimate`), aggregated by `config.aggregation`.
 
+Instead of (or besides) that token KL, `config.occupancy` turns on ORPO's occupancy
+regulariser to the same reference (Laidlaw et al., https://arxiv.org/abs/2403.03185):
+an LLM is a contextual bandit, so a response's exact log occupancy ratio is its
+sequence log-ratio d = log π_old(y|x) − log π_ref(y|x), and its sequence reward becomes
+score − λ · distance(d) (kind kl, chi2 or sqrt_chi2, χ̂² over the whole batch), clipped,
+before the group advantage (`rewards.sequence_penalty`).
+
 Reward modes (`config.reward`):
 
 * "outcome": the verifier score s ∈ {1 correct, −0.5 wrong but well formed, −1

@@ -6,8 +6,10 @@ One update (`GRPOAgent.run_chunk` runs several):
    a rollout of `shaping.monitor_prompts` training prompts updates the shaping state;
 2. P problems from `numpy.random.default_rng([seed, step])`, a rollout of G
    completions each (`rollout.rollout`), scored on the host (`rollout.score`);
-3. token advantages from the pure reward pipeline (`rewards.advantages`);
-4. old and reference log-probs, then the update (`update.update`);
+3. old and reference log-probs of the batch, and each response's sequence log-ratio
+   (for the occupancy penalty, `rewards.sequence_penalty`, and its statistics);
+4. token advantages from the pure reward pipeline (`rewards.advantages`), then the
+   update (`update.update`);
 5. every `eval_every` updates (and at the last), pass@1 on held-out problems.
 
 A run is deterministic for its seed: problems and reward noise come from the host
@@ -36,6 +38,7 @@ PLOT_METRICS = ("accuracy", "mean_length", "eval_accuracy", "eval_length", "kl")
 EVAL_SEED = 12345          # held-out problems and the evaluation's sampling key
 MONITOR_KEY_SALT = 1_000_003
 DIFFICULTY_NAMES = ("hard", "medium", "easy")   # LASER-D's buckets, in its order
+sequence_log_ratio = jax.jit(rlcore.sequence_log_ratio)
 
 
 class GRPOState(NamedTuple):
@@ -159,18 +162,22 @@ def make_agent(config, *, constrain_batch=None) -> GRPOAgent:
     scored, steps = rollout_lib.score(config, r, prm, rng, step_id=tok.step_id,
                                       num_prompts=P, group_size=G)
     t_score = time.perf_counter()
-    adv, shaped, shaping_state, adv_stats = rewards.jitted_advantages(
-        reward_settings, scored, out.response_mask, state.shaping_state)
-    jax.block_until_ready(adv)
-    t_adv = time.perf_counter()
     loss_mask = out.response_mask
     if config.mask_truncated:
       loss_mask = loss_mask * out.finished[:, None].astype(jnp.float32)
-    batch = update_lib.trim(dict(tokens=out.tokens, mask=r.mask, advantages=adv,
-                                 loss_mask=loss_mask), out.lengths,
+    batch = update_lib.trim(dict(tokens=out.tokens, mask=r.mask, loss_mask=loss_mask,
+                                 response_mask=out.response_mask), out.lengths,
                             prompt_len=settings.prompt_len, max_len=sampler.max_new_tokens)
+    # Old and reference log-probs first: the occupancy penalty of the rewards reads them.
     batch["old_logprobs"] = logprobs(state.params, batch)
     batch["ref_logprobs"] = logprobs(state.ref_params, batch)
+    seq_log_ratio = sequence_log_ratio(batch["old_logprobs"], batch["ref_logprobs"],
+                                       batch.pop("response_mask")).reshape(P, G)
+    adv, shaped, shaping_state, adv_stats = rewards.jitted_advantages(
+        reward_settings, scored, out.response_mask, state.shaping_state, seq_log_ratio)
+    batch["advantages"] = adv[:, :batch["loss_mask"].shape[1]]
+    jax.block_until_ready(adv)
+    t_adv = time.perf_counter()
     params, opt_state, aux = update_lib.update(state.params, state.opt_state, batch,
                                                update_key, settings)
     jax.block_until_ready(params)

@@ -12,6 +12,7 @@ LENGTH_SHAPINGS = ("laser", "laser_d", "laser_de", "group_length_penalty", "kimi
                    "l1_exact", "truncation", "dapo_overlong", "cosine")
 MONITORED_SHAPINGS = ("laser_d", "laser_de")   # stateful: updated by a monitor pass
 ADVANTAGES = ("grpo", "drgrpo", "grpo_batch", "rloo", "gpg", "opo", "passk")
+OCCUPANCY_KINDS = ("none", "kl", "chi2", "sqrt_chi2")
 
 
 def default_config():
@@ -91,6 +92,16 @@ def default_config():
   c.pref.judge = "pointwise"    # judge: pointwise (noisy scores, tie margin) or pairwise
   c.pref.margin = 0.01          # score gap below which the pointwise judge calls a tie
   c.pref.judge_temperature = 0.5  # sharpness of the pairwise judge
+  # ORPO's occupancy regulariser to the frozen reference (the warm start), an alternative
+  # to the token KL (kl_coef): each response's score becomes score − λ·distance before
+  # the group advantage, with d = log π_old(y|x) − log π_ref(y|x) the exact log occupancy
+  # ratio of a contextual bandit (see rlcore.agents.grpo.rewards.sequence_penalty).
+  # Both may be on at once; set kl_coef = 0 to compare the two regularisers alone.
+  c.occupancy = mlc.ConfigDict()
+  c.occupancy.kind = "none"     # none, kl (d), chi2 (e^d − 1), sqrt_chi2 ((e^d − 1)/sqrt(χ̂²))
+  c.occupancy.coef = 0.1        # λ >= 0, in units of the sequence reward
+  c.occupancy.clip = 10.0       # bound on |λ·distance| per response (> 0)
+  c.occupancy.max_logit = 20.0  # cap on d (nats) before exp (> 0; e^20 ≈ 4.9e8)
   c.eval_every = 10             # held-out evaluation every this many updates (and the last)
   c.eval_problems = 384         # held-out problems per evaluation
   c.eval_temperature = 1.0      # sampling temperature of evaluations (0: greedy)
@@ -186,6 +197,16 @@ def validate_config(config) -> None:
                      f"{config.group_size}.")
   for d in config.difficulties:
     check_choice("difficulties", d, (0, 1, 2))
+  o = config.occupancy
+  check_choice("occupancy.kind", o.kind, OCCUPANCY_KINDS)
+  check_number(o, "coef", 0.0, prefix="occupancy.")
+  check_number(o, "clip", 0.0, low_open=True, prefix="occupancy.")
+  check_number(o, "max_logit", 0.0, low_open=True, prefix="occupancy.")
+  if o.kind != "none" and config.reward != "process" and config.advantage == "passk":
+    raise ValueError(f"config.occupancy.kind={o.kind!r} needs an advantage that reads the "
+                     f"rewards; advantage='passk' uses only correctness, so the penalty "
+                     f"would be ignored (choose one of "
+                     f"{', '.join(a for a in ADVANTAGES if a != 'passk')}).")
   chain = length_chain(config)
   if chain and config.reward != "outcome":
     raise ValueError(f"config.shaping.chain={config.shaping.chain!r} needs reward='outcome' "
