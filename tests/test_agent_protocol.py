@@ -199,5 +199,5 @@ def test_a_family_whose_agent_lacks_a_member_is_refused(tmp_path):
       make_agent=make_broken), replace=True)
   with pytest.raises(TypeError, match="toy_broken.*without run_chunk"):
     experiment.run(_toy_config("toy_broken"), str(tmp_path), progress=False)
-  with pytest.raises(ValueError, match="unknown agent 'toy_missing'.*grpo, ppo"):
+  with pytest.raises(ValueError, match="unknown agent 'toy_missing'.*grpo, orpo, ppo"):
     experiment.run(_toy_config("toy_missing"), str(tmp_path), progress=False)
