@@ -14,7 +14,8 @@ held-out accuracy falls), regularised toward the frozen SFT warm start in one of
   batch, the penalty clipped at `occupancy.clip` (`rlcore.agents.grpo.rewards.
   sequence_penalty`; https://arxiv.org/abs/2403.03185).
 
-The coefficient grids were chosen on seeds 0-1 (see the results); the question is
+The coefficient grids were chosen on seeds 0-1; seeds 2-4 are the fresh ones (see the
+results); the question is
 whether χ² holds held-out accuracy where KL at matching strength does not.
 
 Launch (one seed per run; all points, or one point by name after the colon):
@@ -24,9 +25,10 @@ Launch (one seed per run; all points, or one point by name after the colon):
     python experiments/main.py --config=configs/grpo_occupancy.py:sum_sqrt_chi2_1 \
         --workdir=runs/grpo_occ/sum_sqrt_chi2_1_s2 --config.seed=2
 
-Runtime on this 2-core CPU: 3-5 min per point and seed (100 updates; the hacked
-sum-form answers grow long), after the cached default SFT warm start (shared with
-configs/grpo_prm.py; the README shows how to load the checked-in one).
+Runtime on this 2-core CPU (2026-12-03): 3.3-7 min per point and seed, about 25 min
+per seed for the five points (100 updates; the hacked sum-form answers grow long), after
+the cached default SFT warm start (shared with configs/grpo_prm.py; the README shows how
+to load the checked-in one).
 
 Results: results/orpo.md (the LLM section).
 """
