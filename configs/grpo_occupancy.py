@@ -14,9 +14,9 @@ held-out accuracy falls), regularised toward the frozen SFT warm start in one of
   batch, the penalty clipped at `occupancy.clip` (`rlcore.agents.grpo.rewards.
   sequence_penalty`; https://arxiv.org/abs/2403.03185).
 
-The coefficient grids were chosen on seeds 0-1; seeds 2-4 are the fresh ones (see the
-results); the question is
-whether χ² holds held-out accuracy where KL at matching strength does not.
+The coefficient grids were chosen on seeds 0-1; seeds 2-4 are the fresh ones. The
+question is whether sqrt-χ² holds held-out accuracy where the token KL at a comparable
+strength does not.
 
 Launch (one seed per run; all points, or one point by name after the colon):
 
