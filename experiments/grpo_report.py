@@ -11,6 +11,7 @@ config per seed, e.g. `configs/grpo_occupancy.py`) and prints markdown tables:
   seeds given by `--seeds` (e.g. the fresh seeds only).
 
     python experiments/grpo_report.py --root=runs/grpo_occupancy --seeds=2,3,4
+    python experiments/grpo_report.py --root=runs/a,runs/b --seeds=2,3,4   # several roots
 """
 
 import argparse
@@ -40,9 +41,22 @@ def _stats(rows):
               updates=rows[-1]["update"])
 
 
-def load(root):
-  """{point: {seed: stats}} of every finished run (metrics.jsonl present) under root."""
+def load(roots):
+  """{point: {seed: stats}} of every finished run (metrics.jsonl present) under the roots.
+
+  Args:
+    roots: a root directory, or several separated by commas (runs of extra points
+      in workdirs of their own); a point and seed found twice is an error.
+  """
   out = {}
+  for root in roots.split(","):
+    _load_root(root, out)
+  if not out:
+    raise SystemExit(f"no runs under {roots!r} (expected seed<N>/<point>/metrics.jsonl)")
+  return out
+
+
+def _load_root(root, out):
   for d in sorted(os.listdir(root)):
     if not d.startswith("seed"):
       continue
@@ -50,10 +64,9 @@ def load(root):
     for point in sorted(os.listdir(os.path.join(root, d))):
       path = os.path.join(root, d, point, "metrics.jsonl")
       if os.path.exists(path):
+        if seed in out.get(point, {}):
+          raise SystemExit(f"{point} seed {seed} is found twice (second: {path})")
         out.setdefault(point, {})[seed] = _stats(_rows(path))
-  if not out:
-    raise SystemExit(f"no runs under {root!r} (expected seed<N>/<point>/metrics.jsonl)")
-  return out
 
 
 def _mse(x):
@@ -86,7 +99,7 @@ def tables(runs, seeds, order=None):
 
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--root", required=True)
+  parser.add_argument("--root", required=True, help="root dir(s), comma-separated")
   parser.add_argument("--seeds", required=True, help="comma-separated seeds to aggregate")
   parser.add_argument("--order", default="", help="comma-separated point order")
   args = parser.parse_args(argv)

@@ -4,6 +4,7 @@ import json
 import os
 
 import numpy as np
+import pytest
 
 from tests.helpers import load_script
 
@@ -91,3 +92,15 @@ def test_grpo_report_per_seed_and_fresh_seed_means(tmp_path):
   mean_rows = [l for l in lines if l.startswith("| b | ") and "±" in l]
   assert mean_rows[0].startswith(f"| b | {last5.mean():.3f} ± {last5.std(ddof=1) / np.sqrt(2):.3f} |")
   assert lines.index(mean_rows[0]) < lines.index([l for l in lines if l.startswith("| a | ") and "±" in l][0])
+
+
+def test_grpo_report_joins_roots_and_refuses_a_run_found_twice(tmp_path):
+  report = _script("grpo_report")
+  evals, filler = [0.5] * 10, [1.0] * 100
+  _write_grpo_run(tmp_path / "main" / "seed0" / "a", evals, filler)
+  _write_grpo_run(tmp_path / "extra" / "seed0" / "b", evals, filler)
+  runs = report.load(f"{tmp_path / 'main'},{tmp_path / 'extra'}")
+  assert sorted(runs) == ["a", "b"]
+  _write_grpo_run(tmp_path / "again" / "seed0" / "a", evals, filler)
+  with pytest.raises(SystemExit, match="found twice"):
+    report.load(f"{tmp_path / 'main'},{tmp_path / 'again'}")
