@@ -26,8 +26,8 @@ Launch (one seed per run; all points, or one point by name after the colon):
     python experiments/main.py --config=configs/grpo_occupancy.py:sum_sqrt_chi2_1 \
         --workdir=runs/grpo_occ/sum_sqrt_chi2_1_s2 --config.seed=2
 
-Runtime on this 2-core CPU (2026-12-03): 3.3-7 min per point and seed, about 25 min
-per seed for the five points (100 updates; the hacked sum-form answers grow long), after
+Runtime on this 2-core CPU (2026-12-03/04): 3.3-7 min per point and seed, about 30 min
+per seed for the six points (100 updates; the hacked sum-form answers grow long), after
 the cached default SFT warm start (shared with configs/grpo_prm.py; the README shows how
 to load the checked-in one).
 
