@@ -15,16 +15,15 @@ held-out accuracy falls), regularised toward the frozen SFT warm start in one of
   sequence_penalty`; https://arxiv.org/abs/2403.03185).
 
 The coefficient grids were chosen on seeds 0-1; seeds 2-4 are the fresh ones (β = 0.3
-was added afterwards, see KL_COEFS). The
-question is whether sqrt-χ² holds held-out accuracy where the token KL at a comparable
-strength does not.
+was added afterwards, see KL_COEFS). The question is whether sqrt-χ² holds held-out
+accuracy where the token KL at a comparable strength does not.
 
 Launch (one seed per run; all points, or one point by name after the colon):
 
     python experiments/main.py --config=configs/grpo_occupancy.py \
         --workdir=runs/grpo_occupancy --config.seed=2
-    python experiments/main.py --config=configs/grpo_occupancy.py:sum_sqrt_chi2_1 \
-        --workdir=runs/grpo_occ/sum_sqrt_chi2_1_s2 --config.seed=2
+    python experiments/main.py --config=configs/grpo_occupancy.py:sum_kl_0.3 \
+        --workdir=runs/grpo_occupancy_kl03/seed2 --config.seed=2
 
 Runtime on this 2-core CPU (2026-12-03/04): 3.3-7 min per point and seed, about 30 min
 per seed for the six points (100 updates; the hacked sum-form answers grow long), after
