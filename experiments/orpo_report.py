@@ -62,10 +62,7 @@ def tables(runs) -> str:
            "median χ²(μ_π‖μ_ref) |", "|---|---|---|---|---|---|"]
   per_seed = ["", "| regulariser | λ | exact true return per seed |", "|---|---|---|"]
   for reg in [r for r in ORDER if r in runs] + sorted(set(runs) - set(ORDER)):
-    # λ multiplies a zero regulariser in the "none" group: its points are one run
-    # repeated (the sweep is shared by every group), so it is printed once.
-    coefs = sorted(runs[reg])[:1] if reg == "none" else sorted(runs[reg])
-    for coef in coefs:
+    for coef in sorted(runs[reg]):
       e = runs[reg][coef]
       t, p, c = e["exact_true_return"], e["exact_proxy_return"], e["exact_chi2"]
       lam = "-" if reg == "none" else f"{coef:g}"

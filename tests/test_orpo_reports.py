@@ -38,13 +38,13 @@ def test_orpo_report_tables_and_plot(tmp_path):
   rng = np.random.default_rng(0)
   coefs = [1e-3, 1.0]
   none = rng.uniform(2, 10, size=5)
-  _write_tomato_group(tmp_path, "none", coefs, {c: none for c in coefs})
+  _write_tomato_group(tmp_path, "none", [0.0], {0.0: none})   # reg_coef pinned at 0
   sq = {c: rng.uniform(2, 10, size=5) for c in coefs}
   _write_tomato_group(tmp_path, "sqrt_chi2", coefs, sq)
   text = report.tables(report.load(str(tmp_path)))
   lines = text.splitlines()
-  # "none" is one run repeated over the shared λ grid: one summary row, one per-seed row.
-  assert sum(l.startswith("| no regularisation |") for l in lines) == 2
+  # "none": one summary row and one per-seed row, without a λ.
+  assert sum(l.startswith("| no regularisation | - |") for l in lines) == 2
   se = lambda x: x.std(ddof=1) / np.sqrt(len(x))
   row = [l for l in lines if l.startswith("| occupancy sqrt-χ² | 1 |")][0]
   t = sq[1.0]

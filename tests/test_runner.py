@@ -169,6 +169,22 @@ def test_named_points_keep_their_names_in_every_structural_combination():
   assert [g.config.activation for g in groups] == ["tanh", "tanh", "relu", "relu"]
 
 
+def test_a_listed_point_pins_a_vmapped_key_in_its_group_only():
+  import ml_collections
+  c = _small()
+  c.sweep = ml_collections.ConfigDict({"lr": (1e-3, 3e-4), "activation": ("tanh", "relu")})
+  c.sweep_points = [{"ent_coef": 0.0, "lr": 5e-5, "_name": "frozen"},
+                    {"ent_coef": 0.01, "_name": "swept"}]
+  groups = runner.plan(runner.prepare_config(c))
+  by_name = {g.name: g for g in groups}
+  assert sorted(by_name) == ["activation=relu_frozen", "activation=relu_swept",
+                             "activation=tanh_frozen", "activation=tanh_swept"]
+  for act in ("tanh", "relu"):
+    frozen, swept = by_name[f"activation={act}_frozen"], by_name[f"activation={act}_swept"]
+    assert frozen.points == [{}] and frozen.config.lr == 5e-5   # one run per seed
+    assert swept.points == [{"lr": 1e-3}, {"lr": 3e-4}]
+
+
 def test_bad_sweeps_fail_at_start(tmp_path):
   import ml_collections
   c = _small()

@@ -5,7 +5,9 @@
 hand. Keys among the agent family's `hparam_names` (traced scalars such as `lr` or
 `shaping.scale`) become *points* of one group, trained together (vmapped, for a
 vectorized agent); every other key is *structural*: each combination is a separate
-*group*, run after the others under `<workdir>/<group name>/`.
+*group*, run after the others under `<workdir>/<group name>/`. A listed point that sets
+a vmapped key pins it: its group runs that value only (e.g. a no-regulariser point
+with `reg_coef = 0` beside groups that sweep `reg_coef`).
 """
 
 from __future__ import annotations
@@ -43,7 +45,6 @@ def plan(config) -> list[Group]:
   structural = {k: v for k, v in sweep.items() if k not in hparams}
   vmapped = {k: v for k, v in sweep.items() if k in hparams}
   listed = [dict(p) for p in config.get("sweep_points", [])] or [{}]
-  points = [dict(zip(vmapped, c)) for c in itertools.product(*vmapped.values())] or [{}]
   groups = []
   for combo in itertools.product(*structural.values()) if structural else [()]:
     for point in listed:
@@ -54,6 +55,8 @@ def plan(config) -> list[Group]:
       if label:
         name = "_".join(filter(None, [point_name(dict(zip(structural, combo)))
                                       if structural else "", label]))
+      free = {k: v for k, v in vmapped.items() if k not in extra}   # the rest are pinned
+      points = [dict(zip(free, c)) for c in itertools.product(*free.values())] or [{}]
       groups.append(Group(name=name, config=override(config, overrides), points=points,
                           overrides=overrides))
   return groups
