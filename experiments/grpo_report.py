@@ -15,15 +15,11 @@ config per seed, e.g. `configs/grpo_occupancy.py`) and prints markdown tables:
 """
 
 import argparse
-import json
 import os
 
 import numpy as np
 
-
-def _rows(path):
-  with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+from rlcore.io import read_jsonl   # tolerates the torn last line of a run in progress
 
 
 def _stats(rows):
@@ -37,8 +33,7 @@ def _stats(rows):
   return dict(first=ev[0], peak=max(ev), last=ev[-1], last5=float(np.mean(ev[-5:])),
               filler0=mean(first, "filler_steps"), filler1=mean(last, "filler_steps"),
               prm0=mean(first, "prm_sum"), prm1=mean(last, "prm_sum"),
-              kl=mean(last, "kl"), chi2=mean(last, "occupancy_chi2"),
-              updates=rows[-1]["update"])
+              kl=mean(last, "kl"), chi2=mean(last, "occupancy_chi2"))
 
 
 def load(roots):
@@ -66,7 +61,7 @@ def _load_root(root, out):
       if os.path.exists(path):
         if seed in out.get(point, {}):
           raise SystemExit(f"{point} seed {seed} is found twice (second: {path})")
-        out.setdefault(point, {})[seed] = _stats(_rows(path))
+        out.setdefault(point, {})[seed] = _stats(read_jsonl(path))
 
 
 def _mse(x):
