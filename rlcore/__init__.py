@@ -21,11 +21,15 @@ lives in one module of its family:
   categorical_chi2, gaussian_kl, gaussian_chi2, proxy_true_correlation,
   coefficient_from_correlation
   (ORPO, https://arxiv.org/abs/2403.03185)
+* `rlcore.latent`: project_to_sphere, orthonormality_loss, sample_task_latents,
+  td_jepa_target, td_jepa_loss, td_jepa_actor_loss, latent_q, ema_update,
+  infer_task_latent, goal_task_latent, effective_rank (TD-JEPA,
+  https://arxiv.org/abs/2510.00739)
 * `rlcore.shaping`: potential_based, potential_shaping, laser, laser_d, laser_de,
   the length rewards, chain, stateless
 """
 
-from rlcore import bilevel, credit, group, losses, occupancy, returns, shaping, types
+from rlcore import bilevel, credit, group, latent, losses, occupancy, returns, shaping, types
 from rlcore.bilevel import (
     BarfiRewardParams, HypergradInfo, barfi_discount, barfi_hypergradient, barfi_penalty,
     barfi_policy_objective, barfi_primary_weight, barfi_reward, barfi_reward_terms,
@@ -37,6 +41,10 @@ from rlcore.group import (
     gpg_advantages, grpo_advantages, masked_whiten, opo_advantages, pass_at_k,
     passk_advantages, reinforce_pp_advantages, reinforce_pp_baseline_advantages,
     remax_advantages, rloo_advantages, score_preferences, win_rate_rewards)
+from rlcore.latent import (
+    effective_rank, ema_update, goal_task_latent, infer_task_latent, latent_q,
+    orthonormality_loss, project_to_sphere, sample_task_latents, td_jepa_actor_loss,
+    td_jepa_loss, td_jepa_target)
 from rlcore.losses import (
     aggregate_tokens, kl_estimate, masked_mean, policy_gradient_loss, ppo_clip_loss)
 from rlcore.occupancy import (
