@@ -1,8 +1,10 @@
 """`rlcore.envs.make(name, **options)`: every JAX task by name, wrapped for training.
 
 Names: `CartPole-v1` (alias `cartpole`), `Pendulum-v1` (`pendulum`), ORPO's tomato
-gridworld with the proxy reward (`tomato`) or the true one (`tomato-true`), and the brax
-tasks in `BRAX_ENVS` (`ant`, `inverted_pendulum`, `reacher`, ...; option `backend`).
+gridworld with the proxy reward (`tomato`) or the true one (`tomato-true`), the zero-shot
+tasks `pointmass/<task>` and `gridworld/<task>` (`rlcore.envs.pointmass`,
+`rlcore.envs.gridworld`), and the brax tasks in `BRAX_ENVS` (`ant`, `inverted_pendulum`,
+`reacher`, ...; option `backend`).
 """
 
 from __future__ import annotations
@@ -16,9 +18,18 @@ BRAX_ENVS = ("ant", "halfcheetah", "hopper", "humanoid", "inverted_pendulum",
              "inverted_double_pendulum", "pusher", "reacher", "walker2d")
 
 
+LATENT_FAMILIES = ("pointmass", "gridworld")   # zero-shot task families: "<family>/<task>"
+
+
+def _latent_names() -> list[str]:
+  import importlib
+  return [f"{f}/{t}" for f in LATENT_FAMILIES
+          for t in importlib.import_module(f"rlcore.envs.{f}").TASKS]
+
+
 def available() -> list[str]:
   """All names `make` accepts."""
-  return list(CLASSIC_ENVS) + list(TOMATO_ENVS) + list(BRAX_ENVS)
+  return list(CLASSIC_ENVS) + list(TOMATO_ENVS) + _latent_names() + list(BRAX_ENVS)
 
 
 def make(name: str, *, max_episode_steps: int | None = None,
@@ -28,7 +39,7 @@ def make(name: str, *, max_episode_steps: int | None = None,
   Args:
     name: one of `available()`.
     max_episode_steps: the time limit; None keeps the task's own (500 CartPole,
-      200 Pendulum, 100 tomato, 1000 brax).
+      200 Pendulum, 100 tomato, point mass and gridworld, 1000 brax).
     backend: brax physics backend (brax tasks only; None = the default measured
       fastest on CPU, see `rlcore.envs.brax_envs`).
 
@@ -49,6 +60,17 @@ def make(name: str, *, max_episode_steps: int | None = None,
     from rlcore.envs import tomato
     horizon = {} if max_episode_steps is None else {"horizon": max_episode_steps}
     return tomato.TomatoEnv(reward=TOMATO_ENVS[name], **horizon)
+  family, _, task = name.partition("/")
+  if family in LATENT_FAMILIES and task:
+    if backend is not None:
+      raise ValueError(f"envs.make: `backend` applies to brax tasks only, got "
+                       f"backend={backend!r} for {name!r}.")
+    import importlib
+    module = importlib.import_module(f"rlcore.envs.{family}")
+    cls = module.PointMassEnv if family == "pointmass" else module.GridWorldEnv
+    module.check_task(task)
+    horizon = {} if max_episode_steps is None else {"horizon": max_episode_steps}
+    return cls(task, **horizon)
   if name in BRAX_ENVS:
     from rlcore.envs import brax_envs
     kwargs = {} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}

@@ -224,7 +224,9 @@ def prediction_loss(predictions: Array, targets: Array, weights: Optional[Array]
 
 
 def latent_q(predictions: Array, z: Array, pessimism=0.0) -> Array:
-  """Zero-shot action values Q_z = reduce_E T_φ(φ(s), a, z)ᵀ z.
+  """Zero-shot action values Q_z = reduce_E T_φ(φ(s), a, z)ᵀ z
+  (https://arxiv.org/abs/2510.00739: T_φ approximates the successor features of ψ, so
+  this is the value of the reward r(s') = ψ(s')ᵀz).
 
   Args:
     predictions: [E, ..., d] the φ-predictor's ensemble outputs.
@@ -410,7 +412,8 @@ def td_jepa_actor_loss(actor: Callable, actor_params: PyTree, phi_predictor: Cal
 
 def ema_update(target: PyTree, online: PyTree, tau) -> PyTree:
   """Polyak averaging of target parameters: θ̄ ← (1 − τ) θ̄ + τ θ (official
-  `_soft_update_params`, τ = `encoder_target_tau` / `predictor_target_tau`).
+  `_soft_update_params`, τ = `encoder_target_tau` / `predictor_target_tau`;
+  https://arxiv.org/abs/2510.00739).
 
   Args:
     target: pytree of target parameters.
@@ -429,7 +432,8 @@ def ema_update(target: PyTree, online: PyTree, tau) -> PyTree:
 
 def update_covariance(cov: Array, encodings: Array, momentum=0.995) -> Array:
   """Running second moment of the task encodings, C ← m C + (1 − m) ψᵀψ / B
-  (official `_update_z_stats`; used for whitening goal latents and for statistics).
+  (official `_update_z_stats`; used for whitening goal latents and for statistics;
+  https://arxiv.org/abs/2510.00739).
 
   Args:
     cov: [d, d].
@@ -449,7 +453,9 @@ def effective_rank(encodings: Array) -> Array:
   """Participation ratio of the encodings' second moment C = EᵀE / B:
   tr(C)² / ‖C‖²_F, between 1 (all encodings on one line: collapse) and d (C ∝ I).
 
-  A LAPACK-free collapse statistic (no eigendecomposition), safe under `vmap` on CPU.
+  A LAPACK-free collapse statistic (no eigendecomposition), safe under `vmap` on CPU;
+  the official code logs the eigenvalue ratio of the ψ covariance for the same purpose
+  (https://arxiv.org/abs/2510.00739).
 
   Args:
     encodings: [B, d].
@@ -512,7 +518,8 @@ def infer_task_latent(psi_next: Array, rewards: Array, weights: Optional[Array] 
 
 
 def goal_task_latent(psi_goal: Array) -> Array:
-  """The task latent of reaching a goal g: z = sqrt(d) · normalize(ψ(g)).
+  """The task latent of reaching a goal g: z = sqrt(d) · normalize(ψ(g)), the reward
+  r(s') = ψ(s')ᵀz peaking at s' = g (https://arxiv.org/abs/2510.00739).
 
   Args:
     psi_goal: [..., d] task encodings of goal observations.
