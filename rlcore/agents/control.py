@@ -374,6 +374,8 @@ def assemble(config, *, env, network, dist, hparam_names, init, update, steps_pe
       return {"host_eval_return": float(returns.mean())}
 
   shaped = bool(shaping_hook.parse_chain(config.shaping.chain))
+  if "potential_based" in shaping_hook.parse_chain(config.shaping.chain):
+    shaping_hook.potential_fn(config.shaping)   # a learned one loads now, not while tracing
   return ControlAgent(
       init=lambda key, hparams=None, *, seed=0: init(
           key, check_hparams(hparams, default_hparams())),

@@ -138,7 +138,7 @@ def check_agent(agent: Any, family: str = "") -> Agent:
 
 _BUILTIN = {"ppo": "rlcore.agents.ppo", "reinforce": "rlcore.agents.reinforce",
             "grpo": "rlcore.agents.grpo", "barfi": "rlcore.agents.barfi",
-            "orpo": "rlcore.agents.orpo"}
+            "orpo": "rlcore.agents.orpo", "td_jepa": "rlcore.agents.td_jepa"}
 _REGISTRY: dict[str, AgentFamily] = {}
 
 

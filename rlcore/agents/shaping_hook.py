@@ -5,7 +5,10 @@ before advantages (docs/design.md, "Data conventions"); an empty chain means no 
 
 * `potential_based`: F = γ Φ(s') − Φ(s) with Φ = `scale` ·
   `rlcore.envs.potentials[potential]` evaluated on raw (unnormalised) observations, Grześ's terminal correction, and
-  bootstrapping on truncation (`rlcore.potential_shaping`);
+  bootstrapping on truncation (`rlcore.potential_shaping`); a learned potential instead
+  when `potential` names one of `LEARNED` (`"td_jepa"`: the zero-shot value of a trained
+  TD-JEPA policy, read from the run that the sub-config `shaping.td_jepa` names, see
+  `rlcore.agents.td_jepa.load_potential`);
 * `reward_scale`: r ← `reward_scale` · r;
 * `reward_clip`: r ← clip(r, −`clip`, `clip`).
 
@@ -15,12 +18,19 @@ vmaps over them; the chain itself and the potential's name are structural.
 
 from __future__ import annotations
 
+import importlib
+import json
+
 import jax.numpy as jnp
 
 import rlcore
 from rlcore.envs import potentials
 
 TRANSFORMS = ("potential_based", "reward_scale", "reward_clip")
+# Learned potentials: name -> module with `load_potential(sub_config) -> (obs -> Φ)`; the
+# sub-config `shaping.<name>` says which trained run to read.
+LEARNED = {"td_jepa": "rlcore.agents.td_jepa"}
+_LOADED: dict = {}
 COEFFICIENTS = {"scale": "shaping.scale", "reward_scale": "shaping.reward_scale",
                 "clip": "shaping.clip"}
 
@@ -48,7 +58,26 @@ def validate(shaping_config) -> None:
   """Fails early on unknown names (transforms or potential)."""
   names = parse_chain(shaping_config.get("chain", ""))
   if "potential_based" in names:
+    if shaping_config.potential in LEARNED:
+      if shaping_config.potential not in shaping_config:
+        raise ValueError(f"config.shaping.potential = {shaping_config.potential!r} needs the "
+                         f"sub-config config.shaping.{shaping_config.potential} naming the "
+                         f"trained run (see {LEARNED[shaping_config.potential]}.load_potential).")
+      return
     potentials.get(shaping_config.potential)
+
+
+def potential_fn(shaping_config):
+  """Φ(obs) of `shaping_config.potential`: a named function, or a learned potential
+  loaded once per sub-config."""
+  name = shaping_config.potential
+  if name not in LEARNED:
+    return potentials.get(name)
+  source = shaping_config[name]
+  key = (name, json.dumps(source.to_dict(), sort_keys=True, default=str))
+  if key not in _LOADED:
+    _LOADED[key] = importlib.import_module(LEARNED[name]).load_potential(source)
+  return _LOADED[key]
 
 
 def make_shaping(shaping_config, hparams: dict) -> rlcore.ShapingTransform:
@@ -64,7 +93,7 @@ def make_shaping(shaping_config, hparams: dict) -> rlcore.ShapingTransform:
   members = []
   for name in parse_chain(shaping_config.get("chain", "")):
     if name == "potential_based":
-      phi = potentials.get(shaping_config.potential)
+      phi = potential_fn(shaping_config)
       scale = hparams["shaping.scale"]
       members.append(rlcore.potential_shaping(
           lambda obs, phi=phi, scale=scale: scale * phi(obs), hparams["gamma"],

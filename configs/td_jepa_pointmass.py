@@ -1,0 +1,43 @@
+"""TD-JEPA on the 2-D point mass: zero-shot reward and goal tasks from reward-free data.
+
+One reward-free dataset (`rlcore.envs.offline`, sticky random exploration from random
+starts, generated on first use into `runs/datasets/`); TD-JEPA (`rlcore.agents.td_jepa`)
+trains on it without rewards, then each evaluation task of `rlcore.envs.pointmass` is
+given only at test time: the dense tasks by rewards on labelled dataset states (least
+squares on ψ), the goals by their encoding. Two groups, `asymmetric` and `symmetric`
+(ψ ≡ φ), 5 seeds each, vmapped. `evaluate` reports every task's zero-shot return and a
+uniformly random policy's; the per-task PPO oracles are `configs/td_jepa_oracle.py`.
+
+Launch:
+
+    python experiments/main.py --config=configs/td_jepa_pointmass.py \\
+        --workdir=runs/td_jepa_pointmass
+    python experiments/main.py --config=configs/td_jepa_pointmass.py:small ...   # smoke test
+
+Results: results/td_jepa.md
+"""
+
+from rlcore import experiment
+from rlcore.agents import td_jepa
+
+ARGS = ("", "small", "asymmetric", "symmetric")
+
+
+def get_config(arg=None):
+  if arg not in (None,) + ARGS:
+    raise ValueError(f"configs/td_jepa_pointmass.py: unknown argument {arg!r}; allowed: "
+                     f"{', '.join(repr(a) for a in ARGS)}.")
+  c = experiment.with_runner_defaults(td_jepa.default_config())
+  c.env = "pointmass"
+  c.num_seeds = 5
+  c.seed = 100
+  c.chunk_updates = 2000
+  if arg == "small":
+    c.num_updates, c.chunk_updates, c.num_seeds = 200, 100, 2
+    c.dataset.num_episodes = 100
+  if arg in ("asymmetric", "symmetric"):
+    c.symmetric = arg == "symmetric"
+  else:
+    c.sweep_points = [{"symmetric": False, "_name": "asymmetric"},
+                      {"symmetric": True, "_name": "symmetric"}]
+  return c
