@@ -283,6 +283,15 @@ class Dataset(NamedTuple):
   terminated: jax.Array
 
 
+def as_dataset(data: dict) -> Dataset:
+  """The training arrays of a dataset dict (`rlcore.envs.offline` format). Only true
+  terminations are kept: a time-limit truncation is an ordinary transition here."""
+  return Dataset(obs=jnp.asarray(data["observation"], jnp.float32),
+                 action=jnp.asarray(data["action"]),
+                 next_obs=jnp.asarray(data["next_observation"], jnp.float32),
+                 terminated=jnp.asarray(data["terminated"], bool))
+
+
 def dataset_path(config) -> str:
   d = config.dataset
   return os.path.join(str(d.dir), f"{config.env}_{d.policy}_{int(d.num_episodes)}ep_"
@@ -319,7 +328,7 @@ class TDJEPAAgent(NamedTuple):
 class Learner(NamedTuple):
   """The training half of the agent, with no environment: what the benchmark times."""
   init: Callable               # (key, hparams=None, *, seed=0) -> TDJEPAState
-  update: Callable             # (state) -> (state, metrics of one gradient step)
+  update: Callable             # (state, data=None) -> (state, metrics of one gradient step)
   default_hparams: Callable
   model: Model
   dataset: Dataset
@@ -345,11 +354,7 @@ def make_learner(config, observation_shape, action_spec, data: dict) -> Learner:
            "psi_predictor": "lr_predictor", "actor": "lr_actor"}
   tau_of = {"phi": "tau_encoder", "psi": "tau_encoder", "phi_predictor": "tau_predictor",
             "psi_predictor": "tau_predictor"}
-  ds = Dataset(obs=jnp.asarray(data["observation"], jnp.float32),
-               action=jnp.asarray(data["action"]),
-               next_obs=jnp.asarray(data["next_observation"], jnp.float32),
-               terminated=jnp.asarray(data["terminated"], bool))
-  n_data = int(ds.obs.shape[0])
+  ds = as_dataset(data)
   batch_size = int(config.batch_size)
   adam = lambda lr: optax.adam(lr)
 
@@ -373,11 +378,14 @@ def make_learner(config, observation_shape, action_spec, data: dict) -> Learner:
     mean = model.actor_net.apply(params["actor"], phi_next, z)
     return latent.noisy_action(mean, key, config.actor_noise, config.noise_clip)
 
-  def update(state: TDJEPAState):
+  def update(state: TDJEPAState, data: Optional[Dataset] = None):
+    """One gradient step on a batch of the learner's dataset (or of `data`, a `Dataset`
+    of the same shapes)."""
+    d = ds if data is None else data
     hp = state.hparams
     key, k_idx, k_z, k_next, k_actor = jax.random.split(state.key, 5)
-    idx = jax.random.randint(k_idx, (batch_size,), 0, n_data)
-    batch = latent.Batch(ds.obs[idx], ds.action[idx], ds.next_obs[idx], ds.terminated[idx])
+    idx = jax.random.randint(k_idx, (batch_size,), 0, d.obs.shape[0])
+    batch = latent.Batch(d.obs[idx], d.action[idx], d.next_obs[idx], d.terminated[idx])
     params, target = state.params, state.target
     goals = jax.lax.stop_gradient(model.psi(params, batch.next_obs))
     z = latent.sample_task_latents(k_z, goals, hp["goal_ratio"])
