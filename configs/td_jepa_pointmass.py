@@ -29,9 +29,12 @@ def get_config(arg=None):
                      f"{', '.join(repr(a) for a in ARGS)}.")
   c = experiment.with_runner_defaults(td_jepa.default_config())
   c.env = "pointmass"
+  # Chosen on a pilot with seeds 0-1 (results/td_jepa.md): the official learning rate
+  # 1e-4 beat 1e-3 at 2000 updates; the zero-shot returns plateau by 2000-5000 updates.
+  c.num_updates = 5000
   c.num_seeds = 5
   c.seed = 100
-  c.chunk_updates = 2000
+  c.chunk_updates = 1000
   if arg == "small":
     c.num_updates, c.chunk_updates, c.num_seeds = 200, 100, 2
     c.dataset.num_episodes = 100

@@ -35,6 +35,24 @@ POTENTIALS = {"cartpole_upright": cartpole_upright, "pendulum_upright": pendulum
               "zero": zero}
 
 
+def register(name: str, fn, *, replace: bool = False):
+  """Makes `fn` (obs [..., obs_size] -> [...]) available as `shaping.potential = name`.
+
+  Args:
+    name: the potential's name.
+    fn: a pure JAX function of raw observations.
+    replace: allow replacing a potential of the same name.
+
+  Returns:
+    `fn`.
+  """
+  if name in POTENTIALS and POTENTIALS[name] is not fn and not replace:
+    raise ValueError(f"potentials.register: a potential named {name!r} exists; pass "
+                     f"replace=True to replace it.")
+  POTENTIALS[name] = fn
+  return fn
+
+
 def get(name: str):
   """The potential function called `name` (one of `POTENTIALS`)."""
   if name not in POTENTIALS:

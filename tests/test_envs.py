@@ -128,6 +128,20 @@ def test_potentials():
     potentials.get("up")
 
 
+
+def test_registered_potentials_are_found_by_name():
+  fn = lambda obs: obs[..., 0] * 2.0
+  potentials.register("test_double_x", fn)
+  try:
+    assert potentials.get("test_double_x") is fn
+    with pytest.raises(ValueError, match="exists"):
+      potentials.register("test_double_x", lambda obs: obs[..., 0])
+    potentials.register("test_double_x", fn)        # the same function again: fine
+  finally:
+    potentials.POTENTIALS.pop("test_double_x")
+  with pytest.raises(ValueError, match="unknown potential"):
+    potentials.get("test_double_x")
+
 def test_host_adapter_on_gymnasium_cartpole():
   # A hand-written controller (push toward the pole's lean) balances CartPole-v1.
   def policy(obs):

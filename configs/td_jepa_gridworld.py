@@ -1,0 +1,50 @@
+"""TD-JEPA on four rooms: zero-shot room, distance and goal tasks from reward-free data.
+
+As `configs/td_jepa_pointmass.py`, on `rlcore.envs.gridworld` (one-hot cells, five
+discrete actions: the policy is greedy over the predicted Q, no actor). The dataset is
+uniform random actions from random start cells (every cell visited). Two groups,
+`asymmetric` and `symmetric`, 5 seeds each, vmapped. The exact optimal return of every
+task (`gridworld.optimal_return`) is the second oracle next to PPO
+(`configs/td_jepa_oracle.py:gridworld`).
+
+Launch:
+
+    python experiments/main.py --config=configs/td_jepa_gridworld.py \\
+        --workdir=runs/td_jepa_gridworld
+
+Results: results/td_jepa.md
+"""
+
+from rlcore import experiment
+from rlcore.agents import td_jepa
+
+ARGS = ("", "small", "asymmetric", "symmetric")
+
+
+def get_config(arg=None):
+  if arg not in (None,) + ARGS:
+    raise ValueError(f"configs/td_jepa_gridworld.py: unknown argument {arg!r}; allowed: "
+                     f"{', '.join(repr(a) for a in ARGS)}.")
+  c = experiment.with_runner_defaults(td_jepa.default_config())
+  c.env = "gridworld"
+  c.dataset.policy = "random"
+  c.dataset.num_episodes = 500
+  c.phi_hidden = c.psi_hidden = (128,)
+  c.predictor_hidden = 128
+  c.batch_size = 256
+  c.lr_phi = c.lr_psi = c.lr_predictor = 1e-3
+  c.gamma = 0.98
+  c.tau_encoder = c.tau_predictor = 0.01
+  c.num_updates = 5000
+  c.num_seeds = 5
+  c.seed = 100
+  c.chunk_updates = 1000
+  if arg == "small":
+    c.num_updates, c.chunk_updates, c.num_seeds = 200, 100, 2
+    c.dataset.num_episodes = 100
+  if arg in ("asymmetric", "symmetric"):
+    c.symmetric = arg == "symmetric"
+  else:
+    c.sweep_points = [{"symmetric": False, "_name": "asymmetric"},
+                      {"symmetric": True, "_name": "symmetric"}]
+  return c
