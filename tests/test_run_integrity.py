@@ -66,6 +66,23 @@ def test_a_rerun_with_another_config_refuses_and_names_the_keys(families, tmp_pa
   experiment.run(_toy(log_every=3, plot=False), str(tmp_path), progress=False)
 
 
+def test_a_key_added_to_the_family_later_at_its_default_is_not_a_change(families, tmp_path):
+  """A run recorded before the family gained `diverge_at` (its record lacks the key) is
+  resumed when the key now holds its default, and refused when it does not."""
+  experiment.run(_toy(), str(tmp_path), progress=False)
+  before = _theta(_toy(), tmp_path)
+  path = tmp_path / integrity.RECORD
+  old = json.loads(path.read_text())
+  del old["config"]["diverge_at"]
+  old["fingerprint"] = integrity.fingerprint({k: old[k] for k in ("config", "points")})
+  path.write_text(json.dumps(old))
+  with pytest.raises(integrity.ConfigChangedError, match="diverge_at: '<absent>'"):
+    experiment.run(_toy(diverge_at=5), str(tmp_path), progress=False)
+  experiment.run(_toy(), str(tmp_path), progress=False)            # the default: accepted
+  assert "diverge_at" in json.loads(path.read_text())["config"]     # and re-recorded
+  np.testing.assert_array_equal(_theta(_toy(), tmp_path)[0], before[0])
+
+
 def test_restart_moves_the_old_run_aside_and_trains_the_new_config(families, tmp_path):
   experiment.run(_toy(), str(tmp_path), progress=False)
   old = _theta(_toy(), tmp_path)[0]

@@ -42,7 +42,7 @@ def default_config():
     ConfigDict: env_name, env_backend, max_episode_steps, normalize_obs, num_envs,
     num_steps, total_timesteps, lr, anneal_lr, gamma, gae_lambda, ent_coef,
     vf_coef, max_grad_norm, hidden_sizes, activation, gae_method, shaping (chain,
-    potential, scale, reward_scale, clip, bootstraps_on_truncation),
+    potential, scale, reward_scale, clip, bootstraps_on_truncation, td_jepa),
     host_eval_env and host_eval_episodes.
   """
   import ml_collections
@@ -72,6 +72,12 @@ def default_config():
   c.shaping.reward_scale = 1.0      # reward_scale's factor (traced)
   c.shaping.clip = 10.0             # reward_clip's bound (traced)
   c.shaping.bootstraps_on_truncation = True  # potential shaping bootstraps at time limits
+  c.shaping.td_jepa = ml_collections.ConfigDict()  # the run of shaping.potential = "td_jepa"
+  c.shaping.td_jepa.workdir = ""    # its workdir (trained there first unless finished)
+  c.shaping.td_jepa.config = ""     # its TD-JEPA config, "path[:arg]"
+  c.shaping.td_jepa.group = ""      # its group ("" without a structural sweep)
+  c.shaping.td_jepa.run = 0         # which run of the group (point x seed index)
+  c.shaping.td_jepa.task = ""       # the task whose zero-shot value is Φ (e.g. goal_center_top)
   c.host_eval_env = ""              # gymnasium id the greedy policies are run on after training
   c.host_eval_episodes = 0          # episodes per run on host_eval_env (0: none)
   return c

@@ -58,11 +58,13 @@ def validate(shaping_config) -> None:
   """Fails early on unknown names (transforms or potential)."""
   names = parse_chain(shaping_config.get("chain", ""))
   if "potential_based" in names:
-    if shaping_config.potential in LEARNED:
-      if shaping_config.potential not in shaping_config:
-        raise ValueError(f"config.shaping.potential = {shaping_config.potential!r} needs the "
-                         f"sub-config config.shaping.{shaping_config.potential} naming the "
-                         f"trained run (see {LEARNED[shaping_config.potential]}.load_potential).")
+    name = shaping_config.potential
+    if name in LEARNED:
+      source = shaping_config.get(name)
+      if source is None or not source.get("workdir") or not source.get("config"):
+        raise ValueError(f"config.shaping.potential = {name!r} needs config.shaping.{name}."
+                         f"workdir and .config naming the trained run (see "
+                         f"{LEARNED[name]}.load_potential).")
       return
     potentials.get(shaping_config.potential)
 

@@ -105,6 +105,17 @@ def differences(recorded: dict, now: dict) -> dict:
           for k in sorted(set(a) | set(b)) if a.get(k, "<absent>") != b.get(k, "<absent>")}
 
 
+def _only_new_defaults(changed: dict, config) -> bool:
+  """Whether every difference is a config key absent from the record whose value now is
+  the agent family's default (a key added to the family after the run started)."""
+  from rlcore.agents import get_family  # pylint: disable=import-outside-toplevel
+  defaults = _flat(config_json(get_family(config.get("agent", "ppo")).default_config()))
+  missing = object()
+  return all(recorded == "<absent>" and not key.startswith("points.")
+             and defaults.get(key, missing) == value
+             for key, (recorded, value) in changed.items())
+
+
 def check_config(gdir: str, config, points, existing: str):
   """Compares the group's config with the one `gdir` was started with.
 
@@ -143,6 +154,11 @@ def check_config(gdir: str, config, points, existing: str):
     _record(gdir, now)
     return config, points
   changed = differences(recorded, now)
+  if changed and _only_new_defaults(changed, config):
+    # Keys a newer rlcore added to the family's config, at their default values: the
+    # recorded run computed exactly this config. Record it in the new form and go on.
+    _record(gdir, now)
+    return config, points
   lines = "\n".join(f"  {k}: {a!r} (recorded) -> {b!r} (now)" for k, a, b in
                     ((k, *v) for k, v in list(changed.items())[:20]))
   if existing == "resume_recorded":
