@@ -1,4 +1,4 @@
-"""flax networks for the agents (rlcore.nets.mlp), their initialisers
+"""flax networks for the agents (rlcore.nets.mlp; TD-JEPA's rlcore.nets.latent), their initialisers
 (rlcore.nets.initializers); the causal LM is rlcore.lm."""
 
 from rlcore.nets.initializers import orthogonal, orthonormal_columns
