@@ -12,6 +12,9 @@ Launch:
     python experiments/main.py --config=configs/td_jepa_gridworld.py \\
         --workdir=runs/td_jepa_gridworld
 
+Runtime on this 2-core CPU (2026-12-04): 6 min 24 s (two groups of 5000 updates x 5
+seeds, 10 s compile each).
+
 Results: results/td_jepa.md
 """
 

@@ -14,6 +14,9 @@ Launch:
     python experiments/main.py --config=configs/td_jepa_oracle.py:gridworld \\
         --workdir=runs/td_jepa_oracle_gridworld
 
+Runtime on this 2-core CPU (2026-12-04): point mass 2.4 min, four rooms 5.1 min
+(9 groups of 5 x 400k steps, about 4 s compile each).
+
 Results: results/td_jepa.md
 """
 
