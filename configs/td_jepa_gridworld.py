@@ -18,18 +18,11 @@ seeds, 10 s compile each).
 Results: results/td_jepa.md
 """
 
-from rlcore import experiment
 from rlcore.agents import td_jepa
-
-ARGS = ("", "small", "asymmetric", "symmetric")
 
 
 def get_config(arg=None):
-  if arg not in (None,) + ARGS:
-    raise ValueError(f"configs/td_jepa_gridworld.py: unknown argument {arg!r}; allowed: "
-                     f"{', '.join(repr(a) for a in ARGS)}.")
-  c = experiment.with_runner_defaults(td_jepa.default_config())
-  c.env = "gridworld"
+  c = td_jepa.zero_shot_config("gridworld", arg)
   c.dataset.policy = "random"
   c.dataset.num_episodes = 500
   c.phi_hidden = c.psi_hidden = (128,)
@@ -39,15 +32,5 @@ def get_config(arg=None):
   c.gamma = 0.98
   c.tau_encoder = c.tau_predictor = 0.01
   c.num_updates = 5000
-  c.num_seeds = 5
-  c.seed = 100
   c.chunk_updates = 1000
-  if arg == "small":
-    c.num_updates, c.chunk_updates, c.num_seeds = 200, 100, 2
-    c.dataset.num_episodes = 100
-  if arg in ("asymmetric", "symmetric"):
-    c.symmetric = arg == "symmetric"
-  else:
-    c.sweep_points = [{"symmetric": False, "_name": "asymmetric"},
-                      {"symmetric": True, "_name": "symmetric"}]
-  return c
+  return td_jepa.small_budget(c) if arg == "small" else c

@@ -21,30 +21,13 @@ at 37 updates/s after a 17 s compile, symmetric 6 min; the dataset is generated 
 Results: results/td_jepa.md
 """
 
-from rlcore import experiment
 from rlcore.agents import td_jepa
-
-ARGS = ("", "small", "asymmetric", "symmetric")
 
 
 def get_config(arg=None):
-  if arg not in (None,) + ARGS:
-    raise ValueError(f"configs/td_jepa_pointmass.py: unknown argument {arg!r}; allowed: "
-                     f"{', '.join(repr(a) for a in ARGS)}.")
-  c = experiment.with_runner_defaults(td_jepa.default_config())
-  c.env = "pointmass"
+  c = td_jepa.zero_shot_config("pointmass", arg)
   # Chosen on a pilot with seeds 0-1 (results/td_jepa.md): the official learning rate
   # 1e-4 beat 1e-3 at 2000 updates; the zero-shot returns plateau by 2000-5000 updates.
   c.num_updates = 5000
-  c.num_seeds = 5
-  c.seed = 100
   c.chunk_updates = 1000
-  if arg == "small":
-    c.num_updates, c.chunk_updates, c.num_seeds = 200, 100, 2
-    c.dataset.num_episodes = 100
-  if arg in ("asymmetric", "symmetric"):
-    c.symmetric = arg == "symmetric"
-  else:
-    c.sweep_points = [{"symmetric": False, "_name": "asymmetric"},
-                      {"symmetric": True, "_name": "symmetric"}]
-  return c
+  return td_jepa.small_budget(c) if arg == "small" else c

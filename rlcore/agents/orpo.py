@@ -155,20 +155,8 @@ def load_reference(config) -> Reference:
   """
   from rlcore import experiment
   ref = config.reference
-  path, _, arg = str(ref.config).partition(":")
-  ref_config = experiment.load_config(path, arg or None)
-  if ref_config.agent != "ppo":
-    raise ValueError(f"config.reference.config must be a PPO config, got agent "
-                     f"{ref_config.agent!r} from {ref.config!r}.")
-  print(f"[orpo] reference policy: {ref.config} in {ref.workdir} (trained there first "
-        f"unless finished)")
-  experiment.run(ref_config, str(ref.workdir), progress=False)
-  states, agent, _ = experiment.load(ref_config, str(ref.workdir), str(ref.group))
-  runs = jax.tree.leaves(states.params)[0].shape[0]
-  if not ref.run < runs:
-    raise ValueError(f"config.reference.run = {ref.run} is out of range: "
-                     f"{ref.workdir} holds {runs} runs.")
-  params = jax.tree.map(lambda x: np.asarray(x[ref.run]), states.params)
+  params, agent = experiment.trained_run(ref.config, ref.workdir, ref.group, ref.run,
+                                         agent="ppo", key="reference")
   return Reference(network=agent.network, params=params)
 
 

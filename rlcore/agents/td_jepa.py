@@ -116,6 +116,38 @@ def default_config():
   return c
 
 
+CONFIG_ARGS = ("", "small", "asymmetric", "symmetric")
+
+
+def zero_shot_config(env: str, arg, *, seeds: int = 5, seed: int = 100):
+  """The runner config shared by `configs/td_jepa_<env>.py` before their own settings.
+
+  `arg`: None or "" (two groups, `asymmetric` and `symmetric`), "asymmetric" or
+  "symmetric" (that one variant), "small" (both, 200 updates x 2 seeds on 100 episodes:
+  a smoke test).
+  """
+  from rlcore import experiment
+  if arg not in (None,) + CONFIG_ARGS:
+    raise ValueError(f"configs/td_jepa_{env}.py: unknown argument {arg!r}; allowed: "
+                     f"{', '.join(repr(a) for a in CONFIG_ARGS)}.")
+  c = experiment.with_runner_defaults(default_config())
+  c.env = env
+  c.num_seeds, c.seed = seeds, seed
+  if arg in ("asymmetric", "symmetric"):
+    c.symmetric = arg == "symmetric"
+  else:
+    c.sweep_points = [{"symmetric": False, "_name": "asymmetric"},
+                      {"symmetric": True, "_name": "symmetric"}]
+  return c
+
+
+def small_budget(c):
+  """`c` at the smoke-test budget of the configs' "small" argument."""
+  c.num_updates, c.chunk_updates, c.num_seeds = 200, 100, 2
+  c.dataset.num_episodes = 100
+  return c
+
+
 def _suite(family: str):
   return importlib.import_module(f"rlcore.envs.{family}")
 
@@ -577,21 +609,10 @@ def load_potential(source) -> Callable:
     obs [..., obs_size] -> [...] float32.
   """
   from rlcore import experiment
-  path, _, arg = str(source.config).partition(":")
-  cfg = experiment.load_config(path, arg or None)
-  if cfg.agent != "td_jepa":
-    raise ValueError(f"shaping.td_jepa.config must be a TD-JEPA config, got agent "
-                     f"{cfg.agent!r} from {source.config!r}.")
-  print(f"[td_jepa] potential: task {source.task} of {source.config} in {source.workdir} "
-        f"(trained there first unless finished)")
-  experiment.run(cfg, str(source.workdir), progress=False)
-  states, agent, _ = experiment.load(cfg, str(source.workdir), str(source.get("group", "")))
-  runs = jax.tree.leaves(states.params)[0].shape[0]
-  run = int(source.get("run", 0))
-  if not 0 <= run < runs:
-    raise ValueError(f"shaping.td_jepa.run = {run} is out of range: {source.workdir} holds "
-                     f"{runs} runs.")
-  params = jax.tree.map(lambda x: jnp.asarray(np.asarray(x[run])), states.params)
+  params, agent = experiment.trained_run(
+      source.config, source.workdir, source.get("group", ""), source.get("run", 0),
+      agent="td_jepa", key="shaping.td_jepa")
+  params = jax.tree.map(jnp.asarray, params)
   z = jax.jit(agent.task_latent, static_argnums=1)(params, str(source.task))
   value = zero_shot_value(agent.model, params, z)
   sample = agent.dataset.next_obs[:10_000]

@@ -22,11 +22,11 @@ See docs/design.md, "Agents and the runner".
 from rlcore.experiment.configs import (RUNNER_DEFAULTS, SHARD_MODES, flat_keys, load_config,
                                        override, prepare_config, with_runner_defaults)
 from rlcore.experiment.descriptions import describe
-from rlcore.experiment.runner import load, run, run_group
+from rlcore.experiment.runner import load, run, run_group, trained_run
 from rlcore.experiment.sweeps import Group, plan, point_name
 
 __all__ = [
     "Group", "RUNNER_DEFAULTS", "SHARD_MODES", "describe", "flat_keys", "load", "load_config",
-    "override", "plan", "point_name", "prepare_config", "run", "run_group",
+    "override", "plan", "point_name", "prepare_config", "run", "run_group", "trained_run",
     "with_runner_defaults",
 ]

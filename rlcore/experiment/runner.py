@@ -29,7 +29,7 @@ from rlcore import io as rio
 from rlcore.agents import get_family
 from rlcore.experiment import integrity
 from rlcore.experiment import summary as summary_lib
-from rlcore.experiment.configs import prepare_config
+from rlcore.experiment.configs import load_config, prepare_config
 from rlcore.experiment.execution import make_executor
 from rlcore.experiment.sweeps import Group, plan, point_name
 
@@ -255,3 +255,39 @@ def load(config, workdir: str, group: str = ""):
   with rio.Checkpointer(os.path.join(_group_dir(workdir, g), "checkpoints")) as ckpt:
     states, meta = ckpt.restore(template)
   return states, agent, meta
+
+
+def trained_run(config_spec: str, workdir: str, group: str = "", run_index: int = 0, *,
+                agent: str, key: str):
+  """One run's final parameters from a config's workdir, training it there first.
+
+  Calls `run` on the config (which skips a finished run, resumes an interrupted one and
+  trains a missing one), then reads the last checkpoint of `group` and picks run
+  `run_index` (point x seed index). Used for a frozen reference policy (ORPO) and a
+  learned shaping potential (TD-JEPA).
+
+  Args:
+    config_spec: "path/to/config.py[:arg]".
+    workdir: the run's workdir.
+    group: its group ("" without a structural sweep).
+    run_index: which run of the group.
+    agent: the agent family the config must name.
+    key: the sub-config that named this run, for messages (e.g. "reference": its
+      keys config, workdir, group and run).
+
+  Returns:
+    (params of that run as numpy arrays, the group's agent).
+  """
+  path, _, arg = str(config_spec).partition(":")
+  config = load_config(path, arg or None)
+  if config.agent != agent:
+    raise ValueError(f"config.{key}.config must be a {agent} config, got agent "
+                     f"{config.agent!r} from {config_spec!r}.")
+  print(f"[runner] {config_spec} in {workdir}: trained there first unless finished")
+  run(config, str(workdir), progress=False)
+  states, group_agent, _ = load(config, str(workdir), str(group))
+  runs = jax.tree.leaves(states.params)[0].shape[0]
+  if not 0 <= int(run_index) < runs:
+    raise ValueError(f"config.{key}.run = {run_index} is out of range: {workdir} holds "
+                     f"{runs} runs.")
+  return jax.tree.map(lambda x: np.asarray(x[int(run_index)]), states.params), group_agent
