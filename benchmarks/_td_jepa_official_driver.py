@@ -47,7 +47,8 @@ updating fails (e.g. compilation), the traceback goes to stderr, the JSON line c
 `"error"` and the exit status is 1.
 
 Torch uses `--threads` intra-op threads (`torch.set_num_threads`; the caller also sets
-OMP_NUM_THREADS). Everything the official code prints goes to stderr; stdout has exactly
+OMP_NUM_THREADS). On a 2-core machine that other processes also load, 2 threads measured
+several times slower than 1 (OpenMP threads wait on each other at every op). Everything the official code prints goes to stderr; stdout has exactly
 one JSON line: updates_per_s, seconds_per_update, warmup_s, first_update_s, sizes,
 params (trainable parameters per network, targets excluded), torch, threads, compile.
 
