@@ -74,12 +74,14 @@ ROOM = np.array([_room_of(r, c) for r, c in CELLS])   # [104]
 
 
 def cell_index(row: int, col: int) -> int:
+  """The index (0..103, row-major over the free cells) of the free cell (row, col)."""
   if (row, col) not in _INDEX:
-    raise ValueError(f"gridworld: ({row}, {col}) is not a free cell.")
+    raise ValueError(f"gridworld: ({row}, {col}) is not a free cell; `CELLS` lists them.")
   return _INDEX[(row, col)]
 
 
 def check_task(task: str) -> None:
+  """Raises ValueError unless `task` is one of `TASKS`."""
   if task not in TASKS:
     raise ValueError(f"gridworld: unknown task {task!r}; allowed: {', '.join(TASKS)}.")
 
@@ -124,11 +126,20 @@ def goal_observation(name: str) -> np.ndarray:
 
 
 def observation(cell):
+  """The one-hot observation [..., 104] of cell indices [...]."""
   return jax.nn.one_hot(cell, NUM_CELLS, dtype=jnp.float32)
 
 
 class GridWorldEnv(core.Environment):
-  """Four rooms (module docstring) with one task's reward, in the env protocol."""
+  """Four rooms (module docstring) with one task's reward, in the env protocol.
+
+  Args:
+    task: one of `TASKS`; `state.reward` is `reward(task, next_obs)`, and only the
+      `sparse_goal_*` tasks terminate (on arrival at the goal cell).
+    horizon: steps before the episode is truncated.
+    random_start: start in a uniformly random free cell instead of `START`.
+    slip: probability that the action is replaced by a uniformly random one (of 5).
+  """
   observation_shape = (NUM_CELLS,)
   action_spec = core.ActionSpec("discrete", num_actions=len(MOVES))
 
@@ -173,8 +184,20 @@ class GridWorldEnv(core.Environment):
 
 
 def to_tabular(task: str, slip: float = 0.0) -> tabular.TabularMDP:
-  """The task as an exact `TabularMDP` over the 104 cells (rewards of entering s')."""
+  """The task as an exact `TabularMDP` over the 104 cells (state i is `CELLS[i]`).
+
+  Args:
+    task: one of `TASKS`.
+    slip: as `GridWorldEnv`'s.
+
+  Returns:
+    transitions [104, 5, 104], rewards [104, 5, 104] (the reward of entering s', as
+    `reward(task, observation(s'))`), terminal [104] (the goal cell of a `sparse_goal_*`
+    task, else none).
+  """
   check_task(task)
+  if not 0.0 <= slip <= 1.0:
+    raise ValueError(f"gridworld.to_tabular: `slip` must lie in [0, 1], got {slip!r}.")
   n, a = NUM_CELLS, len(MOVES)
   p = np.zeros((n, a, n))
   for s in range(n):
@@ -189,13 +212,35 @@ def to_tabular(task: str, slip: float = 0.0) -> tabular.TabularMDP:
   return tabular.TabularMDP(p, r, terminal)
 
 
-def optimal_return(task: str, horizon: int = HORIZON, start=START, slip: float = 0.0) -> float:
-  """The exact best expected undiscounted return of a `horizon`-step episode from `start`
-  (backward induction over the steps left)."""
+def optimal_return(task: str, horizon: int = HORIZON, start=START, slip: float = 0.0,
+                   gamma: float = 1.0) -> float:
+  """The exact best expected return of a `horizon`-step episode: the evaluation's oracle.
+
+  Backward induction over the steps left on `to_tabular(task, slip)`: the optimal
+  (time-dependent) policy's expected return Σ_{t<horizon} γ^t r_{t+1}, which ends early
+  only at a terminal cell.
+
+  Args:
+    task: one of `TASKS`.
+    horizon: the episode's steps.
+    start: the start cell (row, col).
+    slip: as `GridWorldEnv`'s.
+    gamma: discount in (0, 1]; 1 is the undiscounted return the evaluation reports.
+
+  Returns:
+    The optimal expected return (float).
+  """
+  if int(horizon) != horizon or horizon < 1:
+    raise ValueError(f"gridworld.optimal_return: `horizon` must be a positive integer, got "
+                     f"{horizon!r}.")
+  if not 0.0 < gamma <= 1.0:
+    raise ValueError(f"gridworld.optimal_return: `gamma` must lie in (0, 1], got {gamma!r}.")
+  start_index = cell_index(*start)
   mdp = to_tabular(task, slip)
   cont = 1.0 - mdp.terminal
   v = np.zeros(NUM_CELLS)
   for _ in range(int(horizon)):
-    q = np.einsum("sat,sat->sa", mdp.transitions, mdp.rewards + cont[None, None, :] * v)
+    q = np.einsum("sat,sat->sa", mdp.transitions,
+                  mdp.rewards + gamma * cont[None, None, :] * v)
     v = q.max(-1)
-  return float(v[cell_index(*start)])
+  return float(v[start_index])

@@ -51,6 +51,7 @@ def _goal_of(task: str):
 
 
 def check_task(task: str) -> None:
+  """Raises ValueError unless `task` is one of `TASKS`."""
   if task not in TASKS:
     raise ValueError(f"pointmass: unknown task {task!r}; allowed: {', '.join(TASKS)}.")
 
@@ -114,7 +115,17 @@ def _crosses_wall(p, q):
 
 
 def move(p, action, step_size: float = STEP_SIZE):
-  """The kinematic step with the wall: [2], [2] -> [2]."""
+  """The kinematic step with the wall: [2], [2] -> [2].
+
+  Args:
+    p: the position, outside the wall.
+    action: clipped to [−1, 1]².
+    step_size: the displacement of a unit action.
+
+  Returns:
+    clip(p + step_size · a, −1, 1) if the straight path there avoids the wall; else the
+    y part of that move alone (x kept) if its path avoids the wall; else p.
+  """
   a = jnp.clip(action, -1.0, 1.0)
   q = jnp.clip(p + step_size * a, -1.0, 1.0)
   q_y = jnp.stack([p[0], q[1]])           # the y part alone
@@ -123,7 +134,15 @@ def move(p, action, step_size: float = STEP_SIZE):
 
 
 class PointMassEnv(core.Environment):
-  """The point mass (module docstring) with one task's reward, in the env protocol."""
+  """The point mass (module docstring) with one task's reward, in the env protocol.
+
+  Args:
+    task: one of `TASKS`; `state.reward` is `reward(task, next_obs)`, and only the
+      `sparse_goal_*` tasks terminate (on arrival in the goal disc).
+    horizon: steps before the episode is truncated.
+    random_start: start uniformly in the free space (`sample_free`) instead of `START`.
+    step_size: the displacement of a unit action.
+  """
   observation_shape = (2,)
   action_spec = core.ActionSpec("continuous", shape=(2,), low=-np.ones(2, np.float32),
                                 high=np.ones(2, np.float32))
@@ -133,18 +152,25 @@ class PointMassEnv(core.Environment):
     check_task(task)
     if int(horizon) != horizon or horizon < 1:
       raise ValueError(f"PointMassEnv: `horizon` must be a positive integer, got {horizon!r}.")
+    if not step_size > 0:
+      raise ValueError(f"PointMassEnv: `step_size` must be positive, got {step_size!r}.")
     self.task, self.horizon, self.random_start = task, int(horizon), bool(random_start)
     self.step_size = float(step_size)
     self.terminates = task.startswith("sparse_goal_")
     self.name = f"pointmass/{task}"
 
   def sample_free(self, key, shape=()):
-    """Uniform positions in the box outside the wall (rejection by resampling once per
-    draw from a fixed pool of 8 candidates)."""
+    """Uniform positions in the box outside the wall: [*shape, 2].
+
+    Rejection sampling from a fixed pool of 8 uniform candidates per draw (the first one
+    outside the wall; the wall covers 3.5 % of the box). If all 8 fall inside the wall
+    (probability about 2e-12) the draw is `START`.
+    """
     cand = jax.random.uniform(key, tuple(shape) + (8, 2), minval=-1.0, maxval=1.0)
     ok = ~in_wall(cand)
     first = jnp.argmax(ok, -1)
-    return jnp.take_along_axis(cand, first[..., None, None], -2)[..., 0, :]
+    pick = jnp.take_along_axis(cand, first[..., None, None], -2)[..., 0, :]
+    return jnp.where(jnp.any(ok, -1)[..., None], pick, jnp.asarray(START, jnp.float32))
 
   def reset(self, key):
     key, k = jax.random.split(key)
@@ -156,12 +182,8 @@ class PointMassEnv(core.Environment):
     es = state.env_state
     p = move(es["pos"], jnp.asarray(action, jnp.float32), self.step_size)
     steps = es["steps"] + 1
-    if self.terminates:
-      r = (success(self.task, p) & ~success(self.task, es["pos"])).astype(jnp.float32)
-      terminated = success(self.task, p)
-    else:
-      r = reward(self.task, p)
-      terminated = jnp.zeros((), bool)
+    r = reward(self.task, p)   # the module's reward of the next observation, every task
+    terminated = success(self.task, p) if self.terminates else jnp.zeros((), bool)
     truncated = (steps >= self.horizon) & ~terminated
     return state.replace(env_state=dict(pos=p, steps=steps), obs=p, next_obs=p, reward=r,
                          terminated=terminated, truncated=truncated, valid=jnp.ones((), bool))
