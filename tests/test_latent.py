@@ -2,7 +2,6 @@
 exact successor features and policy evaluation, and collapse without the orthonormality
 term."""
 
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -10,7 +9,6 @@ import numpy as np
 import optax
 import pytest
 
-import rlcore
 from rlcore import latent
 from rlcore.envs import tabular
 from tests.helpers import assert_close, check_jit_and_vmap
