@@ -14,4 +14,4 @@ from rlcore.envs.core import (ActionSpec, AutoReset, BatchedAutoReset, ClipActio
                               Environment, EnvState, EpisodeStatistics, EpisodeStats,
                               FuncEnvAdapter, NormalizeObservation, ObsNormState, TimeLimit,
                               VmapEnv, Wrapper)
-from rlcore.envs.registry import available, make, make_batched
+from rlcore.envs.registry import available, check_random_start, make, make_batched

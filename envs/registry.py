@@ -4,7 +4,8 @@ Names: `CartPole-v1` (alias `cartpole`), `Pendulum-v1` (`pendulum`), ORPO's toma
 gridworld with the proxy reward (`tomato`) or the true one (`tomato-true`), the zero-shot
 tasks `pointmass/<task>` and `gridworld/<task>` (`rlcore.envs.pointmass`,
 `rlcore.envs.gridworld`), and the brax tasks in `BRAX_ENVS` (`ant`, `inverted_pendulum`,
-`reacher`, ...; option `backend`).
+`reacher`, ...; option `backend`). Option `random_start` (zero-shot tasks only): episodes
+start uniformly in the free space instead of the family's fixed start.
 """
 
 from __future__ import annotations
@@ -32,8 +33,18 @@ def available() -> list[str]:
   return list(CLASSIC_ENVS) + list(TOMATO_ENVS) + _latent_names() + list(BRAX_ENVS)
 
 
+def check_random_start(name: str, random_start, what: str = "random_start") -> None:
+  """Raises ValueError unless `random_start` is a bool, True only for a zero-shot task."""
+  if not isinstance(random_start, bool):
+    raise ValueError(f"{what} must be True or False, got {random_start!r}.")
+  if random_start and name.partition("/")[0] not in LATENT_FAMILIES:
+    raise ValueError(f"{what} = True applies to the tasks "
+                     f"{', '.join(f + '/<task>' for f in LATENT_FAMILIES)} only, got the env "
+                     f"{name!r}.")
+
+
 def make(name: str, *, max_episode_steps: int | None = None,
-         backend: str | None = None) -> core.Environment:
+         backend: str | None = None, random_start: bool = False) -> core.Environment:
   """Builds the single-copy environment `name` with its time limit (no auto-reset).
 
   Args:
@@ -42,10 +53,13 @@ def make(name: str, *, max_episode_steps: int | None = None,
       200 Pendulum, 100 tomato, point mass and gridworld, 1000 brax).
     backend: brax physics backend (brax tasks only; None = the default measured
       fastest on CPU, see `rlcore.envs.brax_envs`).
+    random_start: start each episode uniformly in the free space instead of the fixed
+      start (`pointmass/<task>` and `gridworld/<task>` only).
 
   Returns:
     An `rlcore.envs.core.Environment` whose episodes truncate at the limit.
   """
+  check_random_start(name, random_start, "envs.make: `random_start`")
   if name in CLASSIC_ENVS:
     if backend is not None:
       raise ValueError(f"envs.make: `backend` applies to brax tasks only, got "
@@ -70,7 +84,7 @@ def make(name: str, *, max_episode_steps: int | None = None,
     cls = module.PointMassEnv if family == "pointmass" else module.GridWorldEnv
     module.check_task(task)
     horizon = {} if max_episode_steps is None else {"horizon": max_episode_steps}
-    return cls(task, **horizon)
+    return cls(task, random_start=random_start, **horizon)
   if name in BRAX_ENVS:
     from rlcore.envs import brax_envs
     kwargs = {} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}

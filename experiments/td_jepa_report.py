@@ -4,7 +4,8 @@
         --zero_shot=runs/td_jepa_pointmass --oracle=runs/td_jepa_oracle_pointmass
     python experiments/td_jepa_report.py --family=gridworld \\
         --zero_shot=runs/td_jepa_gridworld --oracle=runs/td_jepa_oracle_gridworld
-    python experiments/td_jepa_report.py --shaping=runs/td_jepa_shaping --png=results/td_jepa_shaping.png
+    python experiments/td_jepa_report.py --shaping=runs/td_jepa_shaping_random_start \\
+        --png=results/td_jepa_shaping_random_start.png
 
 Zero-shot: every task's return per seed (the runner's final `evaluate`: the policy of the
 inferred or goal latent from the fixed start, `final_eval_episodes` episodes), for the
@@ -13,8 +14,8 @@ oracle's: each oracle run's final policy, acting greedily (its mean action), on 
 rollout (fixed start, horizon 100). `fraction` is mean zero-shot / mean oracle return.
 Gridworld tables add the exact optimum (`gridworld.optimal_return`).
 
-Shaping: per seed, the final return (mean episode return over the last 10% of updates)
-and the env steps at which the episode return (a running mean over 5 updates) first
+Shaping: per seed, the final return (mean episode return over the last 10% of updates;
+the final episode length is that mean over the seeds too) and the env steps at which the episode return (a running mean over 5 updates) first
 reaches 90% of that seed's final return.
 """
 
@@ -142,8 +143,8 @@ def zero_shot_tables(family: str, zero_shot: str, oracle: str | None) -> str:
 def shaping_table(workdir: str, png: str = "") -> str:
   from rlcore.io import read_jsonl
   rows, curves = [], {}
-  head = ("| group | final return | env steps to 90% of final | per-seed final | "
-          "per-seed steps to 90% |\n|---|---|---|---|---|")
+  head = ("| group | final return | final episode length | env steps to 90% of final | "
+          "per-seed final | per-seed steps to 90% |\n|---|---|---|---|---|---|")
   for group in ("none", "zero", "td_jepa"):
     path = os.path.join(workdir, group, "metrics.jsonl")
     if not os.path.exists(path):
@@ -154,6 +155,7 @@ def shaping_table(workdir: str, png: str = "") -> str:
     curves[group] = (steps, ret)
     tail = max(1, len(steps) // 10)
     final = ret[-tail:].mean(0)
+    length = np.mean([r["episode_length"] for r in recs[-tail:]])   # over seeds too
     smooth = np.stack([np.convolve(ret[:, s], np.ones(5) / 5, mode="full")[:len(steps)]
                        for s in range(ret.shape[1])], 1)
     reach = []
@@ -162,7 +164,7 @@ def shaping_table(workdir: str, png: str = "") -> str:
       reach.append(float(steps[hit[0]]) if len(hit) else float("nan"))
     reach = np.array(reach)
     ok = reach[np.isfinite(reach)]
-    rows.append(f"| {group} | {mean_se(final)} | "
+    rows.append(f"| {group} | {mean_se(final)} | {length:.1f} | "
                 f"{mean_se(ok / 1e3) + ' k' if len(ok) else 'n/a'} "
                 f"({len(ok)}/{len(reach)} seeds) | {per_seed(final)} | "
                 + ", ".join("—" if not np.isfinite(x) else f"{x / 1e3:.0f}k" for x in reach)
@@ -177,9 +179,10 @@ def shaping_table(workdir: str, png: str = "") -> str:
       se = ret.std(1, ddof=1) / np.sqrt(ret.shape[1])
       ax.plot(steps, m, label=group)
       ax.fill_between(steps, m - se, m + se, alpha=0.25)
-    ax.set_xlabel("env steps")
+    ax.set_xscale("log")   # the learning happens in the first tenth of the run
+    ax.set_xlabel("env steps (log scale)")
     ax.set_ylabel("episode return (success)")
-    ax.set_title("PPO on the sparse point-mass goal, 10 seeds (± s.e.)")
+    ax.set_title(f"PPO on the sparse point-mass goal, {ret.shape[1]} seeds (± s.e.)")
     ax.legend()
     fig.tight_layout()
     fig.savefig(png, dpi=110)

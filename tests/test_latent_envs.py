@@ -418,3 +418,28 @@ def test_env_names_build_batched_envs():
     assert s.reward.shape == (4,)
   with pytest.raises(ValueError, match="unknown task"):
     envs.make("pointmass/nowhere")
+
+
+def test_random_start_option_of_the_registry_and_the_control_config():
+  """`random_start`: fixed starts by default, free-space starts when asked (also after
+  an auto-reset), refused for tasks outside the zero-shot families."""
+  for name, start in (("pointmass/sparse_goal_center_top", pm.START),
+                      ("gridworld/goal_top_right", None)):
+    fixed = envs.make_batched(name, 64).reset(jax.random.PRNGKey(0)).obs
+    moved = envs.make_batched(name, 64, random_start=True).reset(jax.random.PRNGKey(0)).obs
+    assert np.unique(np.asarray(fixed), axis=0).shape[0] == 1
+    assert np.unique(np.asarray(moved), axis=0).shape[0] > 32
+    if start is not None:
+      np.testing.assert_allclose(fixed[0], start)
+      assert not np.any(np.asarray(pm.in_wall(moved)))
+  for bad in ("CartPole-v1", "tomato"):
+    with pytest.raises(ValueError, match="random_start.*pointmass/<task>"):
+      envs.make(bad, random_start=True)
+  from rlcore.agents import control, ppo
+  c = ppo.default_config()
+  c.env_name, c.random_start = "cartpole", True
+  with pytest.raises(ValueError, match="config.random_start"):
+    ppo.validate_config(c)
+  c.env_name = "pointmass/top"
+  ppo.validate_config(c)
+  assert control.make_env(c).reset(jax.random.PRNGKey(1)).obs.shape == (c.num_envs, 2)

@@ -39,7 +39,8 @@ def default_config():
   """The keys every control agent reads, at PureJaxRL's CartPole settings.
 
   Returns:
-    ConfigDict: env_name, env_backend, max_episode_steps, normalize_obs, num_envs,
+    ConfigDict: env_name, env_backend, max_episode_steps, normalize_obs, random_start,
+    num_envs,
     num_steps, total_timesteps, lr, anneal_lr, gamma, gae_lambda, ent_coef,
     vf_coef, max_grad_norm, hidden_sizes, activation, gae_method, shaping (chain,
     potential, scale, reward_scale, clip, bootstraps_on_truncation, td_jepa),
@@ -52,6 +53,7 @@ def default_config():
   c.env_backend = placeholder(str)  # brax physics backend (brax tasks only; None: default)
   c.max_episode_steps = placeholder(int)  # time limit (None: the task's own)
   c.normalize_obs = False           # running observation normalisation over the envs
+  c.random_start = False            # episodes start anywhere free (pointmass/, gridworld/ only)
   c.num_envs = 4                    # environments per run
   c.num_steps = 128                 # rollout length per update
   c.total_timesteps = 500_000       # environment steps per run
@@ -92,6 +94,7 @@ def validate_config(config) -> None:
                      f"update's batch num_envs * num_steps = {batch}.")
   check_choice("activation", config.activation, tuple(mlp.ACTIVATIONS))
   check_choice("env_name", config.env_name, tuple(envs.available()))
+  envs.check_random_start(config.env_name, config.random_start, "config.random_start")
   check_number(config, "lr", 0.0, low_open=True)
   for name in ("gamma", "gae_lambda"):
     check_number(config, name, 0.0, 1.0)
@@ -193,7 +196,7 @@ def make_env(config) -> envs.Environment:
   return envs.make_batched(config.env_name, config.num_envs,
                            normalize_obs=bool(config.normalize_obs),
                            max_episode_steps=config.max_episode_steps,
-                           backend=config.env_backend)
+                           backend=config.env_backend, random_start=config.random_start)
 
 
 def make_network(env: envs.Environment, config):
