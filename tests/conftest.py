@@ -11,18 +11,29 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 # A persistent XLA compilation cache for this test session, in a fresh temporary
 # directory: many tests compile the same programs (a GRPO agent's sampler and update
 # for every run of a test, PPO's train step for several configs). It saved 41 s of
-# tests/test_grpo.py's 172 s on a 2-core CPU. Only this process uses it (subprocesses
-# such as the SIGKILLed runs start without it, so no half-written entry is ever read).
-# RLCORE_TEST_COMPILATION_CACHE=0 turns it off; a JAX_COMPILATION_CACHE_DIR you set
-# is left alone.
+# tests/test_grpo.py's 172 s on a 2-core CPU. The pytest process creates it and removes
+# it at exit; its pytest-xdist workers inherit RLCORE_TEST_SHARED_XLA_CACHE and share it,
+# which is safe because a size bound makes JAX take a file lock around every read and
+# write (`filelock`, in the test extra; without it each process keeps its own).
+# Subprocesses that tests start (the SIGKILLed runs, the notebooks) don't load this file
+# and start without a cache. RLCORE_TEST_COMPILATION_CACHE=0 turns it off; a
+# JAX_COMPILATION_CACHE_DIR you set is left alone.
 if (os.environ.get("RLCORE_TEST_COMPILATION_CACHE", "1") != "0"
     and not os.environ.get("JAX_COMPILATION_CACHE_DIR")):
-  import atexit
-  import shutil
-  import tempfile
-  _CACHE_DIR = tempfile.mkdtemp(prefix="rlcore_test_xla_cache_")
-  atexit.register(shutil.rmtree, _CACHE_DIR, ignore_errors=True)
+  _CACHE_DIR = os.environ.get("RLCORE_TEST_SHARED_XLA_CACHE", "")
+  if not os.path.isdir(_CACHE_DIR):       # the pytest process (or a worker on its own)
+    import atexit
+    import shutil
+    import tempfile
+    _CACHE_DIR = tempfile.mkdtemp(prefix="rlcore_test_xla_cache_")
+    atexit.register(shutil.rmtree, _CACHE_DIR, ignore_errors=True)
+    try:
+      import filelock  # noqa: F401
+      os.environ["RLCORE_TEST_SHARED_XLA_CACHE"] = _CACHE_DIR   # for the xdist workers
+    except ImportError:
+      pass
   jax.config.update("jax_compilation_cache_dir", _CACHE_DIR)
+  jax.config.update("jax_compilation_cache_max_size", 16 << 30)   # bounded: file-locked
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
   jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
