@@ -40,8 +40,7 @@ def default_config():
 
   Returns:
     ConfigDict: env_name, env_backend, max_episode_steps, normalize_obs, random_start,
-    num_envs,
-    num_steps, total_timesteps, lr, anneal_lr, gamma, gae_lambda, ent_coef,
+    num_envs, num_steps, total_timesteps, lr, anneal_lr, gamma, gae_lambda, ent_coef,
     vf_coef, max_grad_norm, hidden_sizes, activation, gae_method, shaping (chain,
     potential, scale, reward_scale, clip, bootstraps_on_truncation, td_jepa),
     host_eval_env and host_eval_episodes.
