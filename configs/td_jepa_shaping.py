@@ -20,10 +20,10 @@ final returns must agree; what may change is how fast PPO gets there. The report
 
 Why random starts: from the fixed start (−0.7, −0.7) (`--config.random_start=False`)
 unshaped PPO never reaches the goal on some seeds (5 of 10, seeds 200-209, in
-results/td_jepa.md): those
-seeds see no reward in their first updates, and PPO's normalised advantages of an
-all-zero reward are noise that moves the policy away for good. From random starts every
-pilot seed finds the goal, so the final returns can be compared.
+results/td_jepa.md): those seeds see no reward in their first updates, and PPO's
+normalised advantages of an all-zero reward are noise that moves the policy away for
+good. From random starts every pilot seed finds the goal, so the final returns can be
+compared.
 
 The argument picks another goal of `rlcore.envs.pointmass.GOALS` (the potential's task
 follows): `configs/td_jepa_shaping.py:top_left`.
