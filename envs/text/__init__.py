@@ -6,6 +6,12 @@ programmatic process reward model with exploitable flaws (`ProcessRewardModel`),
 supervised warm-start data with mixed verbosity and occasional slips (`sft_corpus`).
 All host-side Python/numpy: score decoded strings between jitted calls.
 
+For datasets of your own: `rlcore.envs.text.datasets` reads JSONL prompt / answer files
+(GSM8K's `#### answer` and MATH's `\\boxed{}` conventions), splits them into train and
+held-out, and loads a reward function given as "module:function";
+`rlcore.envs.text.answers` extracts, normalises and matches final answers and gives a
+format reward.
+
 Typical GRPO/PURE loop:
 
     tok = CharTokenizer()
