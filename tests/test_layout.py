@@ -22,7 +22,7 @@ ALLOWED = {"jax", "numpy", "rlcore", "__future__", "typing", "dataclasses", "mat
 # What the `agents` and `test` extras bring: none of it may be needed by `import rlcore`.
 EXTRAS = ("flax", "optax", "orbax", "gymnasium", "brax", "ml_collections", "absl",
           "matplotlib", "tqdm", "safetensors", "tokenizers", "chex", "torch", "transformers",
-          "rlax", "tensorboardX")
+          "rlax", "tensorboardX", "jinja2")
 
 
 @pytest.mark.parametrize("path", TRANSFORM_FILES, ids=lambda p: str(p.relative_to(ROOT)))
