@@ -10,7 +10,7 @@ For datasets of your own: `rlcore.envs.text.datasets` reads JSONL prompt / answe
 (GSM8K's `#### answer` and MATH's `\\boxed{}` conventions), splits them into train and
 held-out, and loads a reward function given as "module:function";
 `rlcore.envs.text.answers` extracts, normalises and matches final answers and gives a
-format reward.
+format reward; `rlcore.envs.text.steps` finds PURE's step ends in a completion's tokens.
 
 Typical GRPO/PURE loop:
 
