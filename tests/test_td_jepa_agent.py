@@ -37,15 +37,21 @@ POINTMASS_CONFIG = textwrap.dedent("""
 """)
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def _train(root):
   """A 400-update point-mass run through the runner (dataset generated on first use)."""
-  root = tmp_path_factory.mktemp("td_jepa")
   path = root / "config.py"
   path.write_text(POINTMASS_CONFIG.format(data_dir=str(root / "data"), tiny=TINY))
   config = experiment.load_config(str(path))
-  summaries = experiment.run(config, str(root / "run"), progress=False)
-  return str(path), str(root / "run"), config, summaries
+  experiment.run(config, str(root / "run"), progress=False)
+  return str(path), str(root / "run")
+
+
+def test_small_budget_run_beats_random_and_its_value_is_a_ppo_potential(tmp_path):
+  """One trained run for two checks (as a module fixture, pytest-xdist would train it
+  once per worker that runs a test using it)."""
+  path, workdir = _train(tmp_path)
+  _check_zero_shot_beats_random(workdir)
+  _check_value_is_a_shaping_potential_for_ppo(path, workdir)
 
 
 def test_family_is_registered_and_follows_the_protocol():
@@ -61,8 +67,7 @@ def test_family_is_registered_and_follows_the_protocol():
     td_jepa.validate_config(c)
 
 
-def test_zero_shot_policies_beat_a_random_policy_after_a_small_budget(trained):
-  _, workdir, _, _ = trained
+def _check_zero_shot_beats_random(workdir):
   with open(os.path.join(workdir, "summary.json")) as f:
     summary = json.load(f)
   text = json.dumps(summary)
@@ -150,8 +155,7 @@ def test_gridworld_reward_tasks_zero_shot(tmp_path):
   assert best > 0.9, ev
 
 
-def test_td_jepa_value_is_a_shaping_potential_for_ppo(trained):
-  path, workdir, _, _ = trained
+def _check_value_is_a_shaping_potential_for_ppo(path, workdir):
   c = experiment.with_runner_defaults(ppo.default_config())
   c.env_name = "pointmass/sparse_goal_top_right"
   c.num_envs, c.num_steps, c.total_timesteps = 4, 100, 800
