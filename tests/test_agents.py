@@ -116,12 +116,12 @@ def test_advantages_bootstrap_from_the_true_next_observation_on_truncation():
                                  reward=jnp.ones((T, B)), next_obs=next_obs,
                                  terminated=terminated, truncated=truncated,
                                  valid=jnp.ones((T, B), bool))
-  traj = control.Rollout(transition=transition, obs=obs, next_obs=next_obs, value=value,
-                         log_prob=zeros, episode_return=zeros, episode_length=zeros,
-                         episode_done=jnp.zeros((T, B), bool))
-  hp = agent.default_hparams()
-  shaped, _, adv = control.shaped_advantages(c, agent.network, params, traj, (), hp, None)
   _, v_next = agent.network.apply(params, next_obs)
+  traj = control.Rollout(transition=transition, obs=obs, next_obs=next_obs, value=value,
+                         next_value=v_next, log_prob=zeros, episode_return=zeros,
+                         episode_length=zeros, episode_done=jnp.zeros((T, B), bool))
+  hp = agent.default_hparams()
+  shaped, _, adv = control.shaped_advantages(c, traj, (), hp, None)
   v, vn = np.asarray(value), np.asarray(v_next)
   g, lam = 0.99, 0.95
   expected = np.zeros((T, B))
@@ -134,6 +134,48 @@ def test_advantages_bootstrap_from_the_true_next_observation_on_truncation():
       expected[t, b] = a
   np.testing.assert_allclose(np.asarray(adv), expected, rtol=1e-5, atol=1e-5)
   np.testing.assert_array_equal(np.asarray(shaped), 1.0)
+
+
+def test_rollout_next_values_are_the_critic_on_the_true_next_observations():
+  """Time limit 15 with 60 steps: several truncations per env (several chunks), with
+  terminations and normalised observations; one run and two vmapped."""
+  c = _cartpole(num_envs=3, num_steps=60, max_episode_steps=15, normalize_obs=True)
+  agent = ppo.make_agent(c)
+  rollout = control.make_rollout(agent.env, agent.network, agent.distribution, 60,
+                                 lambda s: s)
+
+  def run(key):
+    state = agent.init(key)
+    return rollout(state.params, state.env_state, state.key)[2], state.params
+
+  batched = jax.jit(jax.vmap(run))(jax.random.split(jax.random.key(2), 2))
+  runs = [jax.jit(run)(jax.random.key(1))] + [
+      jax.tree.map(lambda x, i=i: x[i], batched) for i in range(2)]
+  for traj, params in runs:
+    t = traj.transition
+    assert int(t.truncated.sum()) > 2 * 3 and int(t.terminated.sum()) > 0
+    _, v_next = agent.network.apply(params, traj.next_obs)
+    want = np.where(np.asarray(t.terminated), 0.0, np.asarray(v_next))
+    np.testing.assert_allclose(np.asarray(traj.next_value), want, rtol=1e-5, atol=1e-6)
+    _, v = agent.network.apply(params, traj.obs)
+    np.testing.assert_allclose(np.asarray(traj.value), np.asarray(v), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("pattern", ["none", "few", "all"])
+def test_next_values_from_shifted_against_numpy(pattern):
+  T, B = 5, 3
+  rng = np.random.default_rng(0)
+  shifted = rng.normal(size=(T, B)).astype(np.float32)
+  next_obs = rng.normal(size=(T, B, 2)).astype(np.float32)
+  truncated = {"none": np.zeros((T, B), bool), "all": np.ones((T, B), bool),
+               "few": rng.random((T, B)) < 0.3}[pattern]
+  terminated = (rng.random((T, B)) < 0.2) & ~truncated
+  critic = lambda x: x @ jnp.array([1.5, -2.0])
+  got = jax.jit(lambda *a: control.next_values_from_shifted(critic, *a))(
+      shifted, next_obs, terminated, truncated)
+  want = np.where(truncated, next_obs @ np.array([1.5, -2.0]), shifted)
+  want = np.where(terminated, 0.0, want)
+  np.testing.assert_allclose(np.asarray(got), want, rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("overrides, match", [

@@ -344,9 +344,8 @@ def make_agent(config, *, env=None, reference: Optional[Reference] = None,
     else:
       reward = proxy
     metrics["penalty"] = rlcore.losses.masked_mean(proxy - reward, t.valid)
-    _, next_value = network.apply(state.params, traj.next_obs)
     advantage = rlcore.gae(reward, traj.value, t.terminated, t.truncated, hp["gamma"],
-                           hp["gae_lambda"], next_values=next_value,
+                           hp["gae_lambda"], next_values=traj.next_value,
                            method=config.gae_method)
     data = dict(obs=traj.obs, action=t.action, log_prob=traj.log_prob, value=traj.value,
                 advantage=advantage, target=advantage + traj.value)

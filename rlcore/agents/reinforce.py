@@ -81,7 +81,7 @@ def make_agent(config, *, env=None,
     hp = state.hparams
     env_state, key, traj = rollout(state.params, state.env_state, state.key)
     shaped, shaping_state, advantage = control.shaped_advantages(
-        config, network, state.params, traj, state.shaping_state, hp, config.gae_method)
+        config, traj, state.shaping_state, hp, config.gae_method)
     flat, unravel = jax.flatten_util.ravel_pytree(state.params)   # see control.optimizer
     (loss, aux), grads = jax.value_and_grad(
         lambda f: loss_fn(unravel(f), traj, advantage, hp), has_aux=True)(flat)

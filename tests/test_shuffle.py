@@ -1,0 +1,110 @@
+"""rlcore.shuffle: the Feistel bijection against numpy, permutations of every size,
+and chi-square checks that minibatch membership is uniform (with a control that the
+checks reject too few rounds)."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+from rlcore import shuffle
+
+
+def ref_feistel(x, keys, half):
+  """numpy reference of `shuffle.feistel` (uint32 arithmetic wraps like XLA's)."""
+  x = np.asarray(x, np.uint32)
+  mask = np.uint32((1 << half) - 1)
+
+  def mix(v):
+    v = v ^ (v >> np.uint32(16))
+    v = v * np.uint32(0x7FEB352D)
+    v = v ^ (v >> np.uint32(15))
+    v = v * np.uint32(0x846CA68B)
+    return v ^ (v >> np.uint32(16))
+
+  left, right = (x >> np.uint32(half)) & mask, x & mask
+  for k in np.asarray(keys, np.uint32):
+    left, right = right, left ^ (mix(right ^ k) >> np.uint32(32 - half))
+  return (left << np.uint32(half)) | right
+
+
+@pytest.mark.parametrize("half", [1, 3, 8])
+def test_feistel_equals_numpy_and_is_a_bijection(half):
+  keys = np.random.default_rng(half).integers(0, 2**32, size=5, dtype=np.uint32)
+  x = np.arange(1 << (2 * half), dtype=np.uint32)
+  with np.errstate(over="ignore"):
+    want = ref_feistel(x, keys, half)
+  got = np.asarray(jax.jit(shuffle.feistel, static_argnums=2)(x, keys, half))
+  np.testing.assert_array_equal(got, want)
+  np.testing.assert_array_equal(np.sort(got), x)
+
+
+SIZES = [1, 2, 3, 5, 16, 17, 100, 512, 1000, 4096, 8193]
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_every_size_gives_a_permutation_under_jit_and_vmap(n):
+  keys = jax.random.split(jax.random.PRNGKey(n), 3)
+  one = np.asarray(jax.jit(lambda k: shuffle.permutation(k, n))(keys[0]))
+  many = np.asarray(jax.jit(jax.vmap(lambda k: shuffle.permutation(k, n)))(keys))
+  assert one.dtype == np.int32 and one.shape == (n,)
+  for p in many:
+    np.testing.assert_array_equal(np.sort(p), np.arange(n))
+  np.testing.assert_array_equal(many[0], one)      # vmap changes nothing per key
+  if n >= 16:                                       # keys matter
+    assert not np.array_equal(many[1], many[2])
+
+
+def _first_minibatch_counts(n, k, rounds, draws=20000):
+  keys = jax.random.split(jax.random.PRNGKey(7), draws)
+  perms = np.asarray(jax.jit(jax.vmap(
+      lambda key: shuffle.permutation(key, n, rounds=rounds)))(keys))
+  codes = (1 << np.sort(perms[:, :k], 1)).sum(1)
+  _, counts = np.unique(codes, return_counts=True)
+  missing = math.comb(n, k) - len(counts)
+  return perms, np.concatenate([counts, np.zeros(missing)])
+
+
+# n = 8 and 16 fill the Feistel domain exactly; n = 6 and 12 need the compaction.
+@pytest.mark.parametrize("n,k", [(8, 4), (16, 4), (6, 2), (12, 3)])
+def test_minibatch_membership_and_positions_are_uniform(n, k):
+  perms, counts = _first_minibatch_counts(n, k, shuffle.DEFAULT_ROUNDS)
+  assert stats.chisquare(counts).pvalue > 1e-3          # which k items share a minibatch
+  positions = np.stack([np.bincount(perms[:, j], minlength=n) for j in range(n)])
+  assert stats.chisquare(positions.ravel()).pvalue > 1e-3   # where each item lands
+
+
+def test_the_uniformity_check_rejects_too_few_rounds():
+  _, counts = _first_minibatch_counts(8, 4, rounds=4)
+  assert stats.chisquare(counts).pvalue < 1e-6
+
+
+def test_neighbours_share_a_minibatch_as_often_as_chance():
+  """Flattened [T, B] batches: index i and i + 1 (next env), i + 64 (next step)."""
+  n, per = 8192, 2048
+  keys = jax.random.split(jax.random.PRNGKey(3), 100)
+  perms = np.asarray(jax.jit(jax.vmap(lambda key: shuffle.permutation(key, n)))(keys))
+  minibatch = np.empty_like(perms)
+  minibatch[np.arange(len(perms))[:, None], perms] = np.arange(n)[None] // per
+  chance = (per - 1) / (n - 1)
+  for d in (1, 64):
+    shared = (minibatch[:, :-d] == minibatch[:, d:]).mean()
+    assert abs(shared / chance - 1) < 0.02, (d, shared, chance)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(n=0), "n must be"), (dict(n=2**31), "n must be"),
+    (dict(n=4, rounds=0), "rounds must be")])
+def test_bad_input_is_named(kwargs, match):
+  with pytest.raises(ValueError, match=match):
+    shuffle.permutation(jax.random.PRNGKey(0), **kwargs)
+
+
+def test_feistel_rejects_an_unsupported_width():
+  with pytest.raises(ValueError, match="half_bits"):
+    shuffle.feistel(jnp.zeros(4, jnp.uint32), jnp.zeros(2, jnp.uint32), 17)
+  with pytest.raises(ValueError, match="round_keys"):
+    shuffle.feistel(jnp.zeros(4, jnp.uint32), jnp.zeros((2, 2), jnp.uint32), 2)
