@@ -192,6 +192,7 @@ for line in sys.stdin:
   if cmd["op"] == "compile":
     c = ppo.default_config()
     c.total_timesteps = cmd["total_timesteps"]
+    c.num_envs = cmd.get("num_envs", c.num_envs)
     train = ppo.make_train(c)
     keys = jax.random.split(jax.random.PRNGKey(0), cmd["seeds"])
     t0 = time.perf_counter()
@@ -234,8 +235,9 @@ class BaselineRevision:
       raise RuntimeError(f"the baseline worker ({self.path}) died; run it by hand to see why")
     return json.loads(line)
 
-  def compile(self, seeds, total_timesteps):
-    return self._ask(op="compile", seeds=seeds, total_timesteps=total_timesteps)
+  def compile(self, seeds, total_timesteps, num_envs):
+    return self._ask(op="compile", seeds=seeds, total_timesteps=total_timesteps,
+                     num_envs=num_envs)
 
   def run(self):
     return self._ask(op="run")["run_s"]
@@ -244,15 +246,31 @@ class BaselineRevision:
     self._proc.stdin.close()
     self._proc.wait()
 
-def cartpole_configs(total_timesteps):
+def cartpole_configs(total_timesteps, num_envs=4):
+  """rlcore's and PureJaxRL's CartPole configs at `num_envs` (other settings PureJaxRL's)."""
   config = experiment.load_config(CARTPOLE_CONFIG)
   config.total_timesteps = int(total_timesteps)
-  pjr = dict(PUREJAXRL_CONFIG, TOTAL_TIMESTEPS=float(total_timesteps))
+  config.num_envs = int(num_envs)
+  pjr = dict(PUREJAXRL_CONFIG, TOTAL_TIMESTEPS=float(total_timesteps), NUM_ENVS=int(num_envs))
   return config, pjr
 
 
-def cartpole_rows(pjr_module, seed_counts, total_timesteps, reps, baseline=None):
-  config, pjr_config = cartpole_configs(total_timesteps)
+def sweep_timesteps(num_envs, quick=False):
+  """Env steps per run at `num_envs`: PureJaxRL's 5e5, or 4 updates where that is more."""
+  batch = num_envs * PUREJAXRL_CONFIG["NUM_STEPS"]
+  return 4 * batch if quick else max(500_000, 4 * batch)
+
+
+def cartpole_rows(pjr_module, seed_counts, env_counts, reps, baseline=None, quick=False):
+  rows = []
+  for num_envs in env_counts:
+    rows += _cartpole_rows_at(pjr_module, seed_counts, num_envs,
+                              sweep_timesteps(num_envs, quick), reps, baseline)
+  return rows
+
+
+def _cartpole_rows_at(pjr_module, seed_counts, num_envs, total_timesteps, reps, baseline):
+  config, pjr_config = cartpole_configs(total_timesteps, num_envs)
   rl_train = ppo.make_train(config)
   pjr_train = pjr_module.make_train(copy.deepcopy(pjr_config))
   agent = ppo.make_agent(config)
@@ -286,7 +304,7 @@ def cartpole_rows(pjr_module, seed_counts, total_timesteps, reps, baseline=None)
                               final_return=float(returns.mean()),
                               final_return_per_seed=[float(r) for r in returns], times=[])
     if baseline is not None:
-      b = baseline.compile(n, int(total_timesteps))
+      b = baseline.compile(n, int(total_timesteps), num_envs)
       contenders["baseline"] = dict(call=None, lower_s=b["lower_s"], compile_s=b["compile_s"],
                                     first_s=b["first_s"], steps=b["steps"],
                                     final_return=float(np.mean(b["returns"])),
@@ -299,14 +317,18 @@ def cartpole_rows(pjr_module, seed_counts, total_timesteps, reps, baseline=None)
         t = time.perf_counter()
         block(c["call"](c["keys"]))
         c["times"].append(time.perf_counter() - t)
-    row = dict(seeds=n)
+    row = dict(seeds=n, envs=num_envs, total_timesteps=int(total_timesteps))
     for name, c in contenders.items():
       run_s = median(c["times"])
       row[name] = dict(lower_s=c["lower_s"], compile_s=c["compile_s"], first_run_s=c["first_s"],
                        run_s=run_s, run_s_all=c["times"], env_steps=c["steps"],
-                       steps_per_s=c["steps"] / run_s, final_return=c["final_return"],
+                       steps_per_s=c["steps"] / run_s,
+                       best_steps_per_s=c["steps"] / min(c["times"]),
+                       final_return=c["final_return"],
                        final_return_per_seed=c["final_return_per_seed"])
     row["sps_ratio"] = row["rlcore"]["steps_per_s"] / row["purejaxrl"]["steps_per_s"]
+    row["best_sps_ratio"] = (row["rlcore"]["best_steps_per_s"]
+                             / row["purejaxrl"]["best_steps_per_s"])
     if "baseline" in row:
       row["baseline"]["path"] = baseline.path
       row["vs_baseline_ratio"] = row["rlcore"]["steps_per_s"] / row["baseline"]["steps_per_s"]
@@ -315,17 +337,23 @@ def cartpole_rows(pjr_module, seed_counts, total_timesteps, reps, baseline=None)
       row["sharded_sps_ratio"] = (row["rlcore_sharded"]["steps_per_s"]
                                   / row["purejaxrl"]["steps_per_s"])
     rows.append(row)
-    print(f"  cartpole {n} seed(s) done: " + ", ".join(
+    print(f"  cartpole {num_envs} envs, {n} seed(s) done: " + ", ".join(
         f"{name} {row[name]['steps_per_s']:.0f} sps" for name in contenders), flush=True)
   return rows
 
 
+def _mean_se(xs):
+  xs = np.asarray(xs, float)
+  se = xs.std(ddof=1) / np.sqrt(len(xs)) if len(xs) > 1 else float("nan")
+  return f"{xs.mean():.1f} ± {se:.1f}" if len(xs) > 1 else f"{xs.mean():.1f}"
+
+
 def print_cartpole(rows, reps):
   print(f"\nCartPole-v1, PureJaxRL settings, jit(vmap(train)) over seeds; steady state = "
-        f"median of {reps} whole runs, interleaved")
-  print("| seeds | impl | trace+lower s | compile s | run s | env steps/s | rlcore/PureJaxRL "
-        "| final return |")
-  print("|---:|---|---:|---:|---:|---:|---:|---:|")
+        f"median of {reps} whole runs, interleaved (best: the fastest run)")
+  print("| envs | seeds | env steps | impl | trace+lower s | compile s | run s | env steps/s "
+        "| rlcore/PureJaxRL | best-run ratio | final return (mean ± s.e.) |")
+  print("|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
   for r in rows:
     for name, label, ratio_key in (
         ("rlcore", "rlcore", "sps_ratio"),
@@ -337,15 +365,52 @@ def print_cartpole(rows, reps):
         continue
       c = r[name]
       ratio = f"{r[ratio_key]:.2f}x" if ratio_key else ""
-      print(f"| {r['seeds']} | {label} | {c['lower_s']:.2f} | {c['compile_s']:.2f} | "
-            f"{c['run_s']:.2f} | {c['steps_per_s']:,.0f} | {ratio} | "
-            f"{c['final_return']:.1f} |")
+      best = f"{r['best_sps_ratio']:.2f}x" if name == "rlcore" else ""
+      print(f"| {r['envs']} | {r['seeds']} | {c['env_steps']:,} | {label} | "
+            f"{c['lower_s']:.2f} | {c['compile_s']:.2f} | {c['run_s']:.2f} | "
+            f"{c['steps_per_s']:,.0f} | {ratio} | {best} | "
+            f"{_mean_se(c['final_return_per_seed'])} |")
   for r in rows:
+    print(f"{r['envs']} envs, {r['seeds']} seed(s), every run (s): " + "; ".join(
+        f"{name} {[round(t, 2) for t in r[name]['run_s_all']]}"
+        for name in ("rlcore", "rlcore_sharded", "purejaxrl", "baseline") if name in r))
+    print(f"  final return per seed: rlcore {[round(x, 1) for x in r['rlcore']['final_return_per_seed']]}, "
+          f"PureJaxRL {[round(x, 1) for x in r['purejaxrl']['final_return_per_seed']]}")
     if "vs_baseline_ratio" in r:
-      print(f"{r['seeds']} seed(s): this revision / baseline env steps/s = "
-            f"{r['vs_baseline_ratio']:.3f} (medians; every run: this "
-            f"{[round(t, 3) for t in r['rlcore']['run_s_all']]} s, baseline "
-            f"{[round(t, 3) for t in r['baseline']['run_s_all']]} s)")
+      print(f"  this revision / baseline env steps/s = {r['vs_baseline_ratio']:.3f} (medians)")
+
+
+def phases_part(pjr_module, seed_counts, env_counts, reps, quick):
+  """Per-phase ms per update for both contenders at every size (see _ppo_phases.py)."""
+  import _ppo_phases  # pylint: disable=import-outside-toplevel
+  rows = []
+  for num_envs in env_counts:
+    config, pjr_config = cartpole_configs(sweep_timesteps(num_envs, quick), num_envs)
+    for n in seed_counts:
+      rl = _ppo_phases.rlcore_phases(config, n, reps)
+      pj = _ppo_phases.purejaxrl_phases(pjr_module, pjr_config, n, reps)
+      rows.append(dict(envs=num_envs, seeds=n, rlcore=rl, purejaxrl=pj))
+      print(f"  phases {num_envs} envs, {n} seed(s) done", flush=True)
+  return rows
+
+
+def print_phases(rows, reps, whole_runs=None):
+  """One table per size; `whole_runs`: {(envs, seeds): (rlcore ms, PureJaxRL ms)} per
+  update from the whole-run timing, printed next to the sums."""
+  print(f"\nPer-phase time of one update, ms (all seeds together; median of {reps} calls "
+        "of each phase jitted alone)")
+  for r in rows:
+    print(f"\n{r['envs']} envs x 128 steps, {r['seeds']} seed(s)")
+    print("| phase | rlcore ms | PureJaxRL ms |")
+    print("|---|---:|---:|")
+    rl, pj = r["rlcore"], r["purejaxrl"]
+    for name in rl:
+      print(f"| {name} | {rl[name]:.2f} | |")
+    for name in pj:
+      print(f"| {name} | | {pj[name]:.2f} |")
+    if whole_runs and (r["envs"], r["seeds"]) in whole_runs:
+      a, b = whole_runs[(r["envs"], r["seeds"])]
+      print(f"| per update in the whole-run timing | {a:.2f} | {b:.2f} |")
 
 
 # --- part 2: brax inverted_pendulum, rlcore vs brax's trainer ---------------------------------
@@ -559,7 +624,12 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--purejaxrl", default=None,
                       help="folder with PureJaxRL's ppo.py and wrappers.py (CartPole part)")
-  parser.add_argument("--part", choices=("all", "cartpole", "brax"), default="all")
+  parser.add_argument("--part", choices=("all", "cartpole", "phases", "brax"),
+                      default="all", help="all: cartpole, phases and brax")
+  parser.add_argument("--envs", default="4",
+                      help="comma-separated env counts for the CartPole and phases parts "
+                           "(e.g. 4,64,512,2048); runs last 5e5 env steps, or 4 updates "
+                           "where that is more")
   parser.add_argument("--quick", action="store_true", help="smoke test: a few updates")
   parser.add_argument("--reps", type=int, default=None,
                       help="timed whole runs per CartPole contender")
@@ -605,21 +675,32 @@ def main():
              num_devices=len(jax.devices()), pjrt_nproc=os.environ.get("PJRT_NPROC"),
              shims=[])
 
-  if args.part in ("all", "cartpole"):
+  env_counts = tuple(int(n) for n in args.envs.split(","))
+  seeds = tuple(int(n) for n in args.seeds.split(","))
+  if args.part in ("all", "cartpole", "phases"):
     if args.purejaxrl is None:
-      parser.error("--purejaxrl=PATH is needed for the CartPole part (or --part=brax)")
+      parser.error("--purejaxrl=PATH is needed for the CartPole and phases parts (or "
+                   "--part=brax)")
     pjr = load_purejaxrl(args.purejaxrl)
     out["shims"] += ["gymnax step: 6 -> 5 values (done = terminated | truncated)"]
     if sys.modules["navix"].__spec__ is None:
       out["shims"].append("navix: empty stand-in module")
-    total = 4 * 128 * 4 if args.quick else 500_000
-    seeds = tuple(int(n) for n in args.seeds.split(","))
+  whole_runs = {}
+  if args.part in ("all", "cartpole"):
     baseline = BaselineRevision(args.baseline) if args.baseline else None
-    rows = cartpole_rows(pjr, seeds, total, reps, baseline)
+    rows = cartpole_rows(pjr, seeds, env_counts, reps, baseline, args.quick)
     if baseline is not None:
       baseline.close()
     print_cartpole(rows, reps)
-    out["cartpole"] = dict(reps=reps, total_timesteps=total, rows=rows)
+    out["cartpole"] = dict(reps=reps, rows=rows)
+    for r in rows:
+      per_update = lambda c: c["run_s"] / (c["env_steps"] / (r["envs"] * 128)) * 1e3 * r["seeds"]
+      whole_runs[(r["envs"], r["seeds"])] = (per_update(r["rlcore"]), per_update(r["purejaxrl"]))
+
+  if args.part in ("all", "phases"):
+    phase_rows = phases_part(pjr, seeds, env_counts, reps, args.quick)
+    print_phases(phase_rows, reps, whole_runs)
+    out["phases"] = dict(reps=reps, rows=phase_rows)
 
   if args.part in ("all", "brax"):
     if restore_device_put_replicated():

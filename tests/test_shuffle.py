@@ -13,10 +13,11 @@ from scipy import stats
 from rlcore import shuffle
 
 
-def ref_feistel(x, keys, half):
+def ref_feistel(x, keys, bits):
   """numpy reference of `shuffle.feistel` (uint32 arithmetic wraps like XLA's)."""
   x = np.asarray(x, np.uint32)
-  mask = np.uint32((1 << half) - 1)
+  low = (bits + 1) // 2
+  high = bits - low
 
   def mix(v):
     v = v ^ (v >> np.uint32(16))
@@ -25,31 +26,35 @@ def ref_feistel(x, keys, half):
     v = v * np.uint32(0x846CA68B)
     return v ^ (v >> np.uint32(16))
 
-  left, right = (x >> np.uint32(half)) & mask, x & mask
-  for k in np.asarray(keys, np.uint32):
-    left, right = right, left ^ (mix(right ^ k) >> np.uint32(32 - half))
-  return (left << np.uint32(half)) | right
+  left, right = x >> np.uint32(low), x & np.uint32((1 << low) - 1)
+  for i, k in enumerate(np.asarray(keys, np.uint32)):
+    if i % 2 == 0:
+      left = left ^ (mix(right ^ k) >> np.uint32(32 - high))
+    else:
+      right = right ^ (mix(left ^ k) >> np.uint32(32 - low))
+  return (left << np.uint32(low)) | right
 
 
-@pytest.mark.parametrize("half", [1, 3, 8])
-def test_feistel_equals_numpy_and_is_a_bijection(half):
-  keys = np.random.default_rng(half).integers(0, 2**32, size=5, dtype=np.uint32)
-  x = np.arange(1 << (2 * half), dtype=np.uint32)
+@pytest.mark.parametrize("bits", [2, 3, 9, 16])
+def test_feistel_equals_numpy_and_is_a_bijection(bits):
+  keys = np.random.default_rng(bits).integers(0, 2**32, size=5, dtype=np.uint32)
+  x = np.arange(1 << bits, dtype=np.uint32)
   with np.errstate(over="ignore"):
-    want = ref_feistel(x, keys, half)
-  got = np.asarray(jax.jit(shuffle.feistel, static_argnums=2)(x, keys, half))
+    want = ref_feistel(x, keys, bits)
+  got = np.asarray(jax.jit(shuffle.feistel, static_argnums=2)(x, keys, bits))
   np.testing.assert_array_equal(got, want)
   np.testing.assert_array_equal(np.sort(got), x)
 
 
-SIZES = [1, 2, 3, 5, 16, 17, 100, 512, 1000, 4096, 8193]
+SIZES = [1, 2, 3, 5, 16, 17, 100, 512, 1000, 1025, 4096, 8193]
 
 
+@pytest.mark.parametrize("fn", [shuffle.permutation, shuffle.feistel_permutation])
 @pytest.mark.parametrize("n", SIZES)
-def test_every_size_gives_a_permutation_under_jit_and_vmap(n):
+def test_every_size_gives_a_permutation_under_jit_and_vmap(n, fn):
   keys = jax.random.split(jax.random.PRNGKey(n), 3)
-  one = np.asarray(jax.jit(lambda k: shuffle.permutation(k, n))(keys[0]))
-  many = np.asarray(jax.jit(jax.vmap(lambda k: shuffle.permutation(k, n)))(keys))
+  one = np.asarray(jax.jit(lambda k: fn(k, n))(keys[0]))
+  many = np.asarray(jax.jit(jax.vmap(lambda k: fn(k, n)))(keys))
   assert one.dtype == np.int32 and one.shape == (n,)
   for p in many:
     np.testing.assert_array_equal(np.sort(p), np.arange(n))
@@ -61,15 +66,16 @@ def test_every_size_gives_a_permutation_under_jit_and_vmap(n):
 def _first_minibatch_counts(n, k, rounds, draws=20000):
   keys = jax.random.split(jax.random.PRNGKey(7), draws)
   perms = np.asarray(jax.jit(jax.vmap(
-      lambda key: shuffle.permutation(key, n, rounds=rounds)))(keys))
+      lambda key: shuffle.feistel_permutation(key, n, rounds=rounds)))(keys))
   codes = (1 << np.sort(perms[:, :k], 1)).sum(1)
   _, counts = np.unique(codes, return_counts=True)
   missing = math.comb(n, k) - len(counts)
   return perms, np.concatenate([counts, np.zeros(missing)])
 
 
-# n = 8 and 16 fill the Feistel domain exactly; n = 6 and 12 need the compaction.
-@pytest.mark.parametrize("n,k", [(8, 4), (16, 4), (6, 2), (12, 3)])
+# n = 16 fills the Feistel domain exactly; n = 12 needs the compaction. (With 16
+# rounds, 3-bit domains, n <= 8, fail; `permutation` sorts there.)
+@pytest.mark.parametrize("n,k", [(16, 4), (12, 3)])
 def test_minibatch_membership_and_positions_are_uniform(n, k):
   perms, counts = _first_minibatch_counts(n, k, shuffle.DEFAULT_ROUNDS)
   assert stats.chisquare(counts).pvalue > 1e-3          # which k items share a minibatch
@@ -78,8 +84,23 @@ def test_minibatch_membership_and_positions_are_uniform(n, k):
 
 
 def test_the_uniformity_check_rejects_too_few_rounds():
-  _, counts = _first_minibatch_counts(8, 4, rounds=4)
+  _, counts = _first_minibatch_counts(16, 4, rounds=4)
   assert stats.chisquare(counts).pvalue < 1e-6
+
+
+@pytest.mark.parametrize("n", [2048, 3000])
+def test_two_items_share_minibatches_as_by_chance(n):
+  """Which of 4 minibatches items 0 and 1 land in: the 16 joint cells, chi-square."""
+  m, per = 4, n // 4
+  keys = jax.random.split(jax.random.PRNGKey(5), 20000)
+  perms = np.asarray(jax.jit(jax.vmap(lambda key: shuffle.permutation(key, n)))(keys))
+  minibatch = np.argsort(perms, 1)[:, :2] // per            # [draws, items 0 and 1]
+  minibatch = np.minimum(minibatch, m - 1)                   # 3000: the rest, in the last
+  sizes = [per] * (m - 1) + [n - per * (m - 1)]
+  expected = np.array([sizes[a] * (sizes[b] - (a == b)) for a in range(m) for b in range(m)],
+                      float)
+  counts = np.bincount(minibatch[:, 0] * m + minibatch[:, 1], minlength=m * m)
+  assert stats.chisquare(counts, expected / expected.sum() * len(perms)).pvalue > 1e-3
 
 
 def test_neighbours_share_a_minibatch_as_often_as_chance():
@@ -95,16 +116,17 @@ def test_neighbours_share_a_minibatch_as_often_as_chance():
     assert abs(shared / chance - 1) < 0.02, (d, shared, chance)
 
 
+@pytest.mark.parametrize("fn", [shuffle.permutation, shuffle.feistel_permutation])
 @pytest.mark.parametrize("kwargs,match", [
     (dict(n=0), "n must be"), (dict(n=2**31), "n must be"),
-    (dict(n=4, rounds=0), "rounds must be")])
-def test_bad_input_is_named(kwargs, match):
+    (dict(n=4096, rounds=0), "rounds must be")])
+def test_bad_input_is_named(kwargs, match, fn):
   with pytest.raises(ValueError, match=match):
-    shuffle.permutation(jax.random.PRNGKey(0), **kwargs)
+    fn(jax.random.PRNGKey(0), **kwargs)
 
 
 def test_feistel_rejects_an_unsupported_width():
-  with pytest.raises(ValueError, match="half_bits"):
-    shuffle.feistel(jnp.zeros(4, jnp.uint32), jnp.zeros(2, jnp.uint32), 17)
+  with pytest.raises(ValueError, match="bits must be"):
+    shuffle.feistel(jnp.zeros(4, jnp.uint32), jnp.zeros(2, jnp.uint32), 33)
   with pytest.raises(ValueError, match="round_keys"):
     shuffle.feistel(jnp.zeros(4, jnp.uint32), jnp.zeros((2, 2), jnp.uint32), 2)
