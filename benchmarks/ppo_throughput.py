@@ -5,7 +5,17 @@ Part 1, CartPole-v1 at PureJaxRL's settings (4 envs x 128 steps, 4 epochs x 4 mi
 `ppo.py` (imported from a checkout given on the command line), for 1 seed and for 8
 vmapped seeds. Reported: trace/lower and compile time apart, steady-state environment
 steps per second (median of whole training runs, the contenders interleaved
-round-robin), and the mean final episode return over the seeds.
+round-robin, and the ratio of the fastest runs), and the final episode return over the
+seeds (mean ± standard error, and per seed). `--envs=4,64,512,2048` repeats it at more
+environments per run (the other settings PureJaxRL's; each run lasts 5e5 env steps, or
+4 updates where that is more).
+
+Part 1b, `--part=phases`: one update split into its phases, each jitted and timed alone
+at the same sizes, for both contenders (see `_ppo_phases.py`): rollout (for rlcore with
+the critic pass over the T + 1 observations and the true-next-observation values inside
+it, also timed alone), critic on the last observation (PureJaxRL), returns/GAE, episode
+statistics (PureJaxRL's are inside its env step), SGD epochs, and inside them the
+shuffles and the optimiser steps alone.
 
 With `--cpu-devices=N` (default: one per core) the process exposes N CPU devices and a
 third CartPole row, "rlcore, sharded", runs the same `jit(vmap(train))` with the seed
@@ -32,6 +42,8 @@ compiles its epoch twice), with and without the evaluations; the contenders alte
     python benchmarks/ppo_throughput.py --purejaxrl=... --json out.json
     python benchmarks/ppo_throughput.py --part=brax                     # brax part only
     python benchmarks/ppo_throughput.py --purejaxrl=... --baseline=/tmp/base   # before/after
+    python benchmarks/ppo_throughput.py --purejaxrl=... --part=cartpole --envs=4,64,512,2048
+    python benchmarks/ppo_throughput.py --purejaxrl=... --part=phases --envs=4,2048 --seeds=1
 
 `--purejaxrl` is the folder that holds PureJaxRL's `ppo.py` and `wrappers.py`
 (`purejaxrl/` in https://github.com/luchris429/purejaxrl). Ratios are rlcore / peer for

@@ -25,8 +25,8 @@ lives in one module of its family:
   td_jepa_target, td_jepa_loss, td_jepa_actor_loss, latent_q, ema_update,
   infer_task_latent, goal_task_latent, effective_rank (TD-JEPA,
   https://arxiv.org/abs/2510.00739)
-* `rlcore.shuffle`: permutation, feistel_permutation, feistel (sort-free minibatch shuffling,
-  https://arxiv.org/abs/2106.06161)
+* `rlcore.shuffle`: permutation, sort_permutation, feistel_permutation, feistel
+  (minibatch shuffles without a key-value sort, https://arxiv.org/abs/2106.06161)
 * `rlcore.shaping`: potential_based, potential_shaping, laser, laser_d, laser_de,
   the length rewards, chain, stateless
 """

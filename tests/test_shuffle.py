@@ -49,9 +49,12 @@ def test_feistel_equals_numpy_and_is_a_bijection(bits):
 SIZES = [1, 2, 3, 5, 16, 17, 100, 512, 1000, 1025, 4096, 8193]
 
 
-@pytest.mark.parametrize("fn", [shuffle.permutation, shuffle.feistel_permutation])
+@pytest.mark.parametrize("fn", [shuffle.permutation, shuffle.feistel_permutation,
+                                shuffle.sort_permutation])
 @pytest.mark.parametrize("n", SIZES)
 def test_every_size_gives_a_permutation_under_jit_and_vmap(n, fn):
+  if fn is shuffle.sort_permutation and n > 1024:
+    pytest.skip("sort_permutation takes up to 1024 items")
   keys = jax.random.split(jax.random.PRNGKey(n), 3)
   one = np.asarray(jax.jit(lambda k: fn(k, n))(keys[0]))
   many = np.asarray(jax.jit(jax.vmap(lambda k: fn(k, n)))(keys))
@@ -63,10 +66,10 @@ def test_every_size_gives_a_permutation_under_jit_and_vmap(n, fn):
     assert not np.array_equal(many[1], many[2])
 
 
-def _first_minibatch_counts(n, k, rounds, draws=20000):
+def _first_minibatch_counts(n, k, rounds, draws=20000, fn=None):
   keys = jax.random.split(jax.random.PRNGKey(7), draws)
-  perms = np.asarray(jax.jit(jax.vmap(
-      lambda key: shuffle.feistel_permutation(key, n, rounds=rounds)))(keys))
+  fn = fn or (lambda key, n: shuffle.feistel_permutation(key, n, rounds=rounds))
+  perms = np.asarray(jax.jit(jax.vmap(lambda key: fn(key, n)))(keys))
   codes = (1 << np.sort(perms[:, :k], 1)).sum(1)
   _, counts = np.unique(codes, return_counts=True)
   missing = math.comb(n, k) - len(counts)
@@ -81,6 +84,14 @@ def test_minibatch_membership_and_positions_are_uniform(n, k):
   assert stats.chisquare(counts).pvalue > 1e-3          # which k items share a minibatch
   positions = np.stack([np.bincount(perms[:, j], minlength=n) for j in range(n)])
   assert stats.chisquare(positions.ravel()).pvalue > 1e-3   # where each item lands
+
+
+@pytest.mark.parametrize("n,k", [(8, 4), (6, 2), (12, 3)])
+def test_the_sort_permutation_is_uniform(n, k):
+  perms, counts = _first_minibatch_counts(n, k, None, fn=shuffle.sort_permutation)
+  assert stats.chisquare(counts).pvalue > 1e-3
+  positions = np.stack([np.bincount(perms[:, j], minlength=n) for j in range(n)])
+  assert stats.chisquare(positions.ravel()).pvalue > 1e-3
 
 
 def test_the_uniformity_check_rejects_too_few_rounds():
@@ -123,6 +134,11 @@ def test_neighbours_share_a_minibatch_as_often_as_chance():
 def test_bad_input_is_named(kwargs, match, fn):
   with pytest.raises(ValueError, match=match):
     fn(jax.random.PRNGKey(0), **kwargs)
+
+
+def test_sort_permutation_rejects_more_than_1024_items():
+  with pytest.raises(ValueError, match="between 1 and 1024"):
+    shuffle.sort_permutation(jax.random.PRNGKey(0), 1025)
 
 
 def test_feistel_rejects_an_unsupported_width():

@@ -190,8 +190,9 @@ def make_learner(network, dist, *, num_minibatches: int, epochs: int,
       return (optax.apply_updates(flat, updates), opt_state), dict(loss=loss, **aux)
 
     def epoch(carry, epoch_key):
-      # Sort-free shuffle: jax.random.permutation sorts, ~120 ms per epoch at 2048 envs
-      # x 128 steps on a 2-core CPU, against ~1 ms here (rlcore/shuffle.py).
+      # rlcore.shuffle.permutation needs no key-value sort: jax.random.permutation's
+      # took ~120 ms per epoch at 2048 envs x 128 steps on a 2-core CPU (0.5 ms here),
+      # and 24.2 against 20.2 ms per update at 4 envs x 8 vmapped seeds.
       perm = rlcore.shuffle.permutation(epoch_key, batch_size)
       mbs = jax.tree.map(
           lambda x: x[perm].reshape((num_minibatches, minibatch_size) + x.shape[1:]), data)
