@@ -51,6 +51,15 @@ def _mix32(x: jax.Array) -> jax.Array:
   return x ^ (x >> 16)
 
 
+def _check(n, rounds) -> int:
+  n = int(n)
+  if n < 1 or n > 2**30:
+    raise ValueError(f"n must be between 1 and 2^30, got {n}.")
+  if rounds < 1:
+    raise ValueError(f"rounds must be a positive integer, got {rounds}.")
+  return n
+
+
 def _bits(n: int) -> int:
   """b such that the Feistel domain 2^b is the smallest power of 2 >= n (b >= 2)."""
   return max(2, math.ceil(math.log2(n)))
@@ -114,11 +123,7 @@ def permutation(key: jax.Array, n: int, *, rounds: int = DEFAULT_ROUNDS) -> jax.
   Returns:
     [n] int32: every index in 0..n−1 once.
   """
-  n = int(n)
-  if n < 1 or n > 2**30:
-    raise ValueError(f"n must be between 1 and 2^30, got {n}.")
-  if rounds < 1:
-    raise ValueError(f"rounds must be a positive integer, got {rounds}.")
+  n = _check(n, rounds)
   if n <= SORT_MAX_ITEMS:
     return sort_permutation(key, n)
   return feistel_permutation(key, n, rounds=rounds)
@@ -172,11 +177,7 @@ def feistel_permutation(key: jax.Array, n: int, *,
   Returns:
     [n] int32: every index in 0..n−1 once.
   """
-  n = int(n)
-  if n < 1 or n > 2**30:
-    raise ValueError(f"n must be between 1 and 2^30, got {n}.")
-  if rounds < 1:
-    raise ValueError(f"rounds must be a positive integer, got {rounds}.")
+  n = _check(n, rounds)
   bits = _bits(n)
   domain = 1 << bits
   round_keys = jax.random.bits(key, (rounds,), jnp.uint32)
