@@ -138,7 +138,7 @@ def test_advantages_bootstrap_from_the_true_next_observation_on_truncation():
 
 def test_rollout_next_values_are_the_critic_on_the_true_next_observations():
   """Time limit 15 with 60 steps: several truncations per env (several chunks), with
-  terminations and normalised observations; one run and two vmapped."""
+  terminations and normalised observations; two vmapped runs."""
   c = _cartpole(num_envs=3, num_steps=60, max_episode_steps=15, normalize_obs=True)
   agent = ppo.make_agent(c)
   rollout = control.make_rollout(agent.env, agent.network, agent.distribution, 60,
@@ -149,15 +149,15 @@ def test_rollout_next_values_are_the_critic_on_the_true_next_observations():
     return rollout(state.params, state.env_state, state.key)[2], state.params
 
   batched = jax.jit(jax.vmap(run))(jax.random.split(jax.random.key(2), 2))
-  runs = [jax.jit(run)(jax.random.key(1))] + [
-      jax.tree.map(lambda x, i=i: x[i], batched) for i in range(2)]
-  for traj, params in runs:
+  apply = jax.jit(agent.network.apply)
+  for i in range(2):
+    traj, params = jax.tree.map(lambda x, i=i: x[i], batched)
     t = traj.transition
     assert int(t.truncated.sum()) > 2 * 3 and int(t.terminated.sum()) > 0
-    _, v_next = agent.network.apply(params, traj.next_obs)
+    _, v_next = apply(params, traj.next_obs)
     want = np.where(np.asarray(t.terminated), 0.0, np.asarray(v_next))
     np.testing.assert_allclose(np.asarray(traj.next_value), want, rtol=1e-5, atol=1e-6)
-    _, v = agent.network.apply(params, traj.obs)
+    _, v = apply(params, traj.obs)
     np.testing.assert_allclose(np.asarray(traj.value), np.asarray(v), rtol=1e-5, atol=1e-6)
 
 

@@ -46,7 +46,7 @@ def test_feistel_equals_numpy_and_is_a_bijection(bits):
   np.testing.assert_array_equal(np.sort(got), x)
 
 
-SIZES = [1, 2, 3, 5, 16, 17, 100, 512, 1000, 1025, 4096, 8193]
+SIZES = [1, 3, 17, 512, 1000, 1025, 8193]
 
 
 @pytest.mark.parametrize("fn", [shuffle.permutation, shuffle.feistel_permutation,
@@ -103,7 +103,7 @@ def test_the_uniformity_check_rejects_too_few_rounds():
 def test_two_items_share_minibatches_as_by_chance(n):
   """Which of 4 minibatches items 0 and 1 land in: the 16 joint cells, chi-square."""
   m, per = 4, n // 4
-  keys = jax.random.split(jax.random.PRNGKey(5), 20000)
+  keys = jax.random.split(jax.random.PRNGKey(5), 4000)
   perms = np.asarray(jax.jit(jax.vmap(lambda key: shuffle.permutation(key, n)))(keys))
   minibatch = np.argsort(perms, 1)[:, :2] // per            # [draws, items 0 and 1]
   minibatch = np.minimum(minibatch, m - 1)                   # 3000: the rest, in the last

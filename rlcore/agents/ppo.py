@@ -141,7 +141,7 @@ def make_learner(network, dist, *, num_minibatches: int, epochs: int,
   hyperparameters (clip_eps, vf_coef, ent_coef), `opt` the optax transformation of
   the flat parameter vector (see `control.optimizer`) and `losses` the per-minibatch
   loss terms `[epochs, num_minibatches]`. Advantages are standardised per minibatch.
-  Each epoch shuffles the rollout with `rlcore.shuffle.permutation` (sort-free).
+  Each epoch shuffles the rollout with `rlcore.shuffle.permutation` (no key-value sort).
 
   Args:
     network: the actor-critic.
