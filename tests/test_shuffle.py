@@ -46,7 +46,7 @@ def test_feistel_equals_numpy_and_is_a_bijection(bits):
   np.testing.assert_array_equal(np.sort(got), x)
 
 
-SIZES = [1, 3, 17, 512, 1000, 1025, 8193]
+SIZES = [1, 17, 1000, 1025, 8193]
 
 
 @pytest.mark.parametrize("fn", [shuffle.permutation, shuffle.feistel_permutation,
