@@ -1,67 +1,190 @@
-"""PPO on brax tasks: `--config=configs/ppo_brax.py:env=ant` (or `:ant`, `:env=ant,backend=mjx`).
+"""PPO on brax tasks at brax's published PPO settings: `--config=configs/ppo_brax.py:env=ant`.
 
-Settings per task below (observation normalisation on, 1000-step episodes truncated,
-not terminated). The brax backend defaults to the one measured fastest on CPU
-(`rlcore.envs.brax_envs.DEFAULT_BACKEND`, spring); pass `backend=mjx` for MuJoCo physics.
+Each task's settings are the ones brax's training notebook publishes for
+`brax.training.agents.ppo.train` (`notebooks/training.ipynb`, "We determined some
+reasonable hyperparameters offline"), copied into `BRAX_SETTINGS` below under brax's own
+names, and mapped onto this library's keys by `get_config`:
 
-Launch:
+| brax                      | here                                                  |
+|---------------------------|-------------------------------------------------------|
+| num_timesteps, num_evals  | total_timesteps = the env steps brax's trainer runs: (num_evals - 1) evaluation epochs of ceil(num_timesteps / ((num_evals - 1) * steps per update)) updates; chunk_updates = one epoch |
+| num_envs                  | num_envs                                              |
+| unroll_length, batch_size, num_minibatches | num_steps = unroll_length * batch_size * num_minibatches / num_envs (not one-to-one, see below) |
+| num_minibatches           | num_minibatches                                       |
+| num_updates_per_batch     | update_epochs                                         |
+| discounting               | gamma                                                 |
+| reward_scaling            | shaping.chain = "reward_scale", shaping.reward_scale  |
+| entropy_cost              | ent_coef                                              |
+| learning_rate             | lr, not annealed (anneal_lr = False)                  |
+| normalize_observations    | normalize_obs                                         |
+| episode_length            | max_episode_steps                                     |
+| action_repeat             | must be 1 here (reacher's 4 has no equivalent yet)    |
+
+and brax's PPO defaults that are not in the notebook: clipping_epsilon 0.3 (clip_eps),
+gae_lambda 0.95, vf_loss_coefficient 0.5 (vf_coef; both codes halve the squared error),
+no value clipping (clip_value = False), no gradient clipping (max_grad_norm = 1e9, which never binds),
+normalised advantages per minibatch (as here), policy MLP (32,) * 4 and value MLP
+(256,) * 5 with swish activations.
+
+Not one-to-one:
+* Batch layout. brax steps its num_envs environments for batch_size * num_minibatches /
+  num_envs unrolls of unroll_length steps per update and computes GAE within each
+  unroll (bootstrapping from the critic every unroll_length steps, recomputed with the
+  current critic in every minibatch); here the same env steps form one rollout of
+  num_steps steps per env, and GAE runs over the whole rollout, before the epochs.
+  Updates, env steps per update, minibatches and SGD steps per update are equal.
+* Policy. brax samples a tanh-squashed Gaussian with a state-dependent scale
+  (softplus + 0.001); here a Gaussian with a state-independent log std (initially 1)
+  whose samples the environment clips to [-1, 1].
+* Time limits. brax zeroes the advantage of the step where an episode is truncated;
+  here GAE bootstraps from the value of the true next observation.
+* Initialisation. brax's MLPs use lecun_uniform kernels; here orthogonal (PureJaxRL's).
+
+Backend: `generalized` (brax's most accurate maximal-coordinates physics) unless
+`backend=` is given: brax's own trainer learns inverted_pendulum on it and not on
+`spring` (results/brax.md). `backend=mjx` runs MuJoCo physics.
+
+Launch (the evaluation against brax's trainer is `benchmarks/brax_learning.py`):
 
     python experiments/main.py --config=configs/ppo_brax.py:env=inverted_pendulum
-    python experiments/main.py --config=configs/ppo_brax.py:env=ant --workdir=runs/ant
+    python experiments/main.py --config=configs/ppo_brax.py:env=ant,backend=mjx --workdir=runs/ant
 
-Runtime on this 2-core CPU (spring backend): inverted_pendulum 5e5 steps in 33 s on a
-quiet machine (89k steps/s after 18 s of compiles, 2026-12-02), 54 s with other jobs
-running (2026-11-26). reacher and ant were not run to completion here.
+Runtime on this 2-core CPU: see results/brax.md (inverted_pendulum, 2e6 steps, generalized).
 
-Results: results/ppo_brax.md
+Results: results/brax.md
 """
 
 from rlcore import experiment
 from rlcore.agents import ppo
 
-TASKS = {
-    # env: (total_timesteps, num_envs, num_steps, num_minibatches, reward_scale, lr, gamma)
-    "inverted_pendulum": (500_000, 32, 32, 4, 1.0, 3e-4, 0.99),
-    "reacher": (2_000_000, 64, 64, 8, 1.0, 3e-4, 0.97),
-    "ant": (5_000_000, 128, 32, 8, 0.1, 3e-4, 0.97),
+# brax/notebooks/training.ipynb, ppo.train keyword arguments per environment (brax at
+# commit 0b96d05). hopper and walker2d are published for SAC only.
+BRAX_SETTINGS = {
+    "inverted_pendulum": dict(
+        num_evals=20, num_timesteps=2_000_000, reward_scaling=10, episode_length=1000,
+        normalize_observations=True, action_repeat=1, unroll_length=5,
+        num_minibatches=32, num_updates_per_batch=4, discounting=0.97,
+        learning_rate=3e-4, entropy_cost=1e-2, num_envs=2048, batch_size=1024),
+    "inverted_double_pendulum": dict(
+        num_evals=20, num_timesteps=20_000_000, reward_scaling=10, episode_length=1000,
+        normalize_observations=True, action_repeat=1, unroll_length=5,
+        num_minibatches=32, num_updates_per_batch=4, discounting=0.97,
+        learning_rate=3e-4, entropy_cost=1e-2, num_envs=2048, batch_size=1024),
+    "ant": dict(
+        num_evals=10, num_timesteps=50_000_000, reward_scaling=10, episode_length=1000,
+        normalize_observations=True, action_repeat=1, unroll_length=5,
+        num_minibatches=32, num_updates_per_batch=4, discounting=0.97,
+        learning_rate=3e-4, entropy_cost=1e-2, num_envs=4096, batch_size=2048),
+    "humanoid": dict(
+        num_evals=10, num_timesteps=50_000_000, reward_scaling=0.1, episode_length=1000,
+        normalize_observations=True, action_repeat=1, unroll_length=10,
+        num_minibatches=32, num_updates_per_batch=8, discounting=0.97,
+        learning_rate=3e-4, entropy_cost=1e-3, num_envs=2048, batch_size=1024),
+    "halfcheetah": dict(
+        num_evals=20, num_timesteps=50_000_000, reward_scaling=1, episode_length=1000,
+        normalize_observations=True, action_repeat=1, unroll_length=20,
+        num_minibatches=32, num_updates_per_batch=8, discounting=0.95,
+        learning_rate=3e-4, entropy_cost=1e-3, num_envs=2048, batch_size=512),
+    "pusher": dict(
+        num_evals=20, num_timesteps=50_000_000, reward_scaling=5, episode_length=1000,
+        normalize_observations=True, action_repeat=1, unroll_length=30,
+        num_minibatches=16, num_updates_per_batch=8, discounting=0.95,
+        learning_rate=3e-4, entropy_cost=1e-2, num_envs=2048, batch_size=512),
 }
+# brax's ppo.train defaults the notebook leaves as they are.
+BRAX_DEFAULTS = dict(clipping_epsilon=0.3, gae_lambda=0.95, vf_loss_coefficient=0.5,
+                     policy_hidden_layer_sizes=(32,) * 4,
+                     value_hidden_layer_sizes=(256,) * 5, activation="swish")
+DEFAULT_BACKEND = "generalized"
+ARGS = ("env", "backend", "num_timesteps", "num_evals")
 
 
 def _parse(arg):
-  out = {"env": "inverted_pendulum", "backend": None}
+  out = {"env": "inverted_pendulum", "backend": DEFAULT_BACKEND, "num_timesteps": None,
+         "num_evals": None}
   for part in (arg or "").split(","):
     if not part:
       continue
     key, _, value = part.rpartition("=")
     key = key or "env"
     if key not in out:
-      raise ValueError(f"configs/ppo_brax.py: unknown argument {key!r}; allowed: env, backend "
-                       "(e.g. ':env=ant,backend=mjx').")
+      raise ValueError(f"configs/ppo_brax.py: unknown argument {key!r}; allowed: "
+                       f"{', '.join(ARGS)} (e.g. ':env=ant,backend=mjx').")
     out[key] = value
-  if out["env"] not in TASKS:
-    raise ValueError(f"configs/ppo_brax.py: env={out['env']!r} has no settings here; "
-                     f"allowed: {', '.join(TASKS)}.")
+  if out["env"] not in BRAX_SETTINGS:
+    raise ValueError(f"configs/ppo_brax.py: env={out['env']!r} has no published brax PPO "
+                     f"settings; allowed: {', '.join(BRAX_SETTINGS)}.")
+  for key in ("num_timesteps", "num_evals"):
+    raw = out[key]
+    if raw is not None:
+      try:
+        out[key] = int(float(raw))
+      except ValueError:
+        out[key] = -1
+      if out[key] < (2 if key == "num_evals" else 1):
+        raise ValueError(f"configs/ppo_brax.py: {key} must be an integer of at least "
+                         f"{2 if key == 'num_evals' else 1}, got {raw!r}.")
   return out
 
 
+def num_steps(settings) -> int:
+  """Steps per env per update: brax's unrolls per update times its unroll length."""
+  unrolls, rem = divmod(settings["batch_size"] * settings["num_minibatches"],
+                        settings["num_envs"])
+  if rem:
+    raise ValueError(f"batch_size * num_minibatches is not a multiple of num_envs in "
+                     f"{settings}")
+  return unrolls * settings["unroll_length"]
+
+
+def brax_schedule(settings, num_timesteps=None):
+  """(updates per evaluation epoch, epochs) that brax's `ppo.train` runs.
+
+  brax runs num_evals - 1 epochs of ceil(num_timesteps / ((num_evals - 1) * steps per
+  update)) updates each, so it can run more env steps than num_timesteps
+  (inverted_pendulum: 19 updates of 163,840 steps = 3.11e6 for 2e6).
+  """
+  epochs = max(settings["num_evals"] - 1, 1)
+  batch = settings["batch_size"] * settings["num_minibatches"] * settings["unroll_length"]
+  total = num_timesteps or settings["num_timesteps"]
+  return -(-total // (epochs * batch)), epochs
+
+
 def get_config(arg=None):
+  """The task's config. `arg`: "env=NAME[,backend=B][,num_timesteps=N][,num_evals=E]"
+  (or just NAME); num_timesteps and num_evals replace brax's published values."""
   args = _parse(arg)
-  total, num_envs, num_steps, minibatches, reward_scale, lr, gamma = TASKS[args["env"]]
+  s = dict(BRAX_SETTINGS[args["env"]])
+  if args["num_evals"]:
+    s["num_evals"] = args["num_evals"]
+  if s["action_repeat"] != 1:
+    raise ValueError(f"configs/ppo_brax.py: {args['env']} uses action_repeat="
+                     f"{s['action_repeat']}, which this library does not support yet.")
+  d = BRAX_DEFAULTS
   c = experiment.with_runner_defaults(ppo.default_config())
   c.env_name = args["env"]
   c.env_backend = args["backend"]
-  c.normalize_obs = True
-  c.total_timesteps = total
-  c.num_envs = num_envs
-  c.num_steps = num_steps
-  c.num_minibatches = minibatches
-  c.update_epochs = 4
-  c.lr = lr
-  c.gamma = gamma
-  c.gae_lambda = 0.95
-  c.ent_coef = 1e-3
-  c.hidden_sizes = (64, 64)
+  c.max_episode_steps = s["episode_length"]
+  c.normalize_obs = s["normalize_observations"]
+  c.num_envs = s["num_envs"]
+  c.num_steps = num_steps(s)
+  c.num_minibatches = s["num_minibatches"]
+  c.update_epochs = s["num_updates_per_batch"]
+  updates_per_epoch, epochs = brax_schedule(s, args["num_timesteps"])
+  c.total_timesteps = updates_per_epoch * epochs * c.num_envs * c.num_steps
+  c.chunk_updates = updates_per_epoch
+  c.gamma = s["discounting"]
+  c.gae_lambda = d["gae_lambda"]
+  c.lr = s["learning_rate"]
+  c.anneal_lr = False
+  c.ent_coef = s["entropy_cost"]
+  c.vf_coef = d["vf_loss_coefficient"]
+  c.clip_eps = d["clipping_epsilon"]
+  c.clip_value = False
+  c.max_grad_norm = 1e9   # brax: max_grad_norm=None
+  c.hidden_sizes = d["policy_hidden_layer_sizes"]
+  c.critic_hidden_sizes = d["value_hidden_layer_sizes"]
+  c.activation = d["activation"]
   c.shaping.chain = "reward_scale"
-  c.shaping.reward_scale = reward_scale
-  c.chunk_updates = 50
+  c.shaping.reward_scale = float(s["reward_scaling"])
   return c

@@ -41,7 +41,7 @@ def default_config():
   Returns:
     ConfigDict: env_name, env_backend, max_episode_steps, normalize_obs, random_start,
     num_envs, num_steps, total_timesteps, lr, anneal_lr, gamma, gae_lambda, ent_coef,
-    vf_coef, max_grad_norm, hidden_sizes, activation, gae_method, shaping (chain,
+    vf_coef, max_grad_norm, hidden_sizes, critic_hidden_sizes, activation, gae_method, shaping (chain,
     potential, scale, reward_scale, clip, bootstraps_on_truncation, td_jepa),
     host_eval_env and host_eval_episodes.
   """
@@ -63,7 +63,8 @@ def default_config():
   c.ent_coef = 0.01                 # entropy bonus coefficient (traced)
   c.vf_coef = 0.5                   # value loss coefficient (traced)
   c.max_grad_norm = 0.5             # global gradient-norm clip (traced)
-  c.hidden_sizes = (64, 64)         # MLP widths of the actor and the critic
+  c.hidden_sizes = (64, 64)         # MLP widths of the actor (and of the critic, unless set below)
+  c.critic_hidden_sizes = placeholder(tuple)  # MLP widths of the critic (None: hidden_sizes)
   c.activation = "tanh"             # MLP activation: tanh, relu or swish
   c.gae_method = placeholder(str)   # recurrence: "scan" or "associative" (None: per backend)
   c.shaping = ml_collections.ConfigDict()
@@ -103,11 +104,14 @@ def validate_config(config) -> None:
   for name in ("scale", "reward_scale"):
     check_number(config.shaping, name, prefix="shaping.")
   check_number(config.shaping, "clip", 0.0, low_open=True, prefix="shaping.")
-  sizes = tuple(config.hidden_sizes)
-  if not sizes or not all(isinstance(h, int) and not isinstance(h, bool) and h > 0
-                          for h in sizes):
-    raise ValueError(f"config.hidden_sizes must be a non-empty tuple of positive integers, "
-                     f"got {sizes!r}.")
+  for name in ("hidden_sizes", "critic_hidden_sizes"):
+    if name == "critic_hidden_sizes" and config.get(name) is None:
+      continue
+    sizes = tuple(config[name])
+    if not sizes or not all(isinstance(h, int) and not isinstance(h, bool) and h > 0
+                            for h in sizes):
+      raise ValueError(f"config.{name} must be a non-empty tuple of positive integers, "
+                       f"got {sizes!r}.")
   if config.host_eval_env:
     from rlcore.envs import host   # gymnasium
     host.check_env_id(config.host_eval_env, "config.host_eval_env")
@@ -202,12 +206,15 @@ def make_env(config) -> envs.Environment:
 def make_network(env: envs.Environment, config):
   """(ActorCritic network, action distribution) for the env's action space."""
   spec = env.action_spec
+  critic = config.get("critic_hidden_sizes")
+  critic = None if critic is None else tuple(critic)
   if spec.is_discrete:
     network = mlp.ActorCritic(spec.num_actions, True, tuple(config.hidden_sizes),
-                              config.activation)
+                              config.activation, critic)
     return network, mlp.categorical(spec.num_actions)
   size = int(np.prod(spec.shape))
-  network = mlp.ActorCritic(size, False, tuple(config.hidden_sizes), config.activation)
+  network = mlp.ActorCritic(size, False, tuple(config.hidden_sizes), config.activation,
+                            critic)
   return network, mlp.diagonal_gaussian(size)
 
 
@@ -447,6 +454,58 @@ def assemble(config, *, env, network, dist, hparam_names, init, update, steps_pe
       finite_metrics=tuple(finite_metrics), vectorized=True,
       evaluate=evaluate, env=env, network=network, distribution=dist, policy=policy,
       observe=observe)
+
+
+def make_greedy_evaluator(agent: "ControlAgent", config, *, num_envs: int = 128,
+                          episode_length: Optional[int] = None) -> Callable:
+  """`evaluate(state, key) -> mean return` of the greedy policy on fresh copies of the
+  training task, as brax's trainer evaluates (`deterministic_eval=True`).
+
+      G = (1 / N) Σ_i Σ_{t < τ_i} r_{i,t},   τ_i = the end of env i's first episode,
+
+  each of `num_envs` copies runs one episode of at most `episode_length` steps (the
+  task's time limit by default) under `agent.policy(params, obs)` with no key, i.e. the
+  distribution's mode, on observations normalised with the training run's statistics
+  at the time (frozen during the evaluation). One `lax.scan` of `episode_length`
+  steps: finished episodes keep stepping but add nothing.
+
+  Args:
+    agent: a control agent (`ppo.make_agent`, `reinforce.make_agent`).
+    config: its config (env_name, env_backend, max_episode_steps, random_start).
+    num_envs: N, episodes per evaluation.
+    episode_length: the evaluation's time limit; None: `config.max_episode_steps`, or
+      the task's own (its TimeLimit or horizon) when that is None.
+
+  Returns:
+    A jitted function of (one run's state, PRNG key) -> [] float32; vmap it over a
+    batch of runs.
+  """
+  require_positive_ints({"num_envs": num_envs}, ("num_envs",))
+  limit = episode_length or config.max_episode_steps
+  env = envs.make_batched(config.env_name, num_envs, max_episode_steps=limit,
+                          backend=config.env_backend, random_start=config.random_start)
+  limit = limit or getattr(env, "max_episode_steps", None) or getattr(env, "horizon", None)
+  if not limit:
+    raise ValueError(f"make_greedy_evaluator: {config.env_name!r} has no time limit to "
+                     "read; pass episode_length.")
+
+  @jax.jit
+  def evaluate(state, key):
+    env_state = env.reset(key)
+
+    def step(carry, _):
+      env_state, total, active = carry
+      action = agent.policy(state.params, agent.observe(state, env_state.obs), None)
+      env_state = env.step(env_state, action)
+      total = total + jnp.where(active, env_state.reward, 0.0)
+      active = active & ~(env_state.terminated | env_state.truncated)
+      return (env_state, total, active), None
+
+    zeros = jnp.zeros((num_envs,), jnp.float32)
+    (_, total, _), _ = jax.lax.scan(step, (env_state, zeros, zeros == 0), None, int(limit))
+    return jnp.mean(total)
+
+  return evaluate
 
 
 def make_train_fn(agent):

@@ -51,13 +51,14 @@ def default_config():
 
   Returns:
     ConfigDict: `rlcore.agents.control.default_config()`'s keys plus agent ("ppo"),
-    update_epochs, num_minibatches and clip_eps.
+    update_epochs, num_minibatches, clip_eps and clip_value.
   """
   c = control.default_config()
   c.agent = "ppo"                   # the agent family
   c.update_epochs = 4               # PPO epochs over each rollout
   c.num_minibatches = 4             # minibatches per epoch
   c.clip_eps = 0.2                  # ratio and value clip ε (traced)
+  c.clip_value = True               # clip the value loss as PureJaxRL (False: brax's plain squared error)
   return c
 
 
@@ -65,6 +66,8 @@ def validate_config(config) -> None:
   """Raises ValueError naming the offending value for sizes that do not fit."""
   control.validate_config(config)
   require_positive_ints(config, ("update_epochs", "num_minibatches"))
+  if not isinstance(config.get("clip_value", True), bool):
+    raise ValueError(f"config.clip_value must be True or False, got {config.clip_value!r}.")
   check_number(config, "clip_eps", 0.0)
   batch = config.num_envs * config.num_steps
   if batch % config.num_minibatches:
@@ -104,7 +107,8 @@ def make_agent(config, *, env=None,
                               optimizer=make_optimizer(hparams), constrain=constrain)
 
   rollout = control.make_rollout(env, network, dist, num_steps, constrain)
-  learn = make_learner(network, dist, num_minibatches=num_minibatches, epochs=epochs)
+  learn = make_learner(network, dist, num_minibatches=num_minibatches, epochs=epochs,
+                       clip_value=bool(config.get("clip_value", True)))
 
   def update(state: PPOState):
     hp = state.hparams
@@ -132,7 +136,7 @@ def make_agent(config, *, env=None,
 
 
 def make_learner(network, dist, *, num_minibatches: int, epochs: int,
-                 extra_loss: Optional[Callable] = None) -> Callable:
+                 extra_loss: Optional[Callable] = None, clip_value: bool = True) -> Callable:
   """The PPO learning step: `epochs` passes of clipped-surrogate SGD over a rollout.
 
   Returns `learn(params, opt_state, data, hp, key, opt) -> (params, opt_state, losses)`
@@ -150,6 +154,11 @@ def make_learner(network, dist, *, num_minibatches: int, epochs: int,
     epochs: passes over the rollout.
     extra_loss: optional `(head, mb, hp) -> (scalar, dict of scalars)` added to the
       loss (ORPO's action-distribution divergence); its dict joins the losses.
+    clip_value: the value loss as in the module docstring (PureJaxRL); False: the
+      plain ½ E[(V_θ − R)²] (brax's PPO). With large returns (brax's reward scaling
+      10, discount 0.97: returns near 330) the clipped form lets each value move by
+      at most ε per update, which brax's settings (12 updates on inverted_pendulum)
+      cannot afford.
   """
 
   def loss_fn(params, mb, hp):
@@ -161,9 +170,11 @@ def make_learner(network, dist, *, num_minibatches: int, epochs: int,
     clip_eps = hp["clip_eps"]
     actor_loss = -jnp.mean(jnp.minimum(ratio * adv,
                                        jnp.clip(ratio, 1 - clip_eps, 1 + clip_eps) * adv))
-    v_clipped = mb["value"] + jnp.clip(value - mb["value"], -clip_eps, clip_eps)
-    value_loss = 0.5 * jnp.mean(jnp.maximum(jnp.square(value - mb["target"]),
-                                            jnp.square(v_clipped - mb["target"])))
+    value_error = jnp.square(value - mb["target"])
+    if clip_value:
+      v_clipped = mb["value"] + jnp.clip(value - mb["value"], -clip_eps, clip_eps)
+      value_error = jnp.maximum(value_error, jnp.square(v_clipped - mb["target"]))
+    value_loss = 0.5 * jnp.mean(value_error)
     entropy = jnp.mean(dist.entropy(head))
     total = actor_loss + hp["vf_coef"] * value_loss - hp["ent_coef"] * entropy
     extra_aux = {}

@@ -98,13 +98,17 @@ class ActorCritic(nn.Module):
   Attributes:
     action_size: number of discrete actions, or the continuous action dimension.
     discrete: categorical logits if True, else (mean, log_std) of a Gaussian.
-    hidden_sizes: widths of the hidden layers of each tower.
+    hidden_sizes: widths of the actor's hidden layers (and the critic's, unless
+      `critic_hidden_sizes` is given).
     activation: "tanh", "relu" or "swish".
+    critic_hidden_sizes: widths of the critic's hidden layers; None: `hidden_sizes`
+      (brax's PPO uses a (32,) * 4 actor and a (256,) * 5 critic).
   """
   action_size: int
   discrete: bool
   hidden_sizes: Sequence[int] = (64, 64)
   activation: str = "tanh"
+  critic_hidden_sizes: Sequence[int] | None = None
 
   @nn.compact
   def __call__(self, obs, critic: bool = True):
@@ -123,7 +127,9 @@ class ActorCritic(nn.Module):
     if not critic:
       return head, None
     v = obs
-    for i, n in enumerate(self.hidden_sizes):
+    critic_sizes = self.hidden_sizes if self.critic_hidden_sizes is None else (
+        self.critic_hidden_sizes)
+    for i, n in enumerate(critic_sizes):
       v = act(dense(n, np.sqrt(2), f"critic_{i}")(v))
     value = dense(1, 1.0, "critic_head")(v)[..., 0]
     return head, value
