@@ -101,6 +101,7 @@ def run_rlcore(task, backend, seed, num_timesteps=None, num_evals=None):
   key = jax.random.PRNGKey(seed)
   key, init_key, eval_key = jax.random.split(key, 3)
   state = jax.block_until_ready(jax.jit(agent.init)(init_key))
+  print(f"    [rlcore {task} seed {seed}] compiling ...", flush=True)
   t = time.perf_counter()
   chunk = jax.jit(agent.run_chunk, static_argnums=1, donate_argnums=0).lower(
       state, per_epoch).compile()
@@ -115,6 +116,7 @@ def run_rlcore(task, backend, seed, num_timesteps=None, num_evals=None):
     key, eval_key = jax.random.split(key)
     steps.append((i + 1) * per_epoch * agent.steps_per_update)
     returns.append(float(evaluate(state, eval_key)))
+    _progress("rlcore", task, seed, steps[-1], returns[-1], train_s[-1])
   epoch_steps = per_epoch * agent.steps_per_update
   steady = train_s[1:] or train_s
   return dict(trainer="rlcore", task=task, backend=backend, seed=seed, env_steps=steps,
@@ -143,6 +145,7 @@ def run_brax(task, backend, seed, num_timesteps=None, num_evals=None):
     step = int(step)
     if "training/sps" in metrics:   # brax times the epoch alone, without the evaluation
       train_s.append((step - steps[-1]) / float(metrics["training/sps"]))
+      _progress("brax", task, seed, step, float(metrics["eval/episode_reward"]), train_s[-1])
     steps.append(step)
     returns.append(float(metrics["eval/episode_reward"]))
 
@@ -160,6 +163,11 @@ def run_brax(task, backend, seed, num_timesteps=None, num_evals=None):
 
 
 RUNNERS = {"rlcore": run_rlcore, "brax": run_brax}
+
+
+def _progress(trainer, task, seed, step, ret, train_s):
+  print(f"    [{trainer} {task} seed {seed}] {step:,} steps: eval return {ret:.1f} "
+        f"(epoch {train_s:.1f} s)", flush=True)
 
 
 def mean_se(xs):

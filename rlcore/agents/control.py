@@ -480,7 +480,10 @@ def make_greedy_evaluator(agent: "ControlAgent", config, *, num_envs: int = 128,
     A jitted function of (one run's state, PRNG key) -> [] float32; vmap it over a
     batch of runs.
   """
-  require_positive_ints({"num_envs": num_envs}, ("num_envs",))
+  for name, value in (("num_envs", num_envs), ("episode_length", episode_length)):
+    if value is not None and (isinstance(value, bool) or int(value) != value or value < 1):
+      raise ValueError(f"make_greedy_evaluator: {name} must be a positive integer, got "
+                       f"{value!r}.")
   limit = episode_length or config.max_episode_steps
   env = envs.make_batched(config.env_name, num_envs, max_episode_steps=limit,
                           backend=config.env_backend, random_start=config.random_start)
