@@ -27,6 +27,7 @@ curves (mean and each seed).
         --json=runs/brax_ip.json --plot-dir=results
     python benchmarks/brax_learning.py --tasks=inverted_pendulum --num-timesteps=4e5 \\
         --seeds=0                                       # a short run of both
+    python benchmarks/brax_learning.py --report=runs/a.json,runs/b.json --plot-dir=results
     python benchmarks/brax_learning.py --part=speed --tasks=inverted_pendulum \\
         --backends=spring,positional,generalized,mjx   # steps/s per backend, 1 seed
 
@@ -259,7 +260,17 @@ def main():
                       help="speed part: updates per evaluation epoch")
   parser.add_argument("--json", default=None, help="write every run here")
   parser.add_argument("--plot-dir", default=None, help="write brax_<task>.png here")
+  parser.add_argument("--report", default=None,
+                      help="comma-separated --json files of earlier runs: print their table "
+                           "and plot them together (no training)")
   args = parser.parse_args()
+  if args.report:
+    runs = [r for path in args.report.split(",") for r in json.load(open(path))["runs"]]
+    print_table(summarise(runs))
+    if args.plot_dir:
+      for p in plot(runs, args.plot_dir):
+        print("wrote", p)
+    return
   module = brax_config_module()
   tasks = [t for t in args.tasks.split(",") if t]
   trainers = [t for t in args.trainers.split(",") if t]

@@ -92,7 +92,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from rlcore import experiment
-from rlcore.agents import ppo
+from rlcore.agents import control, ppo
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CARTPOLE_CONFIG = os.path.join(ROOT, "configs", "ppo_cartpole.py")
@@ -159,12 +159,9 @@ def load_purejaxrl(path):
 
 
 def restore_device_put_replicated():
-  """brax 0.14's PPO trainer calls jax.device_put_replicated, gone from jax 0.10."""
-  if not hasattr(jax, "device_put_replicated"):
-    from jax._src import api  # pylint: disable=import-outside-toplevel
-    jax.device_put_replicated = api.device_put_replicated
-    return True
-  return False
+  """brax 0.14's trainer needs jax.device_put_replicated (see brax_learning.py)."""
+  from brax_learning import restore_device_put_replicated as restore  # pylint: disable=import-outside-toplevel
+  return restore()
 
 
 # --- timing helpers ---------------------------------------------------------------------------
@@ -455,6 +452,9 @@ def rlcore_brax_config(s, backend):
             "max_grad_norm", "activation", "seed"):
     config[k] = s[k]
   config.hidden_sizes = tuple(s["hidden_sizes"])
+  if "critic_hidden_sizes" in config:   # brax's trainer gets the same widths for both
+    config.critic_hidden_sizes = None
+    config.clip_value = False           # and clips no value loss
   if "shaping" in config:
     config.shaping.chain = ""
   return config
@@ -475,30 +475,12 @@ def epoch_stats(marks, skip):
 
 def run_rlcore_brax(s, backend):
   """rlcore PPO as a host loop over jitted epochs, evaluated like brax's trainer."""
-  from rlcore import envs  # pylint: disable=import-outside-toplevel
   t_start = time.perf_counter()
   config = rlcore_brax_config(s, backend)
   agent = ppo.make_agent(config)
-  eval_env = envs.make_batched(s["env_name"], s["eval_envs"],
-                               max_episode_steps=s["episode_length"], backend=backend)
-
-  @jax.jit
-  def evaluate(state, key):
-    """Mean return of each eval env's first episode, deterministic policy, frozen stats."""
-    env_state = eval_env.reset(key)
-
-    def step(carry, _):
-      env_state, total, active = carry
-      action = agent.policy(state.params, agent.observe(state, env_state.obs), None)
-      env_state = eval_env.step(env_state, action)
-      total = total + jnp.where(active, env_state.reward, 0.0)
-      active = active & ~(env_state.terminated | env_state.truncated)
-      return (env_state, total, active), None
-
-    zeros = jnp.zeros((s["eval_envs"],), jnp.float32)
-    (_, total, _), _ = jax.lax.scan(step, (env_state, zeros, zeros == 0), None,
-                                    s["episode_length"])
-    return jnp.mean(total)
+  # Each eval env's first episode under the deterministic policy, frozen statistics.
+  evaluate = control.make_greedy_evaluator(agent, config, num_envs=s["eval_envs"],
+                                           episode_length=s["episode_length"])
 
   def epoch(state):
     return agent.run_chunk(state, s["updates_per_epoch"])

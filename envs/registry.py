@@ -51,8 +51,8 @@ def make(name: str, *, max_episode_steps: int | None = None,
     name: one of `available()`.
     max_episode_steps: the time limit; None keeps the task's own (500 CartPole,
       200 Pendulum, 100 tomato, point mass and gridworld, 1000 brax).
-    backend: brax physics backend (brax tasks only; None = the default measured
-      fastest on CPU, see `rlcore.envs.brax_envs`).
+    backend: brax physics backend (brax tasks only; None = `generalized`, on which
+      brax's own trainer learns inverted_pendulum, see `rlcore.envs.brax_envs`).
     random_start: start each episode uniformly in the free space instead of the fixed
       start (`pointmass/<task>` and `gridworld/<task>` only).
 

@@ -49,7 +49,8 @@ def test_inverted_pendulum_budget_is_what_brax_ran():
 
 
 @pytest.mark.parametrize("arg,match", [
-    ("env=reacher", r"reacher.*allowed: inverted_pendulum"),
+    ("env=reacher", r"reacher use action_repeat=4"),
+    ("env=hopper", r"hopper.*no published brax PPO settings; allowed: inverted_pendulum"),
     ("env=ant,speed=3", r"unknown argument 'speed'.*allowed: env, backend"),
     ("env=ant,num_evals=1", r"num_evals must be an integer of at least 2, got '1'"),
     ("env=ant,num_timesteps=lots", r"num_timesteps must be.*'lots'"),
