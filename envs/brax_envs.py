@@ -50,7 +50,11 @@ after 3.3e6 steps on `spring`: spring is brax's cheapest and least accurate phys
 0.04 s. `generalized` is brax's most accurate maximal-coordinates pipeline and the one
 brax's training notebook names for its PPO example; pass `backend="spring"` for raw speed and
 `backend="mjx"` for MuJoCo physics. Dynamics and returns are not comparable across
-backends.
+backends. On CPU the `generalized` pipeline lowers to LAPACK kernels (Cholesky,
+`lapack_spotrf_ffi` and `lapack_strsm_ffi`) where `spring` has none; LAPACK kernels
+under `vmap` are what once hung PureJaxRL's 8-seed runs on this 2-core CPU
+(`rlcore.nets.initializers`). The single-seed runs of results/brax.md did not hang;
+runs with seeds vmapped on `generalized` were not tried here.
 
 brax's own code relies on implicit rank promotion; the adapter traces brax under
 `jax.numpy_rank_promotion("allow")`, so it also runs where the rest of the code

@@ -182,8 +182,10 @@ def test_make_rejects_unknown_name():
 
 
 def test_reacher_default_backend():
-  env = envs.make("reacher")
-  assert env.unwrapped.backend == brax_envs.DEFAULT_BACKEND
+  """The default backend is the one built; the step runs on spring (generalized's
+  reacher takes about 7 s more to compile and step here)."""
+  assert envs.make("reacher").unwrapped.backend == brax_envs.DEFAULT_BACKEND == "generalized"
+  env = envs.make("reacher", backend=BACKEND)
   assert env.observation_shape == (11,)
   assert env.action_spec.shape == (2,)
   assert env.max_episode_steps == 1000   # TimeLimit's default for brax tasks
