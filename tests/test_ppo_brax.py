@@ -3,6 +3,7 @@ the greedy evaluator brax's comparison uses, and a small-budget learning check o
 brax's inverted_pendulum."""
 
 import jax
+import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -115,3 +116,50 @@ def test_ppo_learns_inverted_pendulum_at_a_small_budget():
   assert np.all(np.isfinite(returns))
   first, last = returns[0], returns[-5:].mean()
   assert last > 4 * first and last > 25, returns
+
+
+def _value_losses(clip_value):
+  """(value_loss of one minibatch step at the initial parameters, V, targets, old V)."""
+  c = ppo.default_config()
+  c.env_name, c.num_envs, c.num_steps, c.total_timesteps = "Pendulum-v1", 4, 8, 32
+  c.critic_hidden_sizes = (16,)
+  agent = ppo.make_agent(c)
+  state = agent.init(jax.random.PRNGKey(0))
+  obs = jax.random.normal(jax.random.PRNGKey(1), (8, 4, 3))
+  head, value = agent.network.apply(state.params, obs)
+  rng = np.random.default_rng(0)
+  old_value = value + jnp.asarray(rng.normal(0, 0.5, value.shape), jnp.float32)
+  target = value + jnp.asarray(rng.normal(0, 3.0, value.shape), jnp.float32)
+  data = dict(obs=obs, action=jnp.zeros((8, 4, 1)), log_prob=jnp.zeros((8, 4)),
+              value=old_value, advantage=target - old_value, target=target)
+  learn = ppo.make_learner(agent.network, agent.distribution, num_minibatches=1, epochs=1,
+                           clip_value=clip_value)
+  opt = control.optimizer(state.hparams, num_updates=1, steps_per_update=1, anneal=False)
+  _, _, losses = learn(state.params, opt.init(jax.flatten_util.ravel_pytree(
+      state.params)[0]), data, state.hparams, jax.random.PRNGKey(2), opt)
+  return float(losses["value_loss"][0, 0]), value, target, old_value
+
+
+def test_value_loss_unclipped_and_clipped():
+  """clip_value=False: ½ mean((V − R)²); True: ½ mean(max((V − R)², (V_old +
+  clip(V − V_old, ±ε) − R)²)) (numpy, ε = 0.2); the two differ here."""
+  got, v, r, v_old = _value_losses(False)
+  v, r, v_old = (np.asarray(x, np.float64) for x in (v, r, v_old))
+  assert got == pytest.approx(0.5 * np.mean((v - r) ** 2), rel=1e-5)
+  clipped, *_ = _value_losses(True)
+  v_c = v_old + np.clip(v - v_old, -0.2, 0.2)
+  expected = 0.5 * np.mean(np.maximum((v - r) ** 2, (v_c - r) ** 2))
+  assert clipped == pytest.approx(expected, rel=1e-5) and clipped > got * 1.01
+
+
+def test_critic_widths_are_their_own():
+  c = ppo.default_config()
+  c.env_name, c.num_envs, c.num_steps, c.total_timesteps = "Pendulum-v1", 4, 8, 32
+  c.hidden_sizes, c.critic_hidden_sizes = (8, 8, 8), (32, 16)
+  params = ppo.make_agent(c).init(jax.random.PRNGKey(0)).params["params"]
+  assert [params[f"actor_{i}"]["kernel"].shape for i in range(3)] == [(3, 8), (8, 8), (8, 8)]
+  assert [params[f"critic_{i}"]["kernel"].shape for i in range(2)] == [(3, 32), (32, 16)]
+  assert "critic_2" not in params and params["critic_head"]["kernel"].shape == (16, 1)
+  c.critic_hidden_sizes = (32, 0)
+  with pytest.raises(ValueError, match=r"config.critic_hidden_sizes must be a non-empty"):
+    ppo.make_agent(c)
