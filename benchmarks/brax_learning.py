@@ -155,8 +155,8 @@ def run_brax(task, backend, seed, num_timesteps=None, num_evals=None):
                  max_devices_per_host=1)
   epoch_steps = steps[1] - steps[0]
   sps = steady_sps(train_s, epoch_steps)
-  # brax compiles its training epoch in the first epoch and again in the second (the
-  # second call's arguments differ in weak types or donation): both hold a compile.
+  # brax's first and second training epochs each hold a compile (measured: see
+  # SKIP_EPOCHS; the cause inside brax's trainer was not looked into).
   compiled = train_s[:SKIP_EPOCHS]
   return dict(trainer="brax", task=task, backend=backend, seed=seed, env_steps=steps,
               eval_returns=returns, final_return=returns[-1],

@@ -39,6 +39,10 @@ Not one-to-one:
 * Time limits. brax zeroes the advantage of the step where an episode is truncated;
   here GAE bootstraps from the value of the true next observation.
 * Initialisation. brax's MLPs use lecun_uniform kernels; here orthogonal (PureJaxRL's).
+* Observation statistics. brax updates its running mean and variance once per update,
+  from the whole batch, before the epochs; here `NormalizeObservation` updates them at
+  every env step over the envs, and clips normalised observations to ±10 (brax does
+  not clip).
 
 Backend: `generalized` (brax's most accurate maximal-coordinates physics) unless
 `backend=` is given: brax's own trainer learns inverted_pendulum on it and not on
