@@ -182,8 +182,8 @@ def test_make_rejects_unknown_name():
 
 
 def test_reacher_default_backend():
-  """The default backend is the one built; the step runs on spring (generalized's
-  reacher takes about 7 s more to compile and step here)."""
+  """The default backend is the one built; the step runs on spring, the backend of this
+  file's other tests."""
   assert envs.make("reacher").unwrapped.backend == brax_envs.DEFAULT_BACKEND == "generalized"
   env = envs.make("reacher", backend=BACKEND)
   assert env.observation_shape == (11,)
