@@ -67,8 +67,6 @@ def validate_config(config) -> None:
   """Raises ValueError naming the offending value for sizes that do not fit."""
   control.validate_config(config)
   require_positive_ints(config, ("update_epochs", "num_minibatches"))
-  if not isinstance(config.get("clip_value", True), bool):
-    raise ValueError(f"config.clip_value must be True or False, got {config.clip_value!r}.")
   check_number(config, "clip_eps", 0.0)
   batch = config.num_envs * config.num_steps
   if batch % config.num_minibatches:
