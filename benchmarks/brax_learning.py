@@ -17,6 +17,9 @@ mean), mean return. The trainers alternate (rlcore seed 0, brax seed 0, rlcore s
   (`training/sps`), and its first two epochs each include a compile, so its compile
   time is their time less two steady epochs'.
 
+Tasks with an action repeat (reacher: 4) count env steps as brax does, repeats
+included; rlcore's config counts agent steps (configs/ppo_brax.py).
+
 Reported per run: the evaluation returns against env steps, the final return, steady
 env steps per second of the training epochs after the first two (brax compiles its
 epoch in both; evaluations excluded) and the compile time. Per task: mean ± standard error of the final returns over the
@@ -28,6 +31,8 @@ curves (mean and each seed).
     python benchmarks/brax_learning.py --tasks=inverted_pendulum --num-timesteps=4e5 \\
         --seeds=0                                       # a short run of both
     python benchmarks/brax_learning.py --report=runs/a.json,runs/b.json --plot-dir=results
+    python benchmarks/brax_learning.py --trainers=rlcore --seeds=0 \
+        --rlcore-set=log_std_init=-0.69                 # an ablation, "rlcore[...]"
     python benchmarks/brax_learning.py --part=speed --tasks=inverted_pendulum \\
         --backends=spring,positional,generalized,mjx   # steps/s per backend, 1 seed
 
@@ -42,7 +47,9 @@ it is restored from `jax._src.api` when missing (`restore_device_put_replicated`
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
+import functools
 import json
 import math
 import os
@@ -90,14 +97,22 @@ def config_arg(task, backend, num_timesteps=None, num_evals=None):
   return arg + (f",num_evals={int(num_evals)}" if num_evals else "")
 
 
-def run_rlcore(task, backend, seed, num_timesteps=None, num_evals=None):
-  """rlcore's PPO at configs/ppo_brax.py's settings, evaluated after every epoch."""
+def run_rlcore(task, backend, seed, num_timesteps=None, num_evals=None, overrides=None):
+  """rlcore's PPO at configs/ppo_brax.py's settings, evaluated after every epoch.
+  `overrides`: {dotted config key: value} set on top (an ablation)."""
   t_start = time.perf_counter()
   config = experiment.load_config(CONFIG, config_arg(task, backend, num_timesteps,
                                                      num_evals))
+  if overrides:
+    unknown = sorted(set(overrides) - set(experiment.flat_keys(config)))
+    if unknown:
+      raise ValueError(f"--rlcore-set: unknown config keys {unknown}")
+    config = experiment.override(config, overrides)
   agent = ppo.make_agent(config)
   per_epoch = int(config.chunk_updates)
   epochs = agent.num_updates // per_epoch
+  # Env steps, as brax counts them: an agent step is action_repeat physics steps.
+  epoch_steps = per_epoch * agent.steps_per_update * int(config.action_repeat)
   evaluate = control.make_greedy_evaluator(agent, config, num_envs=EVAL_ENVS)
   key = jax.random.PRNGKey(seed)
   key, init_key, eval_key = jax.random.split(key, 3)
@@ -115,11 +130,13 @@ def run_rlcore(task, backend, seed, num_timesteps=None, num_evals=None):
     jax.block_until_ready(metrics)
     train_s.append(time.perf_counter() - t)
     key, eval_key = jax.random.split(key)
-    steps.append((i + 1) * per_epoch * agent.steps_per_update)
+    steps.append((i + 1) * epoch_steps)
     returns.append(float(evaluate(state, eval_key)))
     _progress("rlcore", task, seed, steps[-1], returns[-1], train_s[-1])
-  epoch_steps = per_epoch * agent.steps_per_update
-  return dict(trainer="rlcore", task=task, backend=backend, seed=seed, env_steps=steps,
+  label = "rlcore" + (f"[{','.join(f'{k}={v}' for k, v in overrides.items())}]"
+                      if overrides else "")
+  return dict(trainer=label, task=task, backend=backend, seed=seed, env_steps=steps,
+              overrides=overrides or {},
               eval_returns=returns, final_return=returns[-1], compile_s=compile_s,
               steady_sps=steady_sps(train_s, epoch_steps), setup_s=setup_s,
               epoch_s=train_s, wall_s=time.perf_counter() - t_start,
@@ -212,17 +229,20 @@ def print_table(table):
   print("|---|---|---|---:|---:|---|---:|---:|---:|")
   for key, by in table.items():
     task, backend = key.split("/")
-    for trainer in TRAINERS:
-      if trainer not in by:
-        continue
+    for trainer in _ordered(by):
       c = by[trainer]
       ratio = ""
-      if trainer == "rlcore" and "brax" in by:
+      if trainer.startswith("rlcore") and "brax" in by:
         ratio = f"{c['steady_sps'] / by['brax']['steady_sps']:.2f}x"
       seeds = ", ".join(f"{s}: {v:.1f}" for s, v in sorted(c["per_seed"].items()))
       print(f"| {task} | {backend} | {trainer} | {c['env_steps']:,} | "
             f"{c['final_mean']:.1f} ± {c['final_se']:.1f} | {seeds} | "
             f"{c['steady_sps']:,.0f} | {ratio} | {c['compile_s']:.1f} |")
+
+
+def _ordered(trainers):
+  """rlcore, brax, then ablations (rlcore[key=value]) by name."""
+  return sorted(trainers, key=lambda t: (TRAINERS.index(t) if t in TRAINERS else 2, t))
 
 
 def plot(runs, plot_dir):
@@ -232,10 +252,10 @@ def plot(runs, plot_dir):
   paths = []
   for task in sorted({r["task"] for r in runs}):
     fig, ax = plt.subplots(figsize=(6, 4))
-    for trainer, colour in zip(TRAINERS, ("tab:blue", "tab:orange")):
-      rs = [r for r in runs if r["task"] == task and r["trainer"] == trainer]
-      if not rs:
-        continue
+    here = [r for r in runs if r["task"] == task]
+    for i, trainer in enumerate(_ordered({r["trainer"] for r in here})):
+      colour = {"rlcore": "tab:blue", "brax": "tab:orange"}.get(trainer, f"C{i + 2}")
+      rs = [r for r in here if r["trainer"] == trainer]
       for r in rs:
         ax.plot(r["env_steps"], r["eval_returns"], color=colour, alpha=0.3, lw=0.8)
       n = min(len(r["env_steps"]) for r in rs)
@@ -266,6 +286,9 @@ def main():
   parser.add_argument("--trainers", default="rlcore,brax")
   parser.add_argument("--num-timesteps", type=float, default=None,
                       help="override brax's published num_timesteps (both trainers)")
+  parser.add_argument("--rlcore-set", default="",
+                      help="ablation: comma-separated KEY=VALUE set on rlcore's config "
+                           "(values as Python literals), e.g. log_std_init=-0.69")
   parser.add_argument("--speed-updates", type=int, default=2,
                       help="speed part: updates per evaluation epoch")
   parser.add_argument("--json", default=None, help="write every run here")
@@ -288,6 +311,16 @@ def main():
     if t not in RUNNERS:
       parser.error(f"--trainers: unknown {t!r}; allowed: {', '.join(RUNNERS)}")
   seeds = [int(s) for s in args.seeds.split(",") if s]
+  overrides = {}
+  for item in filter(None, args.rlcore_set.split(",")):
+    key, sep, value = item.partition("=")
+    if not sep:
+      parser.error(f"--rlcore-set: expected KEY=VALUE, got {item!r}")
+    try:
+      overrides[key] = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+      overrides[key] = value
+  runners = dict(RUNNERS, rlcore=functools.partial(run_rlcore, overrides=overrides))
   with contextlib.redirect_stdout(sys.stderr):   # mujoco's "Failed to import warp"
     import brax  # pylint: disable=import-outside-toplevel
   print(f"# {platform.node()}, {jax.devices()[0].device_kind}, jax {jax.__version__}, "
@@ -304,7 +337,7 @@ def main():
     for task in tasks:
       for seed in seeds:
         for trainer in trainers:
-          r = RUNNERS[trainer](task, backend, seed, args.num_timesteps)
+          r = runners[trainer](task, backend, seed, args.num_timesteps)
           runs.append(r)
           save()
           print(f"  {task} {trainer} seed {seed}: final {r['final_return']:.1f}, "
@@ -314,11 +347,12 @@ def main():
   else:
     for task in tasks:
       s = module.BRAX_SETTINGS[task]
-      batch = s["batch_size"] * s["num_minibatches"] * s["unroll_length"]
+      batch = (s["batch_size"] * s["num_minibatches"] * s["unroll_length"]
+               * s["action_repeat"])
       for backend in args.backends.split(","):
         for trainer in trainers:
           # Three epochs (num_evals 4): brax compiles in the first two, the third is steady.
-          r = RUNNERS[trainer](task, backend, seeds[0], args.speed_updates * batch * 3, 4)
+          r = runners[trainer](task, backend, seeds[0], args.speed_updates * batch * 3, 4)
           runs.append(r)
           save()
           print(f"  {task} {backend} {trainer}: {r['steady_sps']:,.0f} steps/s, compile "

@@ -7,7 +7,7 @@ names, and mapped onto this library's keys by `get_config`:
 
 | brax                      | here                                                  |
 |---------------------------|-------------------------------------------------------|
-| num_timesteps, num_evals  | total_timesteps = the env steps brax's trainer runs: (num_evals - 1) evaluation epochs of ceil(num_timesteps / ((num_evals - 1) * steps per update)) updates; chunk_updates = one epoch |
+| num_timesteps, num_evals  | total_timesteps = the agent steps brax's trainer runs: (num_evals - 1) evaluation epochs of ceil(num_timesteps / ((num_evals - 1) * env steps per update)) updates; chunk_updates = one epoch |
 | num_envs                  | num_envs                                              |
 | unroll_length, batch_size, num_minibatches | num_steps = unroll_length * batch_size * num_minibatches / num_envs (not one-to-one, see below) |
 | num_minibatches           | num_minibatches                                       |
@@ -18,7 +18,7 @@ names, and mapped onto this library's keys by `get_config`:
 | learning_rate             | lr, not annealed (anneal_lr = False)                  |
 | normalize_observations    | normalize_obs                                         |
 | episode_length            | max_episode_steps                                     |
-| action_repeat             | must be 1 here: reacher (4) is listed but refused     |
+| action_repeat             | action_repeat (core.ActionRepeat; see below)          |
 
 and brax's PPO defaults that are not in the notebook: clipping_epsilon 0.3 (clip_eps),
 gae_lambda 0.95, vf_loss_coefficient 0.5 (vf_coef; both codes halve the squared error),
@@ -39,6 +39,12 @@ Not one-to-one:
 * Time limits. brax zeroes the advantage of the step where an episode is truncated;
   here GAE bootstraps from the value of the true next observation.
 * Initialisation. brax's MLPs use lecun_uniform kernels; here orthogonal (PureJaxRL's).
+* Action repeat (reacher: 4). brax counts num_timesteps and episode_length in env
+  (physics) steps, action repeats included; here total_timesteps counts agent steps,
+  so it is brax's env steps / action_repeat, while max_episode_steps counts env steps
+  as brax does (`core.ActionRepeat` wraps the time-limited task). Inside the repeats
+  brax keeps stepping past a termination, this library does not; reacher never
+  terminates.
 * Observation statistics. brax updates its running mean and variance once per update,
   from the whole batch, before the epochs; here `NormalizeObservation` updates them at
   every env step over the envs, and clips normalised observations to ±10 (brax does
@@ -153,12 +159,14 @@ def num_steps(settings) -> int:
 def brax_schedule(settings, num_timesteps=None):
   """(updates per evaluation epoch, epochs) that brax's `ppo.train` runs.
 
-  brax runs num_evals - 1 epochs of ceil(num_timesteps / ((num_evals - 1) * steps per
-  update)) updates each, so it can run more env steps than num_timesteps
-  (inverted_pendulum: 19 updates of 163,840 steps = 3.11e6 for 2e6).
+  brax runs num_evals - 1 epochs of ceil(num_timesteps / ((num_evals - 1) * env steps
+  per update)) updates each, so it can run more env steps than num_timesteps
+  (inverted_pendulum: 19 updates of 163,840 steps = 3.11e6 for 2e6). An update's env
+  steps include the action repeats.
   """
   epochs = max(settings["num_evals"] - 1, 1)
-  batch = settings["batch_size"] * settings["num_minibatches"] * settings["unroll_length"]
+  batch = (settings["batch_size"] * settings["num_minibatches"] * settings["unroll_length"]
+           * settings["action_repeat"])
   total = num_timesteps or settings["num_timesteps"]
   return -(-total // (epochs * batch)), epochs
 
@@ -170,15 +178,12 @@ def get_config(arg=None):
   s = dict(BRAX_SETTINGS[args["env"]])
   if args["num_evals"]:
     s["num_evals"] = args["num_evals"]
-  if s["action_repeat"] != 1:
-    raise ValueError(f"configs/ppo_brax.py: brax's settings for {args['env']} use "
-                     f"action_repeat={s['action_repeat']}; this library's environments "
-                     "have no action repeat yet, so it has no equivalent config.")
   d = BRAX_DEFAULTS
   c = experiment.with_runner_defaults(ppo.default_config())
   c.env_name = args["env"]
   c.env_backend = args["backend"]
   c.max_episode_steps = s["episode_length"]
+  c.action_repeat = s["action_repeat"]
   c.normalize_obs = s["normalize_observations"]
   c.num_envs = s["num_envs"]
   c.num_steps = num_steps(s)

@@ -218,6 +218,42 @@ class TimeLimit(Wrapper):
     return s.replace(truncated=truncated, info={**s.info, "time_limit.steps": steps})
 
 
+class ActionRepeat(Wrapper):
+  """Applies each action `repeats` times; the agent sees one transition.
+
+  The transition's `reward` is the sum of the env steps' rewards, its other fields are
+  the last env step's. When an env step ends the episode (terminated or truncated), the
+  remaining repeats leave the state as it is and add no reward, so episodes end where
+  they did. Wrap it around the time-limited environment: the time limit then counts
+  env steps, so a 1000-step limit under `repeats=4` ends an episode after 250 agent
+  steps. This is brax's `EpisodeWrapper(action_repeat=...)`, except that brax keeps
+  stepping (and summing rewards) past a termination inside the repeats; the two agree
+  on tasks that never terminate, such as reacher.
+
+  Args:
+    env: an unbatched environment (wrap before `VmapEnv`).
+    repeats: env steps per agent step, a positive integer.
+  """
+
+  def __init__(self, env, repeats: int):
+    super().__init__(env)
+    if isinstance(repeats, bool) or int(repeats) != repeats or repeats < 1:
+      raise ValueError(f"ActionRepeat: `repeats` must be a positive integer, got "
+                       f"{repeats!r}.")
+    self.repeats = int(repeats)
+
+  def step(self, state, action):
+    def repeat(s, _):
+      done = s.terminated | s.truncated
+      nxt = self.env.step(s, action)
+      out = jax.tree.map(lambda old, new: jnp.where(done, old, new), s, nxt)
+      return out.replace(reward=s.reward + jnp.where(done, 0.0, nxt.reward)), None
+
+    first = self.env.step(state, action)
+    out, _ = jax.lax.scan(repeat, first, None, self.repeats - 1)
+    return out
+
+
 class AutoReset(Wrapper):
   """Starts a new episode after a terminated or truncated step.
 

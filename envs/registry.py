@@ -44,7 +44,8 @@ def check_random_start(name: str, random_start, what: str = "random_start") -> N
 
 
 def make(name: str, *, max_episode_steps: int | None = None,
-         backend: str | None = None, random_start: bool = False) -> core.Environment:
+         backend: str | None = None, random_start: bool = False,
+         action_repeat: int = 1) -> core.Environment:
   """Builds the single-copy environment `name` with its time limit (no auto-reset).
 
   Args:
@@ -55,10 +56,22 @@ def make(name: str, *, max_episode_steps: int | None = None,
       brax's own trainer learns inverted_pendulum, see `rlcore.envs.brax_envs`).
     random_start: start each episode uniformly in the free space instead of the fixed
       start (`pointmass/<task>` and `gridworld/<task>` only).
+    action_repeat: env steps per agent step (`core.ActionRepeat`, outside the time
+      limit, so `max_episode_steps` counts env steps as brax's `episode_length` does).
 
   Returns:
     An `rlcore.envs.core.Environment` whose episodes truncate at the limit.
   """
+  if isinstance(action_repeat, bool) or int(action_repeat) != action_repeat \
+      or action_repeat < 1:
+    raise ValueError(f"envs.make: `action_repeat` must be a positive integer, got "
+                     f"{action_repeat!r}.")
+  env = _make(name, max_episode_steps=max_episode_steps, backend=backend,
+              random_start=random_start)
+  return env if action_repeat == 1 else core.ActionRepeat(env, int(action_repeat))
+
+
+def _make(name, *, max_episode_steps, backend, random_start):
   check_random_start(name, random_start, "envs.make: `random_start`")
   if name in CLASSIC_ENVS:
     if backend is not None:

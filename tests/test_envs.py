@@ -61,6 +61,50 @@ def test_time_limit_prefers_termination_on_the_same_step():
   assert bool(s.terminated) and not bool(s.truncated)
 
 
+def test_action_repeat_sums_rewards_and_the_time_limit_counts_env_steps():
+  """Pendulum, limit 7 env steps, 3 repeats: agent steps cover env steps 1-3, 4-6 and 7
+  (truncated there); each reward is the sum over its env steps, against stepping the
+  unrepeated env in Python with each action held."""
+  actions = np.array([[1.5], [-0.7], [2.0]], np.float32)
+  plain = envs.make("Pendulum-v1", max_episode_steps=7)
+  s, rewards, obs = plain.reset(jax.random.key(4)), [], []
+  for a in np.repeat(actions, 3, axis=0)[:7]:
+    s = plain.step(s, jnp.asarray(a))
+    rewards.append(float(s.reward))
+    obs.append(np.asarray(s.obs))
+  env = envs.make("Pendulum-v1", max_episode_steps=7, action_repeat=3)
+  _, traj = jax.jit(lambda s: _rollout(env, s, jnp.asarray(actions)))(
+      env.reset(jax.random.key(4)))
+  want = [sum(rewards[0:3]), sum(rewards[3:6]), rewards[6]]
+  np.testing.assert_allclose(np.asarray(traj.reward), want, rtol=1e-5)
+  np.testing.assert_allclose(np.asarray(traj.obs), np.stack(obs)[[2, 5, 6]], rtol=1e-5)
+  assert np.asarray(traj.truncated).tolist() == [False, False, True]
+  assert int(traj.info["time_limit.steps"][-1]) == 7
+
+
+def test_action_repeat_stops_at_a_termination_and_vmaps():
+  """A CartPole that fails on its first env step gets reward 1, not 4, and keeps the
+  terminal state; batched (vmap, auto-reset) copies agree with single ones."""
+  env = envs.make("CartPole-v1", action_repeat=4)
+  s = env.reset(jax.random.key(0))
+  s = s.replace(env_state=jnp.array([2.39, 5.0, 0.0, 0.0], jnp.float32))
+  s = jax.jit(env.step)(s, jnp.asarray(1))
+  assert bool(s.terminated) and float(s.reward) == 1.0
+  assert float(s.next_obs[0]) > 2.4 and int(s.info["time_limit.steps"]) == 1
+  batched = envs.make_batched("CartPole-v1", 3, action_repeat=4)
+  acts = jnp.ones((30, 3), jnp.int32)
+  _, traj = jax.jit(lambda s: _rollout(batched, s, acts))(batched.reset(jax.random.key(2)))
+  rewards = np.asarray(traj.reward)
+  assert rewards.max() == 4.0 and set(np.unique(rewards)) <= {1.0, 2.0, 3.0, 4.0}
+  # Every episode under a constant push ends, with its env steps in its return.
+  done = np.asarray(traj.episode.done)
+  assert done.any(axis=0).all()
+  lengths = np.asarray(traj.episode.returned_return)[done]
+  assert (lengths > np.asarray(traj.episode.returned_length)[done]).all()
+  with pytest.raises(ValueError, match=r"action_repeat` must be a positive integer, got 0"):
+    envs.make("CartPole-v1", action_repeat=0)
+
+
 def test_auto_reset_keeps_true_next_observation_and_statistics():
   env = core.EpisodeStatistics(core.AutoReset(classic.cartpole()))
   s = env.reset(jax.random.key(0))

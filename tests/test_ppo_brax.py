@@ -19,13 +19,15 @@ def _config(arg):
 
 
 @pytest.mark.parametrize("task", ["inverted_pendulum", "inverted_double_pendulum", "ant",
-                                  "humanoid", "halfcheetah", "pusher"])
+                                  "humanoid", "reacher", "halfcheetah", "pusher"])
 def test_each_update_is_one_brax_training_step(task):
-  """Env steps, minibatch size and SGD steps per update equal brax's per training step."""
+  """Env steps, minibatch size and SGD steps per update equal brax's per training step
+  (agent steps here; brax's env steps are action_repeat times as many)."""
   c = _config(f"env={task}")
   s = _settings()[task]
   per_update = c.num_envs * c.num_steps
   assert per_update == s["batch_size"] * s["num_minibatches"] * s["unroll_length"]
+  assert c.action_repeat == s["action_repeat"]
   assert per_update // c.num_minibatches == s["batch_size"] * s["unroll_length"]
   assert c.update_epochs == s["num_updates_per_batch"]
   assert c.num_steps % s["unroll_length"] == 0
@@ -36,8 +38,9 @@ def test_each_update_is_one_brax_training_step(task):
   # brax runs whole evaluation epochs: at least num_timesteps, less than one epoch more.
   epoch = c.chunk_updates * per_update
   assert c.total_timesteps % epoch == 0
-  assert s["num_timesteps"] <= c.total_timesteps < s["num_timesteps"] + (
-      s["num_evals"] - 1) * per_update
+  env_steps, repeat = c.total_timesteps * c.action_repeat, c.action_repeat
+  assert s["num_timesteps"] <= env_steps < s["num_timesteps"] + (
+      s["num_evals"] - 1) * per_update * repeat
 
 
 def test_inverted_pendulum_budget_is_what_brax_ran():
@@ -50,7 +53,6 @@ def test_inverted_pendulum_budget_is_what_brax_ran():
 
 
 @pytest.mark.parametrize("arg,match", [
-    ("env=reacher", r"reacher use action_repeat=4"),
     ("env=hopper", r"hopper.*no published brax PPO settings; allowed: inverted_pendulum"),
     ("env=ant,speed=3", r"unknown argument 'speed'.*allowed: env, backend"),
     ("env=ant,num_evals=1", r"num_evals must be an integer of at least 2, got '1'"),
@@ -66,16 +68,19 @@ def _settings():
   return helpers.load_script(CONFIG, "ppo_brax_settings").BRAX_SETTINGS
 
 
-def test_greedy_evaluator_matches_a_python_loop():
+@pytest.mark.parametrize("repeat", [1, 3])
+def test_greedy_evaluator_matches_a_python_loop(repeat):
   """Mean first-episode return of the greedy policy, against stepping single envs in
-  Python with the same policy and reset keys (CartPole, a short time limit)."""
+  Python with the same policy and reset keys (CartPole, a short time limit, with and
+  without action repeat: the limit counts env steps)."""
   c = ppo.default_config()
   c.num_envs, c.num_steps, c.total_timesteps, c.max_episode_steps = 4, 8, 32, 25
+  c.action_repeat = repeat
   agent = ppo.make_agent(c)
   state = agent.init(jax.random.PRNGKey(3))
   n = 3
   got = control.make_greedy_evaluator(agent, c, num_envs=n)(state, jax.random.PRNGKey(5))
-  env = envs.make("CartPole-v1", max_episode_steps=25)
+  env = envs.make("CartPole-v1", max_episode_steps=25, action_repeat=repeat)
   step = jax.jit(lambda s: env.step(s, agent.policy(state.params, s.obs)))
   returns = []
   for key in jax.random.split(jax.random.PRNGKey(5), n):
@@ -155,8 +160,15 @@ def test_value_loss_unclipped_and_clipped():
 def test_critic_widths_are_their_own():
   c = ppo.default_config()
   c.env_name, c.num_envs, c.num_steps, c.total_timesteps = "Pendulum-v1", 4, 8, 32
-  c.hidden_sizes, c.critic_hidden_sizes = (8, 8, 8), (32, 16)
-  params = ppo.make_agent(c).init(jax.random.PRNGKey(0)).params["params"]
+  c.hidden_sizes, c.critic_hidden_sizes, c.log_std_init = (8, 8, 8), (32, 16), -0.7
+  agent = ppo.make_agent(c)
+  state = agent.init(jax.random.PRNGKey(0))
+  params = state.params["params"]
+  # The policy's initial spread is log_std_init's, whatever the observation.
+  np.testing.assert_allclose(np.asarray(params["log_std"]), [-0.7], rtol=1e-6)
+  acts = jax.vmap(lambda k: agent.policy(state.params, jnp.zeros((3,)), k))(
+      jax.random.split(jax.random.PRNGKey(1), 4000))
+  assert float(jnp.std(acts)) == pytest.approx(np.exp(-0.7), rel=0.05)
   assert [params[f"actor_{i}"]["kernel"].shape for i in range(3)] == [(3, 8), (8, 8), (8, 8)]
   assert [params[f"critic_{i}"]["kernel"].shape for i in range(2)] == [(3, 32), (32, 16)]
   assert "critic_2" not in params and params["critic_head"]["kernel"].shape == (16, 1)

@@ -39,18 +39,20 @@ def default_config():
   """The keys every control agent reads, at PureJaxRL's CartPole settings.
 
   Returns:
-    ConfigDict: env_name, env_backend, max_episode_steps, normalize_obs, random_start,
-    num_envs, num_steps, total_timesteps, lr, anneal_lr, gamma, gae_lambda, ent_coef,
-    vf_coef, max_grad_norm, hidden_sizes, critic_hidden_sizes, activation, gae_method, shaping (chain,
-    potential, scale, reward_scale, clip, bootstraps_on_truncation, td_jepa),
-    host_eval_env and host_eval_episodes.
+    ConfigDict: env_name, env_backend, max_episode_steps, action_repeat, normalize_obs,
+    random_start, num_envs, num_steps, total_timesteps, lr, anneal_lr, gamma,
+    gae_lambda, ent_coef, vf_coef, max_grad_norm, hidden_sizes, critic_hidden_sizes,
+    activation, log_std_init, gae_method, shaping (chain, potential, scale,
+    reward_scale, clip, bootstraps_on_truncation, td_jepa), host_eval_env and
+    host_eval_episodes.
   """
   import ml_collections
   placeholder = ml_collections.config_dict.placeholder
   c = ml_collections.ConfigDict()
   c.env_name = "CartPole-v1"        # task: rlcore.envs.available() lists them
   c.env_backend = placeholder(str)  # brax physics backend (brax tasks only; None: default)
-  c.max_episode_steps = placeholder(int)  # time limit (None: the task's own)
+  c.max_episode_steps = placeholder(int)  # time limit in env steps (None: the task's own)
+  c.action_repeat = 1               # env steps per agent step (rewards summed)
   c.normalize_obs = False           # running observation normalisation over the envs
   c.random_start = False            # episodes start anywhere free (pointmass/, gridworld/ only)
   c.num_envs = 4                    # environments per run
@@ -66,6 +68,7 @@ def default_config():
   c.hidden_sizes = (64, 64)         # MLP widths of the actor (and of the critic, unless set below)
   c.critic_hidden_sizes = placeholder(tuple)  # MLP widths of the critic (None: hidden_sizes)
   c.activation = "tanh"             # MLP activation: tanh, relu or swish
+  c.log_std_init = 0.0              # Gaussian policy's initial log std (continuous actions)
   c.gae_method = placeholder(str)   # recurrence: "scan" or "associative" (None: per backend)
   c.shaping = ml_collections.ConfigDict()
   c.shaping.chain = ""              # shaping transforms in order: potential_based, reward_scale, reward_clip
@@ -200,7 +203,8 @@ def make_env(config) -> envs.Environment:
   return envs.make_batched(config.env_name, config.num_envs,
                            normalize_obs=bool(config.normalize_obs),
                            max_episode_steps=config.max_episode_steps,
-                           backend=config.env_backend, random_start=config.random_start)
+                           backend=config.env_backend, random_start=config.random_start,
+                           action_repeat=config.get("action_repeat", 1))
 
 
 def make_network(env: envs.Environment, config):
@@ -214,7 +218,7 @@ def make_network(env: envs.Environment, config):
     return network, mlp.categorical(spec.num_actions)
   size = int(np.prod(spec.shape))
   network = mlp.ActorCritic(size, False, tuple(config.hidden_sizes), config.activation,
-                            critic)
+                            critic, float(config.get("log_std_init", 0.0)))
   return network, mlp.diagonal_gaussian(size)
 
 
@@ -471,10 +475,13 @@ def make_greedy_evaluator(agent: "ControlAgent", config, *, num_envs: int = 128,
 
   Args:
     agent: a control agent (`ppo.make_agent`, `reinforce.make_agent`).
-    config: its config (env_name, env_backend, max_episode_steps, random_start).
+    config: its config (env_name, env_backend, max_episode_steps, action_repeat,
+      random_start).
     num_envs: N, episodes per evaluation.
-    episode_length: the evaluation's time limit; None: `config.max_episode_steps`, or
-      the task's own (its TimeLimit or horizon) when that is None.
+    episode_length: the evaluation's time limit in env steps (brax's evaluator's
+      episode_length); None: `config.max_episode_steps`, or the task's own (its
+      TimeLimit or horizon) when that is None. Under `action_repeat` k the scan runs
+      ceil(limit / k) agent steps.
 
   Returns:
     A jitted function of (one run's state, PRNG key) -> [] float32; vmap it over a
@@ -485,12 +492,15 @@ def make_greedy_evaluator(agent: "ControlAgent", config, *, num_envs: int = 128,
       raise ValueError(f"make_greedy_evaluator: {name} must be a positive integer, got "
                        f"{value!r}.")
   limit = episode_length or config.max_episode_steps
+  repeats = int(config.get("action_repeat", 1))
   env = envs.make_batched(config.env_name, num_envs, max_episode_steps=limit,
-                          backend=config.env_backend, random_start=config.random_start)
+                          backend=config.env_backend, random_start=config.random_start,
+                          action_repeat=repeats)
   limit = limit or getattr(env, "max_episode_steps", None) or getattr(env, "horizon", None)
   if not limit:
     raise ValueError(f"make_greedy_evaluator: {config.env_name!r} has no time limit to "
                      "read; pass episode_length.")
+  limit = -(-int(limit) // repeats)   # agent steps (the limit counts env steps)
 
   @jax.jit
   def evaluate(state, key):

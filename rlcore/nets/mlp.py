@@ -103,12 +103,14 @@ class ActorCritic(nn.Module):
     activation: "tanh", "relu" or "swish".
     critic_hidden_sizes: widths of the critic's hidden layers; None: `hidden_sizes`
       (brax's PPO uses a (32,) * 4 actor and a (256,) * 5 critic).
+    log_std_init: the Gaussian's initial log standard deviation (continuous only).
   """
   action_size: int
   discrete: bool
   hidden_sizes: Sequence[int] = (64, 64)
   activation: str = "tanh"
   critic_hidden_sizes: Sequence[int] | None = None
+  log_std_init: float = 0.0
 
   @nn.compact
   def __call__(self, obs, critic: bool = True):
@@ -122,7 +124,8 @@ class ActorCritic(nn.Module):
       h = act(dense(n, np.sqrt(2), f"actor_{i}")(h))
     head = dense(self.action_size, 0.01, "actor_head")(h)
     if not self.discrete:
-      log_std = self.param("log_std", nn.initializers.zeros, (self.action_size,))
+      log_std = self.param("log_std", nn.initializers.constant(self.log_std_init),
+                           (self.action_size,))
       head = jnp.concatenate([head, jnp.broadcast_to(log_std, head.shape)], -1)
     if not critic:
       return head, None
