@@ -286,6 +286,9 @@ def main():
   parser.add_argument("--trainers", default="rlcore,brax")
   parser.add_argument("--num-timesteps", type=float, default=None,
                       help="override brax's published num_timesteps (both trainers)")
+  parser.add_argument("--num-evals", type=int, default=None,
+                      help="override brax's published num_evals (both trainers; epochs = "
+                           "num_evals - 1)")
   parser.add_argument("--rlcore-set", default="",
                       help="ablation: comma-separated KEY=VALUE set on rlcore's config "
                            "(values as Python literals), e.g. log_std_init=-0.69")
@@ -337,7 +340,7 @@ def main():
     for task in tasks:
       for seed in seeds:
         for trainer in trainers:
-          r = runners[trainer](task, backend, seed, args.num_timesteps)
+          r = runners[trainer](task, backend, seed, args.num_timesteps, args.num_evals)
           runs.append(r)
           save()
           print(f"  {task} {trainer} seed {seed}: final {r['final_return']:.1f}, "

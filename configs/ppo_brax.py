@@ -34,8 +34,12 @@ Not one-to-one:
   num_steps steps per env, and GAE runs over the whole rollout, before the epochs.
   Updates, env steps per update, minibatches and SGD steps per update are equal.
 * Policy. brax samples a tanh-squashed Gaussian with a state-dependent scale
-  (softplus + 0.001); here a Gaussian with a state-independent log std (initially 1)
-  whose samples the environment clips to [-1, 1].
+  (softplus + 0.001, so 0.69 at initialisation: executed actions have a standard
+  deviation of 0.52); here a Gaussian with a state-independent log std whose samples
+  the environment clips to [-1, 1]. Its initial std is 0.5 (log_std_init = -0.69;
+  0.48 after clipping), set to match brax's initial spread, not the library's default
+  1 (0.72 after clipping): with std 1, rlcore reached 1000 on inverted_pendulum after
+  1.6-1.8e6 env steps against brax's 6.6e5 (results/brax.md).
 * Time limits. brax zeroes the advantage of the step where an episode is truncated;
   here GAE bootstraps from the value of the true next observation.
 * Initialisation. brax's MLPs use lecun_uniform kernels; here orthogonal (PureJaxRL's).
@@ -115,6 +119,8 @@ BRAX_DEFAULTS = dict(clipping_epsilon=0.3, gae_lambda=0.95, vf_loss_coefficient=
                      policy_hidden_layer_sizes=(32,) * 4,
                      value_hidden_layer_sizes=(256,) * 5, activation="swish")
 DEFAULT_BACKEND = "generalized"
+# brax's initial executed-action spread (std 0.52, see "Policy" above), approximately.
+LOG_STD_INIT = -0.69
 ARGS = ("env", "backend", "num_timesteps", "num_evals")
 
 
@@ -204,6 +210,7 @@ def get_config(arg=None):
   c.hidden_sizes = d["policy_hidden_layer_sizes"]
   c.critic_hidden_sizes = d["value_hidden_layer_sizes"]
   c.activation = d["activation"]
+  c.log_std_init = LOG_STD_INIT
   c.shaping.chain = "reward_scale"
   c.shaping.reward_scale = float(s["reward_scaling"])
   return c

@@ -49,12 +49,14 @@ def rng():
   return np.random.default_rng(0)
 
 
-# Modules whose tests run longest go first. pytest-xdist hands each worker consecutive
-# chunks of the collection and tops them up as they drain, so whatever runs last decides
-# how long the other worker sits idle at the end; in alphabetical order that was
-# test_td_jepa_agent's 64 s run. With the long modules first, the run ends on the
-# many sub-second tests instead. Modules keep their own order inside (module-scoped
-# fixtures are set up once). The list is by measured time (`--durations=0`, 2-core CPU).
+# Modules whose tests run longest go first. Under `-n 2 --dist worksteal` (the README's
+# command) each worker starts with half of the collection in order and an idle worker
+# takes half of the other's remaining queue, so whatever runs last decides how long the
+# other worker sits idle at the end; in alphabetical order that was test_td_jepa_agent's
+# 64 s run. With the long modules first, the run ends on the many sub-second tests.
+# (Under the default `--dist load` this order is worse: the first worker's first chunk
+# is 1/8 of the collection, which then holds every long test.) Modules keep their own
+# order inside. The list is by measured time (`--durations=0`, 2-core CPU).
 _LONG_MODULES = ("test_grpo", "test_td_jepa_agent", "test_notebooks", "test_runner",
                  "test_ppo_brax", "test_barfi_agent", "test_orpo_agent",
                  "test_grpo_occupancy", "test_agents")

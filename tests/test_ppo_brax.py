@@ -103,6 +103,9 @@ def test_evaluator_bad_sizes_name_the_argument():
     control.make_greedy_evaluator(agent, c, num_envs=0)
   with pytest.raises(ValueError, match=r"episode_length must be a positive integer, got -3"):
     control.make_greedy_evaluator(agent, c, episode_length=-3)
+  c.action_repeat = 0
+  with pytest.raises(ValueError, match=r"config.action_repeat must be a positive integer, got 0"):
+    ppo.make_agent(c)
 
 
 def test_ppo_learns_inverted_pendulum_at_a_small_budget():
@@ -110,8 +113,8 @@ def test_ppo_learns_inverted_pendulum_at_a_small_budget():
   to 64 envs x 20 steps (four of brax's 5-step unrolls), 4 minibatches, a (64, 64)
   critic and 30 updates (38,400 env steps): the training return of the last 5 updates
   is several times that of the first update, whose policy is the untrained one
-  (measured: about 4.5 at the first update, 56-74 at the last ones; a uniformly random
-  policy scores about 5)."""
+  (measured on seeds 0 and 1: 5.8 and 6.1 at the first update, 75 and 99 over the last
+  five; a uniformly random policy scores about 5)."""
   c = _config("inverted_pendulum")
   c.num_envs, c.num_steps, c.num_minibatches = 64, 20, 4
   c.critic_hidden_sizes = (64, 64)

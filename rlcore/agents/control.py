@@ -91,6 +91,8 @@ def default_config():
 def validate_config(config) -> None:
   """Raises ValueError naming the key and what is allowed (shared control keys)."""
   require_positive_ints(config, ("num_envs", "num_steps", "total_timesteps"))
+  if "action_repeat" in config:   # configs saved before it existed lack it (1)
+    require_positive_ints(config, ("action_repeat",))
   batch = config.num_envs * config.num_steps
   if config.total_timesteps < batch:
     raise ValueError(f"total_timesteps = {config.total_timesteps} is smaller than one "
