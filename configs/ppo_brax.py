@@ -64,10 +64,10 @@ Launch (the evaluation against brax's trainer is `benchmarks/brax_learning.py`):
     python experiments/main.py --config=configs/ppo_brax.py:env=ant,backend=mjx --workdir=runs/ant
 
 Runtime on this 2-core CPU (jax 0.10.2, quiet, 2026-12-04): inverted_pendulum, 3.1e6
-steps on `generalized`, 5-6 min per seed with brax_learning.py's 20 evaluations
-(12-13k env steps/s after a 10 s compile; final evaluation return 994-1000 over 3
-seeds). inverted_double_pendulum's 2e7 steps take about 30 min at that speed; ant and
-humanoid (5e7) want a GPU. None of those was run to completion here (results/brax.md).
+steps on `generalized`, 5.3-5.8 min per seed with brax_learning.py's 20 evaluations
+(11-12.5k env steps/s after a 10-13 s compile; final evaluation return 1000 on each of
+seeds 3, 4, 5). inverted_double_pendulum's 2e7 steps take about 30 min at that speed; ant
+and humanoid (5e7) want a GPU. None of those was run to completion here (results/brax.md).
 
 Results: results/brax.md
 """
