@@ -47,25 +47,3 @@ settings.load_profile("ci")
 def rng():
   import numpy as np
   return np.random.default_rng(0)
-
-
-# Modules whose tests run longest go first. Under `-n 2 --dist worksteal` (the README's
-# command) each worker starts with half of the collection in order and an idle worker
-# takes half of the other's remaining queue, so whatever runs last decides how long the
-# other worker sits idle at the end; in alphabetical order that was test_td_jepa_agent's
-# 64 s run. With the long modules first, the run ends on the many sub-second tests.
-# (Under the default `--dist load` this order is worse: the first worker's first chunk
-# is 1/8 of the collection, which then holds every long test.) Modules keep their own
-# order inside. The list is by measured time (`--durations=0`, 2-core CPU). Measured with
-# a clean-clone CI run on 2 cores: the two workers were busy 768 and 770 s and finished
-# 2 s apart. (Three workers on two cores took 66 s longer: every test slowed.)
-_LONG_MODULES = ("test_grpo", "test_td_jepa_agent", "test_notebooks", "test_runner",
-                 "test_ppo_brax", "test_barfi_agent", "test_orpo_agent",
-                 "test_grpo_occupancy", "test_agents")
-
-
-def pytest_collection_modifyitems(config, items):
-  del config
-  rank = {name: i for i, name in enumerate(_LONG_MODULES)}
-  items.sort(key=lambda item: rank.get(item.module.__name__.rsplit(".", 1)[-1],
-                                       len(rank)))
