@@ -218,6 +218,13 @@ class TimeLimit(Wrapper):
     return s.replace(truncated=truncated, info={**s.info, "time_limit.steps": steps})
 
 
+def check_positive_int(value, what: str) -> int:
+  """`value` as an int; ValueError naming `what` unless it is a positive integer."""
+  if isinstance(value, bool) or int(value) != value or value < 1:
+    raise ValueError(f"{what} must be a positive integer, got {value!r}.")
+  return int(value)
+
+
 class ActionRepeat(Wrapper):
   """Applies each action `repeats` times; the agent sees one transition.
 
@@ -237,10 +244,7 @@ class ActionRepeat(Wrapper):
 
   def __init__(self, env, repeats: int):
     super().__init__(env)
-    if isinstance(repeats, bool) or int(repeats) != repeats or repeats < 1:
-      raise ValueError(f"ActionRepeat: `repeats` must be a positive integer, got "
-                       f"{repeats!r}.")
-    self.repeats = int(repeats)
+    self.repeats = check_positive_int(repeats, "ActionRepeat: `repeats`")
 
   def step(self, state, action):
     def repeat(s, _):

@@ -62,13 +62,10 @@ def make(name: str, *, max_episode_steps: int | None = None,
   Returns:
     An `rlcore.envs.core.Environment` whose episodes truncate at the limit.
   """
-  if isinstance(action_repeat, bool) or int(action_repeat) != action_repeat \
-      or action_repeat < 1:
-    raise ValueError(f"envs.make: `action_repeat` must be a positive integer, got "
-                     f"{action_repeat!r}.")
+  repeats = core.check_positive_int(action_repeat, "envs.make: `action_repeat`")
   env = _make(name, max_episode_steps=max_episode_steps, backend=backend,
               random_start=random_start)
-  return env if action_repeat == 1 else core.ActionRepeat(env, int(action_repeat))
+  return env if repeats == 1 else core.ActionRepeat(env, repeats)
 
 
 def _make(name, *, max_episode_steps, backend, random_start):
