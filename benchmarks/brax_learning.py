@@ -280,7 +280,8 @@ def main():
   parser.add_argument("--tasks", default="inverted_pendulum")
   parser.add_argument("--seeds", default="0,1,2")
   parser.add_argument("--backend", default=None,
-                      help="learning part: one backend (default: configs/ppo_brax.py's)")
+                      help="learning part: one backend (default: configs/ppo_brax.py's "
+                           "default_backend(task))")
   parser.add_argument("--backends", default="spring,positional,generalized,mjx",
                       help="speed part: backends to time")
   parser.add_argument("--trainers", default="rlcore,brax")
@@ -336,8 +337,8 @@ def main():
         json.dump(dict(runs=runs, table=summarise(runs), argv=sys.argv), f, indent=1)
 
   if args.part == "learning":
-    backend = args.backend or module.DEFAULT_BACKEND
     for task in tasks:
+      backend = args.backend or module.default_backend(task)
       for seed in seeds:
         for trainer in trainers:
           r = runners[trainer](task, backend, seed, args.num_timesteps, args.num_evals)

@@ -54,20 +54,26 @@ Not one-to-one:
   every env step over the envs, and clips normalised observations to ±10 (brax does
   not clip).
 
-Backend: `generalized` (brax's most accurate maximal-coordinates physics) unless
-`backend=` is given: brax's own trainer learns inverted_pendulum on it and not on
-`spring` (results/brax.md). `backend=mjx` runs MuJoCo physics.
+Backend, unless `backend=` is given: `default_backend(task)`, the backend on which
+brax's own trainer was seen to learn the task (results/brax.md). `generalized` (brax's
+most accurate maximal-coordinates physics) for most tasks: brax's trainer learns
+inverted_pendulum on it and not on `spring`. `positional` for ant, the backend of brax's
+training notebook. `backend=mjx` runs MuJoCo physics.
 
 Launch (the evaluation against brax's trainer is `benchmarks/brax_learning.py`):
 
     python experiments/main.py --config=configs/ppo_brax.py:env=inverted_pendulum
-    python experiments/main.py --config=configs/ppo_brax.py:env=ant,backend=mjx --workdir=runs/ant
+    python experiments/main.py --config=configs/ppo_brax.py:env=ant --workdir=runs/ant
 
-Runtime on this 2-core CPU (jax 0.10.2, quiet, 2026-12-04): inverted_pendulum, 3.1e6
-steps on `generalized`, 5.3-5.8 min per seed with brax_learning.py's 20 evaluations
-(11-12.5k env steps/s after a 10-13 s compile; final evaluation return 1000 on each of
-seeds 3, 4, 5). inverted_double_pendulum's 2e7 steps take about 30 min at that speed; ant
-and humanoid (5e7) want a GPU. None of those was run to completion here (results/brax.md).
+Runtime:
+* This 2-core CPU (jax 0.10.2, quiet, 2026-12-04): inverted_pendulum, 3.1e6 steps on
+  `generalized`, 5.3-5.8 min per seed with brax_learning.py's 20 evaluations (11-12.5k
+  env steps/s after a 10-13 s compile; final evaluation return 1000 on each of seeds 3,
+  4, 5). inverted_double_pendulum's 2e7 steps take about 30 min at that speed.
+* One NVIDIA H200 (jax 0.11.2, 2026-12-04): ant, 5e7 steps on `positional`, 2.6 min per
+  seed with 10 evaluations (717k env steps/s after a 28 s compile; final evaluation
+  return 6,101 and 7,114 on seeds 0 and 1, brax's trainer 5,467 and 4,928).
+* humanoid was not run.
 
 Results: results/brax.md
 """
@@ -119,13 +125,22 @@ BRAX_DEFAULTS = dict(clipping_epsilon=0.3, gae_lambda=0.95, vf_loss_coefficient=
                      policy_hidden_layer_sizes=(32,) * 4,
                      value_hidden_layer_sizes=(256,) * 5, activation="swish")
 DEFAULT_BACKEND = "generalized"
+# Per task, the backend on which brax's own trainer was seen to learn the task here
+# (results/brax.md): ant on `positional`, the backend of brax's training notebook
+# (5,197 ± 270 after 5e7 steps on an H200). Tasks not named use DEFAULT_BACKEND.
+TASK_BACKENDS = {"ant": "positional"}
+
+
+def default_backend(task: str) -> str:
+  """The backend `get_config` uses for `task` when `backend=` is not given."""
+  return TASK_BACKENDS.get(task, DEFAULT_BACKEND)
 # brax's initial executed-action spread (std 0.52, see "Policy" above), approximately.
 LOG_STD_INIT = -0.69
 ARGS = ("env", "backend", "num_timesteps", "num_evals")
 
 
 def _parse(arg):
-  out = {"env": "inverted_pendulum", "backend": DEFAULT_BACKEND, "num_timesteps": None,
+  out = {"env": "inverted_pendulum", "backend": None, "num_timesteps": None,
          "num_evals": None}
   for part in (arg or "").split(","):
     if not part:
@@ -139,6 +154,7 @@ def _parse(arg):
   if out["env"] not in BRAX_SETTINGS:
     raise ValueError(f"configs/ppo_brax.py: env={out['env']!r} has no published brax PPO "
                      f"settings; allowed: {', '.join(BRAX_SETTINGS)}.")
+  out["backend"] = out["backend"] or default_backend(out["env"])
   for key in ("num_timesteps", "num_evals"):
     raw = out[key]
     if raw is not None:
