@@ -35,9 +35,21 @@ QUICK_COMPILE_FLAG = "--xla_backend_optimization_level=0"
 
 
 def quick_compile_env(env: dict) -> dict:
-  """`env` with `QUICK_COMPILE_FLAG` appended to its XLA_FLAGS (for small subprocess runs)."""
+  """`env` for small subprocess runs: `QUICK_COMPILE_FLAG` appended to its XLA_FLAGS, and
+  this test session's compilation cache (tests/conftest.py), if any, shared through
+  JAX's environment variables, so that the runs of one test that compile the same
+  programs (a killed run, its resume and an uninterrupted run) compile them once."""
   flags = (env.get("XLA_FLAGS", "") + " " + QUICK_COMPILE_FLAG).strip()
-  return dict(env, XLA_FLAGS=flags)
+  out = dict(env, XLA_FLAGS=flags)
+  cache = jax.config.jax_compilation_cache_dir
+  if cache and "JAX_COMPILATION_CACHE_DIR" not in env:
+    out.update(JAX_COMPILATION_CACHE_DIR=cache,
+               JAX_COMPILATION_CACHE_MAX_SIZE=str(jax.config.jax_compilation_cache_max_size),
+               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=str(
+                   jax.config.jax_persistent_cache_min_compile_time_secs),
+               JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=str(
+                   jax.config.jax_persistent_cache_min_entry_size_bytes))
+  return out
 
 
 def check_jit_and_vmap(fn, reference, batched_args, *, static_kwargs=None, rtol=RTOL,
