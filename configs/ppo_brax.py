@@ -69,7 +69,9 @@ Runtime:
 * This 2-core CPU (jax 0.10.2, quiet, 2026-12-04): inverted_pendulum, 3.1e6 steps on
   `generalized`, 5.3-5.8 min per seed with brax_learning.py's 20 evaluations (11-12.5k
   env steps/s after a 10-13 s compile; final evaluation return 1000 on each of seeds 3,
-  4, 5). inverted_double_pendulum's 2e7 steps take about 30 min at that speed.
+  4, 5). inverted_double_pendulum's 2e7 steps take about 30 min at that speed. reacher,
+  1.6e7 env steps (10 of the published schedule's 38 updates): 25 min (11.8k env
+  steps/s; seed 0 from about -110 to -85, brax's trainer to -95).
 * One NVIDIA H200 (jax 0.11.2, 2026-12-04): ant, 5e7 steps on `positional`, 2.6 min per
   seed with 10 evaluations (717k env steps/s after a 28 s compile; final evaluation
   return 6,101 and 7,114 on seeds 0 and 1, brax's trainer 5,467 and 4,928).
