@@ -136,6 +136,8 @@ TASK_BACKENDS = {"ant": "positional"}
 def default_backend(task: str) -> str:
   """The backend `get_config` uses for `task` when `backend=` is not given."""
   return TASK_BACKENDS.get(task, DEFAULT_BACKEND)
+
+
 # brax's initial executed-action spread (std 0.52, see "Policy" above), approximately.
 LOG_STD_INIT = -0.69
 ARGS = ("env", "backend", "num_timesteps", "num_evals")
