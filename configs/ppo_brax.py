@@ -68,13 +68,11 @@ Launch (the evaluation against brax's trainer is `benchmarks/brax_learning.py`):
 Runtime:
 * This 2-core CPU (jax 0.10.2, quiet, 2026-12-04): inverted_pendulum, 3.1e6 steps on
   `generalized`, 5.3-5.8 min per seed with brax_learning.py's 20 evaluations (11-12.5k
-  env steps/s after a 10-13 s compile; final evaluation return 1000 on each of seeds 3,
-  4, 5). inverted_double_pendulum's 2e7 steps take about 30 min at that speed. reacher,
-  1.6e7 env steps (10 of the published schedule's 38 updates): 25 min (11.8k env
-  steps/s; seed 0 from about -110 to -85, brax's trainer to -95).
+  env steps/s after a 10-13 s compile). inverted_double_pendulum's 2e7 steps take about
+  30 min at that speed. reacher, 1.6e7 env steps (10 of the published schedule's 38
+  updates): 25 min (11.8k env steps/s after an 18 s compile).
 * One NVIDIA H200 (jax 0.11.2, 2026-12-04): ant, 5e7 steps on `positional`, 2.6 min per
-  seed with 10 evaluations (717k env steps/s after a 28 s compile; final evaluation
-  return 6,101 and 7,114 on seeds 0 and 1, brax's trainer 5,467 and 4,928).
+  seed with 10 evaluations (717k env steps/s after a 28 s compile).
 * humanoid was not run.
 
 Results: results/brax.md
@@ -82,6 +80,7 @@ Results: results/brax.md
 
 from rlcore import experiment
 from rlcore.agents import ppo
+from rlcore.envs import brax_envs
 
 # brax/notebooks/training.ipynb, ppo.train keyword arguments per environment (brax at
 # commit 0b96d05). hopper and walker2d are published for SAC only.
@@ -126,16 +125,15 @@ BRAX_SETTINGS = {
 BRAX_DEFAULTS = dict(clipping_epsilon=0.3, gae_lambda=0.95, vf_loss_coefficient=0.5,
                      policy_hidden_layer_sizes=(32,) * 4,
                      value_hidden_layer_sizes=(256,) * 5, activation="swish")
-DEFAULT_BACKEND = "generalized"
 # Per task, the backend on which brax's own trainer was seen to learn the task here
-# (results/brax.md): ant on `positional`, the backend of brax's training notebook
-# (5,197 ± 270 after 5e7 steps on an H200). Tasks not named use DEFAULT_BACKEND.
+# (results/brax.md): ant on `positional`, the backend of brax's training notebook.
+# Tasks not named use the environments' default, `brax_envs.DEFAULT_BACKEND`.
 TASK_BACKENDS = {"ant": "positional"}
 
 
 def default_backend(task: str) -> str:
   """The backend `get_config` uses for `task` when `backend=` is not given."""
-  return TASK_BACKENDS.get(task, DEFAULT_BACKEND)
+  return TASK_BACKENDS.get(task, brax_envs.DEFAULT_BACKEND)
 
 
 # brax's initial executed-action spread (std 0.52, see "Policy" above), approximately.
