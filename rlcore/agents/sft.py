@@ -47,7 +47,9 @@ def lm_config(config, vocab_size: int) -> lm.LMConfig:
 
 def _cache_key(config) -> str:
   # Keys at their "off" value are left out, so caches made before they existed stay valid.
-  payload = json.dumps({"model": config.model.to_dict(), "sft": {
+  model = {k: v for k, v in config.model.to_dict().items()
+           if not (k == "hf_path" and not v) and not (k == "param_dtype" and v == "float32")}
+  payload = json.dumps({"model": model, "sft": {
       k: v for k, v in config.sft.to_dict().items()
       if k != "cache_dir" and not (k == "slip_by_verbosity" and not v)
       and not (k in ("skip_rate", "max_skip") and not config.sft.get("skip_rate", 0.0))},

@@ -1,5 +1,11 @@
 """GRPO-style training of a causal LM on verifiable step-by-step text tasks.
 
+Two tasks (`config.task`, `rlcore.agents.grpo.tasks`): the built-in chained arithmetic
+with its character-level model and SFT warm start ("arithmetic"), or a local Hugging Face
+Llama / Qwen2 checkpoint on a JSONL dataset of prompts and answers, with the
+checkpoint's chat template and optional user reward and step-scoring functions
+("dataset"; configs/grpo_dataset.py).
+
 One update samples G completions for each of P prompts (`rlcore.lm.sample`, KV
 cache), scores them on the host (the verifier of `rlcore.envs.text` and, if
 configured, its process reward model or a noisy pointwise reward model), turns the
@@ -38,7 +44,8 @@ Reward modes (`config.reward`):
   (`pref.margin`); "pairwise" sees both completions and prefers the better one,
   P(i ≻ j) = sigmoid((q_i − q_j) / `pref.judge_temperature`) with q the verifier score.
 
-The pieces, one module each: `config` (keys, defaults, validation), `rollout`
+The pieces, one module each: `config` (keys, defaults, validation), `tasks` (prompts,
+tokenizer, first policy, verifier and hooks of each task), `rollout`
 (sample → decode → verify → score), `rewards` (the pure reward pipeline),
 `update` (the loss and the jitted update), `agent` (the host loop of the
 `rlcore.agents.Agent` protocol). The experiments and what they measured:
@@ -57,6 +64,7 @@ from rlcore.agents.grpo.config import (
     ADVANTAGES, CREDITS, JUDGES, LENGTH_SHAPINGS, REWARDS, default_config, length_chain,
     prm_flaws, validate_config)
 from rlcore.agents.grpo.rollout import Rollout, rollout, score
+from rlcore.agents.grpo.tasks import ArithmeticTask, DatasetTask, make_task
 
 FAMILY = protocol.register(protocol.AgentFamily(
     name="grpo", default_config=default_config, make_agent=make_agent,

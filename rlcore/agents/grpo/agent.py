@@ -26,16 +26,15 @@ import jax.numpy as jnp
 import numpy as np
 
 import rlcore
-from rlcore.agents import sft
 from rlcore.agents.validation import check_hparams
 from rlcore.agents.grpo import rewards
 from rlcore.agents.grpo import config as config_lib
 from rlcore.agents.grpo import rollout as rollout_lib
+from rlcore.agents.grpo import tasks as tasks_lib
 from rlcore.agents.grpo import update as update_lib
-from rlcore.envs import text
 
 PLOT_METRICS = ("accuracy", "mean_length", "eval_accuracy", "eval_length", "kl")
-EVAL_SEED = 12345          # held-out problems and the evaluation's sampling key
+EVAL_SEED = tasks_lib.EVAL_SEED   # the evaluation's sampling key (and arithmetic problems)
 MONITOR_KEY_SALT = 1_000_003
 DIFFICULTY_NAMES = ("hard", "medium", "easy")   # LASER-D's buckets, in its order
 sequence_log_ratio = jax.jit(rlcore.sequence_log_ratio)
@@ -65,6 +64,7 @@ class GRPOAgent(NamedTuple):
   evaluate: Optional[Callable]   # None: held-out evaluations are logged during training
   evaluate_held_out: Callable    # (state) -> dict of held-out metrics
   lm_config: Any
+  task: Any                  # rlcore.agents.grpo.tasks: ArithmeticTask or DatasetTask
 
 
 def _by_difficulty(prefix: str, problems, lengths, correct) -> dict:
@@ -78,19 +78,21 @@ def _by_difficulty(prefix: str, problems, lengths, correct) -> dict:
   return out
 
 
-def _training_metrics(config, r, scored, steps, shaped, aux, adv_stats) -> dict:
+def _training_metrics(config, task, r, scored, steps, shaped, aux, adv_stats) -> dict:
   """What an update logs about its own batch: accuracy, lengths (by difficulty), rewards,
-  truncation, filler steps, PRM scores, and the update's loss statistics."""
+  truncation, the task's text metrics (filler steps), PRM scores, and the update's loss
+  statistics."""
   lengths = np.asarray(r.sample.lengths, np.float64)
   metrics = dict(
       accuracy=r.correct.mean(), mean_length=lengths.mean(),
       verifier_reward=float(np.asarray(scored.verifier_score).mean()),
       shaped_reward=float(np.asarray(shaped).mean()),
       truncated_rate=1.0 - float(np.asarray(r.sample.finished).mean()),
-      filler_steps=np.mean([text.count_filler_steps(t) for t in r.texts]),
       kl=float(aux["kl"]), loss=float(aux["loss"]), pg_loss=float(aux["pg_loss"]),
       clip_fraction=float(aux["clip_fraction"]), approx_kl=float(aux["approx_kl"]),
-      **_by_difficulty("", r.problems, lengths, r.correct))
+      **task.text_metrics(r.texts))
+  if task.has_difficulty:
+    metrics.update(_by_difficulty("", r.problems, lengths, r.correct))
   if config.reward == "process":
     sc = np.where(steps.mask, steps.scores, np.inf)
     metrics["prm_min"] = float(np.where(steps.mask.any(1), sc.min(1), 0.0).mean())
@@ -100,7 +102,9 @@ def _training_metrics(config, r, scored, steps, shaped, aux, adv_stats) -> dict:
 
 
 def make_agent(config, *, constrain_batch=None) -> GRPOAgent:
-  """Builds the GRPO agent (the SFT warm start is trained or read from its cache at `init`).
+  """Builds the GRPO agent: on the built-in task (the SFT warm start is trained or read
+  from its cache at `init`), or on a local HF checkpoint and JSONL dataset
+  (`config.model.hf_path`, `config.dataset`; see `rlcore.agents.grpo.tasks`).
 
   Args:
     config: see `rlcore.agents.grpo.default_config`.
@@ -112,24 +116,21 @@ def make_agent(config, *, constrain_batch=None) -> GRPOAgent:
   del constrain_batch
   config_lib.validate_config(config)
   reward_settings = rewards.settings(config)
-  tok = text.CharTokenizer()
-  lm_config = sft.lm_config(config, tok.vocab_size)
-  sampler = rollout_lib.Sampler(lm_config, tok, int(config.max_completion_len),
+  task = tasks_lib.make_task(config)
+  lm_config = task.lm_config
+  sampler = rollout_lib.Sampler(lm_config, task, int(config.max_completion_len),
                                 float(config.top_p))
-  settings = update_lib.UpdateSettings.from_config(config, lm_config, text.TASK_MAX_PROMPT_LEN)
-  prm = text.ProcessRewardModel(flaws=config_lib.prm_flaws(config),
-                                noise=float(config.process.prm_noise))
+  settings = update_lib.UpdateSettings.from_config(config, lm_config, task.prompt_len)
   shaping = rewards.make_shaping(config)
   monitored = config_lib.monitored_index(config)
   P, G = int(config.prompts_per_step), int(config.group_size)
-  difficulties = tuple(config.difficulties)
   logprobs = lambda params, batch: update_lib.completion_logprobs(
       params, batch["tokens"], batch["mask"], lm_config=lm_config,
       prompt_len=settings.prompt_len)
 
   def init(key, hparams=None, *, seed=0):
     check_hparams(hparams, {})   # no traced hyperparameters: refuses any key
-    params, _ = sft.warm_start(config)
+    params = task.initial_params()
     return GRPOState(params=params, opt_state=update_lib.optimizer(settings).init(params),
                      ref_params=params, shaping_state=shaping.init(), key=key,
                      step=jnp.zeros((), jnp.int32), seed=jnp.asarray(seed, jnp.int32))
@@ -138,7 +139,7 @@ def make_agent(config, *, constrain_batch=None) -> GRPOAgent:
     """LASER-D's monitor pass: M train prompts × G samples -> updated shaping state."""
     rng = np.random.default_rng([int(state.seed), int(state.step), 7])
     M = int(config.shaping.monitor_prompts)
-    r = rollout_lib.rollout(sampler, state.params, text.generate(rng, M, difficulties),
+    r = rollout_lib.rollout(sampler, state.params, task.train_problems(rng, M),
                             jax.random.fold_in(state.key, MONITOR_KEY_SALT), group_size=G,
                             temperature=config.temperature)
     stats = rlcore.laser_monitor_statistics(
@@ -152,15 +153,14 @@ def make_agent(config, *, constrain_batch=None) -> GRPOAgent:
     if monitored is not None and step % config.shaping.monitor_every == 0:
       state = monitor(state)
     rng = np.random.default_rng([int(state.seed), step])
-    problems = text.generate(rng, P, difficulties)
+    problems = task.train_problems(rng, P)
     key, sample_key, update_key = jax.random.split(state.key, 3)
     r = rollout_lib.rollout(sampler, state.params, problems, sample_key, group_size=G,
                             temperature=config.temperature)
     out = r.sample
     jax.block_until_ready(out)
     t_sample = time.perf_counter()
-    scored, steps = rollout_lib.score(config, r, prm, rng, step_id=tok.step_id,
-                                      num_prompts=P, group_size=G)
+    scored, steps = rollout_lib.score(config, r, task, rng, num_prompts=P, group_size=G)
     t_score = time.perf_counter()
     loss_mask = out.response_mask
     if config.mask_truncated:
@@ -183,7 +183,7 @@ def make_agent(config, *, constrain_batch=None) -> GRPOAgent:
     jax.block_until_ready(params)
     t_update = time.perf_counter()
 
-    metrics = _training_metrics(config, r, scored, steps, shaped, aux, adv_stats)
+    metrics = _training_metrics(config, task, r, scored, steps, shaped, aux, adv_stats)
     metrics.update(time_sample=t_sample - t0, time_score=t_score - t_sample,
                    time_advantages=t_adv - t_score, time_update=t_update - t_adv)
     if monitored is not None:
@@ -198,12 +198,14 @@ def make_agent(config, *, constrain_batch=None) -> GRPOAgent:
   def evaluate_held_out(state):
     """Pass@1 on `eval_problems` held-out problems, sampled at `eval_temperature`
     with a fixed key (0 = greedy): accuracy and lengths, overall and by difficulty."""
-    problems = text.generate(EVAL_SEED, config.eval_problems, difficulties, split="held_out")
+    problems = task.held_out_problems(int(config.eval_problems))
     r = rollout_lib.rollout(sampler, state.params, problems, jax.random.key(EVAL_SEED),
                             group_size=1, temperature=float(config.eval_temperature))
     lengths = np.asarray(r.sample.lengths, np.float64)
-    return dict(eval_accuracy=float(r.correct.mean()), eval_length=float(lengths.mean()),
-                **_by_difficulty("eval_", problems, lengths, r.correct))
+    out = dict(eval_accuracy=float(r.correct.mean()), eval_length=float(lengths.mean()))
+    if task.has_difficulty:
+      out.update(_by_difficulty("eval_", problems, lengths, r.correct))
+    return out
 
   def run_chunk(state, n):
     records = []
@@ -222,4 +224,4 @@ def make_agent(config, *, constrain_batch=None) -> GRPOAgent:
                    steps_per_update=P * G, default_hparams=dict,
                    plot_metrics=PLOT_METRICS, finite_metrics=("loss", "pg_loss", "kl"),
                    vectorized=False, evaluate=None,
-                   evaluate_held_out=evaluate_held_out, lm_config=lm_config)
+                   evaluate_held_out=evaluate_held_out, lm_config=lm_config, task=task)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import rlcore
 from rlcore.agents.validation import check_choice, check_number, require_int
 
+TASKS = ("arithmetic", "dataset")
 REWARDS = ("outcome", "process", "pointwise_rm")
 JUDGES = ("pointwise", "pairwise")
 CREDITS = ("sum", "min", "strict_min")
@@ -24,6 +25,7 @@ def default_config():
   import ml_collections as mlc
   c = mlc.ConfigDict()
   c.agent = "grpo"              # the agent family
+  c.task = "arithmetic"         # arithmetic (built-in) or dataset (model.hf_path, dataset.path)
   c.difficulties = (0, 1, 2)    # problem difficulties trained and evaluated on (0 easy .. 2 hard)
   c.model = mlc.ConfigDict()    # the policy: a Llama-layout causal LM
   c.model.hidden_size = 128     # residual width
@@ -31,6 +33,29 @@ def default_config():
   c.model.num_layers = 2        # transformer blocks
   c.model.num_heads = 4         # query heads
   c.model.num_kv_heads = 2      # key/value heads (grouped-query attention)
+  # task = "dataset": a local Hugging Face Llama / Qwen2 checkpoint folder (config.json,
+  # safetensors, tokenizer.json, its chat template); the sizes above and `sft` are unused.
+  c.model.hf_path = ""          # task = dataset: the local HF checkpoint folder
+  c.model.param_dtype = "float32"  # dtype of a checkpoint's parameters: float32 or bfloat16
+  # task = "dataset": prompts and answers (rlcore.agents.grpo.tasks.DatasetTask).
+  c.dataset = mlc.ConfigDict()
+  c.dataset.path = ""           # JSONL file, one {prompt_field, answer_field} object per line
+  c.dataset.prompt_field = "question"  # key of the prompt
+  c.dataset.answer_field = "answer"    # key of the answer or reference solution
+  c.dataset.answer_format = "gsm8k"    # how to read it: gsm8k (####), boxed (MATH), plain
+  c.dataset.answer_method = "auto"     # how to find a completion's answer (answers.METHODS)
+  c.dataset.held_out = 0.1      # held-out examples: a fraction (< 1) or a count
+  c.dataset.split_seed = 0      # seed of the train / held-out split
+  c.dataset.chat_template = True  # render prompts with the tokenizer's chat template
+  c.dataset.system_prompt = ""  # a system message before the prompt ("": none)
+  c.dataset.prompt_prefix = ""  # text before each prompt, in the user message
+  c.dataset.prompt_suffix = ""  # text after it (e.g. an instruction on the answer format)
+  c.dataset.max_prompt_len = 0  # prompt tokens (0: the longest prompt, rounded up to 8)
+  c.dataset.reward_fn = ""      # "module:function" scoring completions in place of the
+                                # verifier: fn(prompts, completions, answers) -> [B] floats
+  c.dataset.step_scorer = ""    # "module:function" for reward = "process": fn(prompts,
+                                # step texts per completion, answers) -> scores in [0, 1]
+  c.dataset.step_separator = "\n\n"  # PURE's step separator (a token ending in it ends a step)
   # The supervised warm start (rlcore.agents.sft), cached by a hash of these keys.
   c.sft = mlc.ConfigDict()
   c.sft.seed = 0                # seed of the SFT corpus and training
@@ -197,6 +222,7 @@ def validate_config(config) -> None:
                      f"{config.group_size}.")
   for d in config.difficulties:
     check_choice("difficulties", d, (0, 1, 2))
+  _validate_dataset(config)
   o = config.occupancy
   check_choice("occupancy.kind", o.kind, OCCUPANCY_KINDS)
   check_number(o, "coef", 0.0, prefix="occupancy.")
@@ -213,3 +239,35 @@ def validate_config(config) -> None:
                      f"(length shaping acts on verifier scores), got {config.reward!r}.")
   if sum(n in MONITORED_SHAPINGS for n in chain) > 1:
     raise ValueError("config.shaping.chain: at most one of laser_d, laser_de.")
+
+
+def _validate_dataset(config) -> None:
+  """The keys of `model.hf_path` and `dataset` (files are checked when they are read)."""
+  m, d = config.model, config.dataset
+  check_choice("task", config.task, TASKS)
+  if config.task == "dataset":
+    missing = [k for k, v in (("model.hf_path", m.hf_path), ("dataset.path", d.path)) if not v]
+    if missing:
+      raise ValueError(f"config.task='dataset' needs {' and '.join(missing)}: a local Hugging "
+                       f"Face checkpoint folder (model.hf_path) and a JSONL file "
+                       f"(dataset.path).")
+  elif m.hf_path or d.path:
+    raise ValueError(f"config.model.hf_path / config.dataset.path are set "
+                     f"({m.hf_path!r}, {d.path!r}) but config.task is 'arithmetic', which "
+                     f"does not read them; set config.task='dataset'.")
+  check_choice("model.param_dtype", m.param_dtype, ("float32", "bfloat16"))
+  from rlcore.envs.text import answers, datasets
+  check_choice("dataset.answer_format", d.answer_format, datasets.ANSWER_FORMATS)
+  check_choice("dataset.answer_method", d.answer_method, answers.METHODS)
+  held = d.held_out
+  if isinstance(held, bool) or not (0.0 < float(held) < 1.0 or (
+      float(held) >= 1.0 and float(held) == int(held))):
+    raise ValueError(f"config.dataset.held_out must be a fraction in (0, 1) or a count "
+                     f"(an integer >= 1), got {held!r}.")
+  require_int(d, "max_prompt_len", 0, prefix="dataset.")
+  if not str(d.step_separator):
+    raise ValueError("config.dataset.step_separator must be a non-empty string.")
+  for name in ("reward_fn", "step_scorer"):
+    spec = str(d[name])
+    if spec and spec.count(":") != 1:
+      raise ValueError(f"config.dataset.{name} must be 'module:function', got {spec!r}.")

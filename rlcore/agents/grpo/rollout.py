@@ -17,7 +17,6 @@ import numpy as np
 
 from rlcore import lm
 from rlcore.agents.grpo.rewards import Scored
-from rlcore.envs import text
 
 
 @functools.partial(jax.jit, static_argnames=("lm_config", "max_new_tokens", "temperature",
@@ -30,16 +29,16 @@ def _sample(params, prompts, prompt_mask, key, *, lm_config, max_new_tokens, tem
 
 
 class Sampler(NamedTuple):
-  """What sampling needs besides parameters and prompts (hashable: static to jit)."""
+  """What sampling needs besides parameters and prompts."""
   lm_config: lm.LMConfig
-  tokenizer: text.CharTokenizer
+  task: object          # a task of `rlcore.agents.grpo.tasks` (prompts, decoding, verifier)
   max_new_tokens: int   # N
   top_p: float
 
 
 class Rollout(NamedTuple):
   """Completions of a batch of prompts, decoded and verified ([B] = prompts x group)."""
-  problems: list         # [B] text.Problem, each prompt's problem repeated group_size times
+  problems: list         # [B] the task's problems, each repeated group_size times
   sample: lm.SampleOutput  # tokens [B, PL + N], response [B, N], response_mask, lengths,
                            # finished (device arrays)
   mask: jax.Array        # [B, PL + N] float32 attention mask of prompt and response
@@ -53,9 +52,9 @@ def rollout(sampler: Sampler, params, problems: Sequence, key, *, group_size: in
   """Samples `group_size` completions per problem, decodes and verifies them.
 
   Args:
-    sampler: the model and sampling settings.
+    sampler: the model, the task and the sampling settings.
     params: the policy's parameters.
-    problems: P `text.Problem`s.
+    problems: P problems of `sampler.task`.
     key: PRNG key of the sampler.
     group_size: G completions per problem.
     temperature: sampling temperature (0: greedy).
@@ -63,16 +62,15 @@ def rollout(sampler: Sampler, params, problems: Sequence, key, *, group_size: in
   Returns:
     A `Rollout` of P x G completions, grouped by problem.
   """
-  tok = sampler.tokenizer
-  prompts, pmask = tok.batch_encode_prompts([p.prompt for p in problems],
-                                            text.TASK_MAX_PROMPT_LEN)
+  task = sampler.task
+  prompts, pmask = task.encode_prompts(problems)
   rep = lambda x: np.repeat(x, group_size, axis=0)
   out, mask = _sample(params, rep(prompts), rep(pmask), key, lm_config=sampler.lm_config,
                       max_new_tokens=sampler.max_new_tokens, temperature=temperature,
-                      top_p=sampler.top_p, eos_id=tok.eos_id, pad_id=tok.pad_id)
-  texts = tok.batch_decode(np.asarray(out.response))
+                      top_p=sampler.top_p, eos_id=task.eos_id, pad_id=task.pad_id)
+  texts = task.decode(np.asarray(out.response))
   problems = [p for p in problems for _ in range(group_size)]
-  correct, well_formed = text.verify_batch(problems, texts)
+  correct, well_formed = task.verify(problems, texts)
   finished = np.asarray(out.finished)
   return Rollout(problems=problems, sample=out, mask=mask, texts=texts,
                  correct=correct & finished, well_formed=well_formed & finished)
@@ -85,37 +83,40 @@ class StepScores(NamedTuple):
   ends: np.ndarray       # int32, token index where each step ends
 
 
-def score(config, r: Rollout, prm, rng: np.random.Generator, *, step_id: int,
-          num_prompts: int, group_size: int) -> tuple[Scored, StepScores]:
+def score(config, r: Rollout, task, rng: np.random.Generator, *, num_prompts: int,
+          group_size: int) -> tuple[Scored, StepScores]:
   """The rewards of a training rollout as a `Scored` batch ([P, G] layout).
 
-  The verifier score is 1 (correct), -0.5 (wrong but well formed) or -1 (malformed or
-  truncated). With `config.reward == "process"` the PRM scores every step (up to N
-  steps: each step has at least one token, so none is dropped); the pointwise reward
-  model draws its noise from `rng`.
+  The verifier score is the task's (`verifier_scores`: 1 correct, -0.5 wrong but well
+  formed, -1 malformed or truncated, or a dataset's `reward_fn`). With
+  `config.reward == "process"` the task scores every step (up to N steps: each step has
+  at least one token, so none is dropped); the pointwise reward model draws its noise
+  from `rng`.
 
   Args:
     config: the GRPO config.
     r: the rollout (P x G completions, grouped by problem).
-    prm: a `text.ProcessRewardModel`.
+    task: the rollout's task.
     rng: host RNG of this step.
-    step_id: the token id of the step separator.
     num_prompts: P.
     group_size: G.
 
   Returns:
-    (the `Scored` batch on device, the PRM's step scores on the host).
+    (the `Scored` batch on device, the step scores on the host).
   """
   B = len(r.texts)
-  vscore = np.where(r.correct, 1.0, np.where(r.well_formed, -0.5, -1.0)).astype(np.float32)
+  vscore = task.verifier_scores(r.problems, r.texts, r.correct, r.well_formed)
+  response = np.asarray(r.sample.response)
   if config.reward == "process":
-    steps = StepScores(*prm.score_batch(r.problems, r.texts, int(config.max_completion_len)))
+    (scores, smask, ends), separators = task.process_scores(
+        r.problems, r.texts, response, np.asarray(r.sample.lengths))
+    steps = StepScores(scores, smask, ends)
   else:
     steps = StepScores(np.zeros((B, 1), np.float32), np.zeros((B, 1), bool),
                        np.zeros((B, 1), np.int32))
+    separators = np.zeros(response.shape, bool)
   pw = config.pointwise
   pointwise = pw.base + pw.signal * r.correct + pw.noise * rng.standard_normal(B)
-  separators = np.asarray(r.sample.response) == step_id
   P, G = num_prompts, group_size
   scored = Scored(
       verifier_score=jnp.asarray(vscore.reshape(P, G)),

@@ -1,0 +1,214 @@
+"""GRPO on a local Hugging Face checkpoint and a JSONL dataset (`rlcore.agents.grpo.tasks`).
+
+A tiny random Qwen2 and a byte-level BPE tokenizer with a ChatML template, saved by
+transformers, and a synthetic GSM8K-style dataset (tests/hf_fixtures.py): the prompts
+render and tokenise as transformers does, the verifier and the hooks score what they
+should, a trivial reward rises within a few updates, a run resumes bit for bit, and bad
+input fails naming the file and the field.
+"""
+
+import json
+import os
+import shutil
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from rlcore import experiment  # noqa: E402
+from rlcore.agents import grpo  # noqa: E402
+from tests import hf_fixtures  # noqa: E402
+
+REWARDS_MODULE = "rlcore_test_dataset_rewards"
+REWARDS = '''
+def digits(prompts, completions, answers):
+  """The fraction of a completion's characters that are digits."""
+  return [sum(ch.isdigit() for ch in c) / max(len(c), 1) for c in completions]
+
+def too_few(prompts, completions, answers):
+  return [0.0]
+
+def step_lengths(prompts, steps, answers):
+  """Each step scored by its length (capped at 1), to check the plumbing."""
+  return [[min(len(s) / 10, 1.0) for s in texts] for texts in steps]
+
+def nan_scores(prompts, completions, answers):
+  return [float("nan")] * len(completions)
+'''
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+  root = tmp_path_factory.mktemp("hf")
+  ckpt = hf_fixtures.write_checkpoint(str(root / "ckpt"))
+  data = hf_fixtures.write_dataset(str(root / "data.jsonl"))
+  (root / f"{REWARDS_MODULE}.py").write_text(REWARDS)
+  sys.path.insert(0, str(root))
+  yield {"root": root, "ckpt": ckpt, "data": data}
+  sys.path.remove(str(root))
+
+
+def _config(files, **overrides):
+  c = grpo.default_config()
+  c.task, c.model.hf_path, c.dataset.path = "dataset", files["ckpt"], files["data"]
+  c.prompts_per_step, c.group_size, c.max_completion_len = 4, 4, 16
+  c.eval_problems, c.num_updates = 4, 1000
+  return experiment.override(c, overrides)
+
+
+def test_prompts_render_and_tokenise_as_transformers(files):
+  tok = transformers.AutoTokenizer.from_pretrained(files["ckpt"])
+  task = grpo.make_agent(_config(files, **{"dataset.system_prompt": "Be brief.",
+                                           "dataset.prompt_suffix": " Answer after ####."})).task
+  problems = task.train[:3]
+  for p in problems:
+    messages = [{"role": "system", "content": "Be brief."},
+                {"role": "user", "content": p.question + " Answer after ####."}]
+    assert p.prompt == tok.apply_chat_template(messages, tokenize=False,
+                                               add_generation_prompt=True)
+  ids, mask = task.encode_prompts(problems)
+  assert ids.shape == mask.shape == (3, task.prompt_len) and task.prompt_len % 8 == 0
+  for row, m, p in zip(ids, mask, problems):
+    expected = tok(p.prompt, add_special_tokens=False)["input_ids"]
+    assert row[m].tolist() == expected
+    assert not m[:task.prompt_len - len(expected)].any()     # left padding
+  # Completions decode up to the first EOS, special tokens skipped, as transformers does.
+  eos = tok.convert_tokens_to_ids("<|im_end|>")
+  body = tok(" 3 plus 4 is 7\n\n#### 7", add_special_tokens=False)["input_ids"]
+  row = np.array([body + [eos] + body[:2], body + [0] * 3], np.int32)
+  assert task.eos_id == (eos,) and task.pad_id == tok.pad_token_id
+  assert task.decode(row) == [tok.decode(body, skip_special_tokens=True)] * 2
+
+
+def test_split_verifier_and_reward_hook(files):
+  task = grpo.make_agent(_config(files, **{"dataset.held_out": 12.0})).task
+  assert len(task.held_out) == 12 and len(task.train) == 36
+  assert not {p.line for p in task.train} & {p.line for p in task.held_out}
+  again = grpo.make_agent(_config(files, **{"dataset.held_out": 12.0})).task
+  assert [p.line for p in again.held_out] == [p.line for p in task.held_out]
+  p = task.train[0]
+  right, wrong = p.answer, str(int(p.answer) + 1)
+  texts = [f"so it is\n\n#### {right}", f"#### {wrong}", "no idea", f"the answer is {right}"]
+  correct, well_formed = task.verify([p] * 4, texts)
+  # "auto" reads a #### answer, else the last number (verl's flexible GSM8K mode).
+  assert correct.tolist() == [True, False, False, True]
+  assert well_formed.tolist() == [True, True, False, True]
+  np.testing.assert_array_equal(task.verifier_scores([p] * 4, texts, correct, well_formed),
+                                [1.0, -0.5, -1.0, 1.0])
+  hooked = grpo.make_agent(_config(files, **{
+      "dataset.reward_fn": f"{REWARDS_MODULE}:digits"})).task
+  np.testing.assert_allclose(hooked.verifier_scores([p] * 2, ["a1", "12"], None, None),
+                             [0.5, 1.0])
+
+
+def test_a_trivial_reward_rises_within_a_small_budget(files):
+  """The user's reward pays digits; 12 updates of 8 x 8 completions (about 10 s)."""
+  agent = grpo.make_agent(_config(files, **{
+      "dataset.reward_fn": f"{REWARDS_MODULE}:digits", "prompts_per_step": 8,
+      "group_size": 8, "lr": 3e-3, "kl_coef": 0.0}))
+  _, m = agent.run_chunk(agent.init(jax.random.key(0), seed=0), 12)
+  r = m["verifier_reward"]
+  assert r[-3:].mean() > 2.0 * r[:3].mean() + 0.05, r.round(3)
+  assert np.isfinite(m["loss"]).all() and "format_rate" in m and "length_d0" not in m
+
+
+def test_runner_resumes_a_dataset_run_with_identical_parameters(tmp_path, files):
+  """Crash after the first chunk (the last checkpoint and the summary lost), rerun:
+  the same parameters and metrics as the uninterrupted run."""
+  from rlcore import io as rio
+  c = experiment.with_runner_defaults(_config(files, **{
+      "num_updates": 4, "eval_every": 2, "shaping.chain": "laser",
+      "shaping.target_length": 8}))
+  c.chunk_updates = 2
+  experiment.run(c, str(tmp_path / "full"), progress=False)
+  crash = tmp_path / "crash"
+  shutil.copytree(tmp_path / "full", crash)
+  shutil.rmtree(crash / "checkpoints" / "4")
+  (crash / "summary.json").unlink()
+  experiment.run(c, str(crash), progress=False)
+  a, _, _ = experiment.load(c, str(tmp_path / "full"))
+  b, _, meta = experiment.load(c, str(crash))
+  assert meta["updates"] == 4 and int(b[0].step) == 4
+  for x, y in zip(jax.tree.leaves(a[0].params), jax.tree.leaves(b[0].params)):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+  keep = lambda rs: [{k: v for k, v in r.items()
+                      if not k.startswith(("time_", "wall", "steps_per"))} for r in rs]
+  assert keep(rio.read_jsonl(tmp_path / "full" / "metrics.jsonl")) == keep(
+      rio.read_jsonl(crash / "metrics.jsonl"))
+
+
+def test_process_reward_steps_split_at_the_separator(files):
+  agent = grpo.make_agent(_config(files, reward="process", **{
+      "dataset.step_scorer": f"{REWARDS_MODULE}:step_lengths"}))
+  task = agent.task
+  tok = transformers.AutoTokenizer.from_pretrained(files["ckpt"])
+  ids = tok("3 plus 4\n\nis 7\n\n#### 7", add_special_tokens=False)["input_ids"]
+  eos = task.eos_id[0]
+  response = np.array([ids + [eos, 0, 0]], np.int32)
+  texts = task.decode(response)
+  (scores, mask, ends), separators = task.process_scores(
+      task.train[:1], texts, response, np.array([len(ids) + 1]))
+  pieces = [tok.decode([i]) for i in ids + [eos]]
+  expected_ends = [i for i, t in enumerate(pieces[:-1]) if t.endswith("\n\n")] + [len(ids)]
+  assert len(expected_ends) == 3
+  assert ends[0, mask[0]].tolist() == expected_ends
+  assert np.flatnonzero(separators[0]).tolist() == expected_ends[:-1]
+  steps = ["3 plus 4\n\n", "is 7\n\n", "#### 7<|im_end|>"]
+  np.testing.assert_allclose(scores[0, :3], [min(len(s) / 10, 1.0) for s in steps])
+  # One update through the PURE path.
+  _, m = agent.run_chunk(agent.init(jax.random.key(0), seed=0), 1)
+  assert np.isfinite(m["loss"]).all() and np.isfinite(m["prm_sum"]).all()
+
+
+def _raises(match, files, **overrides):
+  with pytest.raises(ValueError, match=match):
+    grpo.make_agent(_config(files, **overrides))
+
+
+def test_bad_input_names_the_file_and_the_field(files, tmp_path):
+  _raises(r"config.task='dataset' needs dataset.path", files, **{"dataset.path": ""})
+  _raises(r"config.task is 'arithmetic'.*set config.task='dataset'", files,
+          task="arithmetic")
+  _raises(r"config.task: 'gsm8k' is not allowed; choose one of arithmetic, dataset", files,
+          task="gsm8k")
+  _raises(r"dataset.answer_format.*'csv' is not allowed", files,
+          **{"dataset.answer_format": "csv"})
+  _raises(r"dataset.reward_fn must be 'module:function'", files,
+          **{"dataset.reward_fn": "no_colon"})
+  _raises(r"reward='process' on a dataset needs config.dataset.step_scorer", files,
+          reward="process")
+  # A line without the answer field, and an answer that does not parse.
+  bad = tmp_path / "bad.jsonl"
+  bad.write_text(json.dumps({"question": "1+1?", "answer": "#### 2"}) + "\n"
+                 + json.dumps({"question": "2+2?"}) + "\n")
+  _raises(rf"{bad}.*line 2.*'answer'", files, **{"dataset.path": str(bad)})
+  bad.write_text(json.dumps({"question": "1+1?", "answer": "two"}) + "\n")
+  _raises(rf"{bad}.*line 1.*cannot parse the answer", files, **{"dataset.path": str(bad)})
+  # An architecture rlcore does not implement.
+  gpt2 = tmp_path / "gpt2"
+  shutil.copytree(files["ckpt"], gpt2)
+  cfg = json.loads((gpt2 / "config.json").read_text())
+  (gpt2 / "config.json").write_text(json.dumps(dict(cfg, model_type="gpt2")))
+  _raises(rf"{gpt2 / 'config.json'}.*gpt2", files, **{"model.hf_path": str(gpt2)})
+  # A tokenizer without a chat template (unless templates are off).
+  plain = tmp_path / "plain"
+  shutil.copytree(files["ckpt"], plain)
+  os.remove(plain / "chat_template.jinja")
+  _raises(r"no chat template.*chat_template.jinja.*'chat_template' of tokenizer_config.json",
+          files, **{"model.hf_path": str(plain)})
+  task = grpo.make_agent(_config(files, **{"model.hf_path": str(plain),
+                                           "dataset.chat_template": False})).task
+  assert task.train[0].prompt == task.train[0].question
+  os.remove(plain / "tokenizer.json")
+  _raises(r"has no tokenizer.json", files, **{"model.hf_path": str(plain)})
+  # Hooks that return the wrong number of scores, or non-finite ones.
+  for hook, match in (("too_few", r"returned 1 results for 2 completions"),
+                      ("nan_scores", r"completion 0 is nan")):
+    task = grpo.make_agent(_config(files, **{
+        "dataset.reward_fn": f"{REWARDS_MODULE}:{hook}"})).task
+    with pytest.raises(ValueError, match=match):
+      task.verifier_scores(task.train[:2], ["1", "2"], None, None)
