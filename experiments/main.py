@@ -7,6 +7,8 @@
     python experiments/main.py --config=configs/ppo_cartpole.py --config.seed=3
     python experiments/main.py --config=configs/pbrs_cartpole.py --workdir=runs/pbrs
     python experiments/main.py --config.num_seeds=8 --cpu_devices=2   # seeds on 2 cores
+    python experiments/main.py --config=configs/grpo_dataset.py --config.model.hf_path=CKPT \
+        --config.dataset.path=DATA.jsonl --export_hf=runs/mine_hf   # your model and data
 
 Training runs in chunks; between chunks `<workdir>/metrics.jsonl` grows, an orbax
 checkpoint is saved and the progress bar moves. Rerun a killed command with the same
@@ -41,6 +43,10 @@ _CPU_DEVICES = flags.DEFINE_integer(
 _DISTRIBUTED = flags.DEFINE_bool(
     "distributed", False, "Call jax.distributed.initialize() first (multi-host runs; "
     "coordinator and process ids come from the cluster environment).")
+_EXPORT_HF = flags.DEFINE_string(
+    "export_hf", "", "After training a GRPO config with task='dataset', write each run's "
+    "policy into this folder as a Hugging Face checkpoint (safetensors, config and "
+    "tokenizer) that transformers loads.")
 _SHOW_CONFIG = flags.DEFINE_bool(
     "show_config", False, "Print every key of the config (after overrides) with its value "
     "and meaning, then exit without training.")
@@ -181,6 +187,14 @@ def main(argv):
     return 1
   _report(summaries)
   print(f"results in {workdir}/ (metrics.jsonl, summary.json, curve.png)")
+  if _EXPORT_HF.value:
+    from rlcore.agents import grpo  # pylint: disable=import-outside-toplevel
+    try:
+      folders = grpo.export_hf(config, workdir, _EXPORT_HF.value)
+    except ValueError as e:
+      print(f"error: --export_hf: {e}", file=sys.stderr)
+      return 2
+    print(f"Hugging Face checkpoint(s): {', '.join(folders)}")
   return 0
 
 

@@ -116,13 +116,15 @@ def test_a_trivial_reward_rises_within_a_small_budget(files):
   assert np.isfinite(m["loss"]).all() and "format_rate" in m and "length_d0" not in m
 
 
-def test_runner_resumes_a_dataset_run_with_identical_parameters(tmp_path, files):
+def test_runner_resumes_a_dataset_run_with_identical_parameters_and_exports_it(tmp_path,
+                                                                              files):
   """Crash after the first chunk (the last checkpoint and the summary lost), rerun:
-  the same parameters and metrics as the uninterrupted run."""
+  the same parameters and metrics as the uninterrupted run; then the run's policy
+  exported as a Hugging Face checkpoint."""
   from rlcore import io as rio
   c = experiment.with_runner_defaults(_config(files, **{
       "num_updates": 4, "eval_every": 2, "shaping.chain": "laser",
-      "shaping.target_length": 8}))
+      "shaping.target_length": 8, "lr": 1e-3}))
   c.chunk_updates = 2
   experiment.run(c, str(tmp_path / "full"), progress=False)
   crash = tmp_path / "crash"
@@ -139,6 +141,29 @@ def test_runner_resumes_a_dataset_run_with_identical_parameters(tmp_path, files)
                       if not k.startswith(("time_", "wall", "steps_per"))} for r in rs]
   assert keep(rio.read_jsonl(tmp_path / "full" / "metrics.jsonl")) == keep(
       rio.read_jsonl(crash / "metrics.jsonl"))
+  _check_export(c, str(tmp_path / "full"), a[0].params, tmp_path / "hf", files)
+
+
+def _check_export(config, workdir, params, out, files):
+  """The trained policy, exported, reloads bit for bit and in transformers gives our
+  logits (which differ from the untrained checkpoint's)."""
+  import torch
+  from rlcore import lm
+  assert grpo.export_hf(config, workdir, str(out)) == [str(out)]
+  lm_config, loaded = lm.load_hf(str(out))
+  for x, y in zip(jax.tree.leaves(params), jax.tree.leaves(loaded)):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+  assert (out / "chat_template.jinja").is_file() and (out / "tokenizer.json").is_file()
+  tokens = np.random.default_rng(0).integers(0, 280, (2, 12))
+  mask = np.ones_like(tokens)
+  ours = np.asarray(lm.apply(params, lm_config, tokens, lm.positions_from_mask(mask), mask)[0])
+  logits = {}
+  for name, folder in (("trained", out), ("source", files["ckpt"])):
+    model = transformers.AutoModelForCausalLM.from_pretrained(str(folder)).eval()
+    with torch.no_grad():
+      logits[name] = model(input_ids=torch.tensor(tokens)).logits.float().numpy()
+  np.testing.assert_allclose(logits["trained"], ours, atol=1e-4, rtol=1e-4)
+  assert np.abs(logits["source"] - ours).max() > 1e-3
 
 
 def test_process_reward_steps_split_at_the_separator(files):

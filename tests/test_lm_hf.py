@@ -107,6 +107,33 @@ def test_sharded_and_bf16_checkpoints(tmp_path):
                          up, params16)
 
 
+@pytest.mark.parametrize("kind,tie,extra", [("llama", False, {"head_dim": 32}),
+                                             ("qwen2", True, {})])
+def test_save_hf_without_a_source_loads_in_transformers(tmp_path, kind, tie, extra):
+  """Perturbed parameters saved with a config.json written from the LMConfig: transformers
+  reads the folder and gives our logits; load_hf reads back the same arrays."""
+  model = _build(kind, tie, **extra)
+  model.save_pretrained(tmp_path / "src", safe_serialization=True)
+  config, params = lm.load_hf(str(tmp_path / "src"))
+  leaves, tree = jax.tree_util.tree_flatten(params)
+  rng = np.random.default_rng(1)
+  params = jax.tree_util.tree_unflatten(
+      tree, [x + 0.05 * rng.standard_normal(x.shape).astype(np.float32) for x in leaves])
+  lm.save_hf(str(tmp_path / "out"), config, params)
+  again_config, again = lm.load_hf(str(tmp_path / "out"))
+  assert again_config == config
+  jax.tree_util.tree_map(np.testing.assert_array_equal, again, params)
+  ref = transformers.AutoModelForCausalLM.from_pretrained(str(tmp_path / "out")).eval()
+  tokens, mask = _inputs()
+  ours, _ = lm.apply(params, config, tokens, lm.positions_from_mask(mask), mask)
+  real = mask == 1
+  np.testing.assert_allclose(np.asarray(ours)[real], _hf_logits(ref, tokens, mask)[real],
+                             atol=1e-4)
+  bad = dict(params, final_norm={"scale": np.ones(3, np.float32)})
+  with pytest.raises(ValueError, match=r"save_hf: .*final_norm.*scale.*has shape \(3,\)"):
+    lm.save_hf(str(tmp_path / "bad"), config, bad)
+
+
 def test_greedy_sampling_matches_transformers_generate(tmp_path):
   model = _build("qwen2", True)
   model.save_pretrained(tmp_path)

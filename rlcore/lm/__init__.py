@@ -14,13 +14,15 @@ sampler and the import of Hugging Face checkpoints, for LLM policies (GRPO and f
 Conventions: prompts are LEFT-padded [B, P] with a mask; token quantities are [B, L]
 with a float mask; logprobs are float32 whatever the parameters' dtype. Not imported by
 `import rlcore` (it needs flax); `load_tokenizer` needs the `tokenizers` package.
-A checkpoint's chat template: `lm.load_chat_template(folder)` and `lm.render_chat(template,
+`lm.save_hf(folder, config, params, source=checkpoint)` writes trained parameters back as
+a checkpoint folder that transformers loads. A checkpoint's chat template: `lm.load_chat_template(folder)` and `lm.render_chat(template,
 messages)` (jinja2, rendered as transformers renders it).
 """
 
 from rlcore.lm.chat_template import ChatTemplate, load_chat_template
 from rlcore.lm.chat_template import render as render_chat
-from rlcore.lm.hf import config_from_hf, load_eos_ids, load_hf, load_tokenizer, read_safetensors
+from rlcore.lm.hf import (
+    config_from_hf, load_eos_ids, load_hf, load_tokenizer, read_safetensors, save_hf)
 from rlcore.lm.logprobs import (
     entropy_from_logits, logprobs_from_logits, token_entropy, token_logprobs)
 from rlcore.lm.model import (
@@ -32,6 +34,6 @@ __all__ = [
     "CausalLM", "ChatTemplate", "KVCache", "LMConfig", "SampleOutput", "apply", "config_from_hf",
     "count_params", "entropy_from_logits", "init_cache", "init_params", "load_eos_ids",
     "load_chat_template", "load_hf", "load_tokenizer", "logprobs_from_logits", "positions_from_mask",
-    "read_safetensors", "render_chat", "rotary_tables", "sample", "sample_without_cache", "token_entropy",
+    "read_safetensors", "render_chat", "save_hf", "rotary_tables", "sample", "sample_without_cache", "token_entropy",
     "token_logprobs", "top_p_filter",
 ]

@@ -1,4 +1,5 @@
-"""Import of Hugging Face Llama / Qwen2 checkpoints and tokenizers from a local folder.
+"""Import of Hugging Face Llama / Qwen2 checkpoints and tokenizers from a local folder, and
+export of trained parameters back into that layout (`save_hf`).
 
 Nothing is downloaded: point `load_hf` at a directory holding `config.json` and the
 weights (`model.safetensors`, or shards listed in `model.safetensors.index.json`),
@@ -381,3 +382,94 @@ def load_eos_ids(path: str) -> Tuple[int, ...]:
       return tuple(int(e) for e in np.atleast_1d(eos))
   return ()
 
+
+
+# Files of a checkpoint folder that `save_hf` copies from its source (the tokenizer,
+# its chat templates and the generation settings); the weights and config.json it writes.
+_COPIED_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                 "chat_template.jinja", "generation_config.json", "vocab.json",
+                 "merges.txt", "added_tokens.json")
+
+
+def _hf_config(config: LMConfig) -> dict:
+  """A config.json for `config` when there is no source checkpoint to start from."""
+  qwen2 = config.attention_bias
+  return {"architectures": ["Qwen2ForCausalLM" if qwen2 else "LlamaForCausalLM"],
+          "model_type": "qwen2" if qwen2 else "llama", "vocab_size": config.vocab_size,
+          "hidden_size": config.hidden_size, "intermediate_size": config.intermediate_size,
+          "num_hidden_layers": config.num_layers, "num_attention_heads": config.num_heads,
+          "num_key_value_heads": config.num_kv_heads, "head_dim": config.head_dim,
+          "rope_theta": config.rope_theta, "rms_norm_eps": config.rms_norm_eps,
+          "tie_word_embeddings": config.tie_embeddings, "hidden_act": "silu",
+          "max_position_embeddings": config.max_position}
+
+
+def save_hf(folder: str, config: LMConfig, params, *, source: str | None = None) -> str:
+  """Writes `params` as a Hugging Face checkpoint folder that `load_hf` and transformers'
+  `AutoModelForCausalLM.from_pretrained` read: the inverse of `load_hf`'s name mapping.
+
+  The weights go to `model.safetensors` as float32 (numpy, which the safetensors
+  package writes from, has no bfloat16; float32 holds bfloat16 values exactly), with
+  the `{"format": "pt"}` metadata transformers expects. With `source` (the checkpoint
+  the parameters came from) its config.json is kept (dtype set to float32) and its
+  tokenizer, chat template and generation files are copied; without it a config.json
+  is written from `config`. Model: Llama (https://arxiv.org/abs/2302.13971).
+
+  Args:
+    folder: the output folder (created; existing files of the same names replaced).
+    config: the parameters' LMConfig.
+    params: the parameter tree (`load_hf`'s layout: layers stacked on a leading axis).
+    source: the source checkpoint folder, or None.
+
+  Returns:
+    `folder`.
+
+  Raises:
+    ValueError: when `params` do not have `config`'s shapes, naming the first that
+      differs, or `source` has no config.json.
+  """
+  import shutil
+  from safetensors.numpy import save_file
+  expected = jax.eval_shape(lambda: init_params(config, jax.random.key(0)))
+  flat = dict(jax.tree_util.tree_flatten_with_path(params)[0])
+  for key_path, spec in jax.tree_util.tree_flatten_with_path(expected)[0]:
+    got = flat.get(key_path)
+    if got is None or tuple(got.shape) != tuple(spec.shape):
+      raise ValueError(f"save_hf: {jax.tree_util.keystr(key_path)} has shape "
+                       f"{None if got is None else tuple(got.shape)}, the config needs "
+                       f"{tuple(spec.shape)}.")
+  f32 = lambda x: np.ascontiguousarray(np.asarray(x, np.float32))
+  tensors = {"model.embed_tokens.weight": f32(params["embed"]["embedding"]),
+             "model.norm.weight": f32(params["final_norm"]["scale"])}
+  if not config.tie_embeddings:
+    tensors["lm_head.weight"] = f32(np.asarray(params["lm_head"]["kernel"], np.float32).T)
+  for suffix, (where, transpose) in _LAYER_WEIGHTS.items():
+    if where[-1] == "bias" and not config.attention_bias:
+      continue
+    node = params["layers"]
+    for key in where:
+      node = node[key]
+    stacked = np.asarray(node, np.float32)
+    for i in range(config.num_layers):
+      tensors[f"model.layers.{i}.{suffix}"] = f32(stacked[i].T if transpose else stacked[i])
+  os.makedirs(folder, exist_ok=True)
+  if source is not None:
+    source_config = os.path.join(source, "config.json")
+    if not os.path.isfile(source_config):
+      raise ValueError(f"save_hf: the source {source!r} has no config.json.")
+    hf_config = dict(_read_json(source_config), torch_dtype="float32")
+    for name in _COPIED_FILES:
+      if os.path.isfile(os.path.join(source, name)):
+        shutil.copyfile(os.path.join(source, name), os.path.join(folder, name))
+    extra = os.path.join(source, "additional_chat_templates")
+    if os.path.isdir(extra):
+      shutil.copytree(extra, os.path.join(folder, "additional_chat_templates"),
+                      dirs_exist_ok=True)
+  else:
+    hf_config = dict(_hf_config(config), torch_dtype="float32")
+  weights = os.path.join(folder, "model.safetensors")
+  save_file(tensors, weights + ".tmp", metadata={"format": "pt"})
+  os.replace(weights + ".tmp", weights)
+  with open(os.path.join(folder, "config.json"), "w", encoding="utf-8") as f:
+    json.dump(hf_config, f, indent=2)
+  return folder

@@ -64,7 +64,7 @@ from rlcore.agents.grpo.config import (
     ADVANTAGES, CREDITS, JUDGES, LENGTH_SHAPINGS, REWARDS, default_config, length_chain,
     prm_flaws, validate_config)
 from rlcore.agents.grpo.rollout import Rollout, rollout, score
-from rlcore.agents.grpo.tasks import ArithmeticTask, DatasetTask, make_task
+from rlcore.agents.grpo.tasks import ArithmeticTask, DatasetTask, export_hf, make_task
 
 FAMILY = protocol.register(protocol.AgentFamily(
     name="grpo", default_config=default_config, make_agent=make_agent,

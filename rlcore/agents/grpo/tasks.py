@@ -318,3 +318,34 @@ def _one_score(value, spec, i) -> float:
 def make_task(config):
   """The task `config.task` names: `ArithmeticTask` or `DatasetTask`."""
   return DatasetTask(config) if config.task == "dataset" else ArithmeticTask(config)
+
+
+def export_hf(config, workdir: str, folder: str) -> list[str]:
+  """Writes the last checkpointed policy of every run of a `task = "dataset"` config as a
+  Hugging Face checkpoint folder (`rlcore.lm.save_hf`, with the source checkpoint's
+  tokenizer, chat template and config), which transformers loads.
+
+  Args:
+    config: the run's config (as given to `rlcore.experiment.run`).
+    workdir: the run's workdir.
+    folder: the output folder; with several runs (sweep points x seeds) each goes to
+      `folder/<group>/run<r>` (`<group>` "default" without a structural sweep).
+
+  Returns:
+    The folders written.
+  """
+  from rlcore import experiment
+  config = experiment.prepare_config(config)
+  if config.task != "dataset":
+    raise ValueError(f"export_hf: config.task must be 'dataset' (a Hugging Face "
+                     f"checkpoint to export into), got {config.task!r}.")
+  written = []
+  groups = [g.name for g in experiment.plan(config)]
+  for group in groups:
+    states, agent, _ = experiment.load(config, workdir, group)
+    for r, state in enumerate(states):
+      out = folder if len(groups) == 1 and len(states) == 1 else os.path.join(
+          folder, group or "default", f"run{r}")
+      lm.save_hf(out, agent.lm_config, state.params, source=agent.task.path)
+      written.append(out)
+  return written
