@@ -237,3 +237,28 @@ def test_bad_input_names_the_file_and_the_field(files, tmp_path):
         "dataset.reward_fn": f"{REWARDS_MODULE}:{hook}"})).task
     with pytest.raises(ValueError, match=match):
       task.verifier_scores(task.train[:2], ["1", "2"], None, None)
+
+
+def test_bfloat16_parameters_train_through_a_float32_master_copy(files):
+  """bf16 policy, float32 Adam state and master; a step too small for bf16's resolution
+  is kept in the master copy (and lost without one)."""
+  agent = grpo.make_agent(_config(files, **{"model.param_dtype": "bfloat16", "lr": 1e-6,
+                                            "kl_coef": 0.0,
+                                            "dataset.reward_fn": f"{REWARDS_MODULE}:digits"}))
+  state = agent.init(jax.random.key(0), seed=0)
+  master, adam = state.opt_state
+  assert {x.dtype for x in jax.tree.leaves(state.params)} == {np.dtype("bfloat16")}
+  assert {x.dtype for x in jax.tree.leaves((master, adam)) if x.ndim} == {np.dtype("float32")}
+  new, m = agent.run_chunk(state, 1)
+  assert np.isfinite(m["loss"]).all()
+  moved_master = moved_params = 0
+  for p0, p1, m1, m0 in zip(jax.tree.leaves(state.params), jax.tree.leaves(new.params),
+                            jax.tree.leaves(new.opt_state[0]), jax.tree.leaves(master)):
+    np.testing.assert_array_equal(np.asarray(p1), np.asarray(m1.astype(p1.dtype)))
+    moved_master += int((np.asarray(m1) != np.asarray(m0)).sum())
+    moved_params += int((np.asarray(p1) != np.asarray(p0)).sum())
+  # Adam's first step is about lr = 1e-6 per weight: below bf16's resolution for weights
+  # of size ~0.02 (2^-8 * 0.02 ≈ 8e-5), so the master moves and the policy only where a
+  # weight is near 0 (the zero-initialised biases; measured: 1,077 of 27,932).
+  assert moved_master > 20_000 and moved_params < moved_master / 10, (moved_master,
+                                                                      moved_params)

@@ -131,7 +131,7 @@ def make_agent(config, *, constrain_batch=None) -> GRPOAgent:
   def init(key, hparams=None, *, seed=0):
     check_hparams(hparams, {})   # no traced hyperparameters: refuses any key
     params = task.initial_params()
-    return GRPOState(params=params, opt_state=update_lib.optimizer(settings).init(params),
+    return GRPOState(params=params, opt_state=update_lib.init_optimizer(settings, params),
                      ref_params=params, shaping_state=shaping.init(), key=key,
                      step=jnp.zeros((), jnp.int32), seed=jnp.asarray(seed, jnp.int32))
 

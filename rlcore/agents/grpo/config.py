@@ -36,7 +36,8 @@ def default_config():
   # task = "dataset": a local Hugging Face Llama / Qwen2 checkpoint folder (config.json,
   # safetensors, tokenizer.json, its chat template); the sizes above and `sft` are unused.
   c.model.hf_path = ""          # task = dataset: the local HF checkpoint folder
-  c.model.param_dtype = "float32"  # dtype of a checkpoint's parameters: float32 or bfloat16
+  c.model.param_dtype = "float32"  # the policy's parameters: float32 or bfloat16 (then
+                                   # trained through a float32 master copy and Adam state)
   # task = "dataset": prompts and answers (rlcore.agents.grpo.tasks.DatasetTask).
   c.dataset = mlc.ConfigDict()
   c.dataset.path = ""           # JSONL file, one {prompt_field, answer_field} object per line

@@ -27,9 +27,12 @@ Every task has the same methods (`make_task` picks one): `initial_params`, `trai
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import NamedTuple, Optional, Sequence
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from rlcore import lm
@@ -52,7 +55,9 @@ class ArithmeticTask:
   def __init__(self, config):
     self.config = config
     self.tokenizer = text.CharTokenizer()
-    self.lm_config = sft.lm_config(config, self.tokenizer.vocab_size)
+    self.sft_config = sft.lm_config(config, self.tokenizer.vocab_size)   # float32
+    self.lm_config = dataclasses.replace(self.sft_config,
+                                         param_dtype=str(config.model.param_dtype))
     self.prompt_len = text.TASK_MAX_PROMPT_LEN
     self.eos_id, self.pad_id = self.tokenizer.eos_id, self.tokenizer.pad_id
     self.difficulties = tuple(config.difficulties)
@@ -61,8 +66,10 @@ class ArithmeticTask:
                                        noise=float(config.process.prm_noise))
 
   def initial_params(self):
-    """The SFT warm start (trained once, then read from its cache)."""
-    return sft.warm_start(self.config)[0]
+    """The SFT warm start (trained once in float32, then read from its cache), in
+    `model.param_dtype`."""
+    dtype = jnp.dtype(self.lm_config.param_dtype)
+    return jax.tree.map(lambda x: jnp.asarray(x, dtype), sft.warm_start(self.config)[0])
 
   def train_problems(self, rng: np.random.Generator, n: int) -> list:
     return text.generate(rng, n, self.difficulties)

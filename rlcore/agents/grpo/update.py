@@ -50,6 +50,37 @@ class UpdateSettings:
                num_minibatches=int(config.num_minibatches))
 
 
+def _float32_master(s: UpdateSettings) -> bool:
+  """Low-precision parameters train through a float32 master copy."""
+  return s.lm_config.param_dtype != "float32"
+
+
+def init_optimizer(s: UpdateSettings, params):
+  """The optimiser state of `params`: Adam's state, and for bfloat16 parameters a float32
+  master copy as well, `(master, adam state)`.
+
+  With bfloat16 parameters the moments and the parameters the updates accumulate in are
+  float32, and the bfloat16 policy is the master copy rounded after every step: an
+  update smaller than bfloat16's resolution (2^-8 relative) would otherwise be lost.
+  """
+  if not _float32_master(s):
+    return optimizer(s).init(params)
+  master = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), params)
+  return master, optimizer(s).init(master)
+
+
+def _step(opt, s: UpdateSettings, params, opt_state, grads):
+  """One optimiser step: (params, opt_state), through the master copy if there is one."""
+  if not _float32_master(s):
+    updates, opt_state = opt.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state
+  master, inner = opt_state
+  grads = jax.tree.map(lambda g: g.astype(jnp.float32), grads)
+  updates, inner = opt.update(grads, inner, master)
+  master = optax.apply_updates(master, updates)
+  return jax.tree.map(lambda m, p: m.astype(p.dtype), master, params), (master, inner)
+
+
 def optimizer(s: UpdateSettings) -> optax.GradientTransformation:
   """Adam after global-norm clipping, with an optional linear lr warm-up.
 
@@ -87,7 +118,7 @@ def update(params, opt_state, batch, key, s: UpdateSettings):
 
   Args:
     params: policy parameters.
-    opt_state: state of `optimizer(s)`.
+    opt_state: `init_optimizer(s, params)`.
     batch: tokens, mask [B, PL + W]; advantages, loss_mask, old_logprobs,
       ref_logprobs [B, W].
     key: PRNG key of the minibatch permutations.
@@ -108,8 +139,7 @@ def update(params, opt_state, batch, key, s: UpdateSettings):
     def sgd(carry, mb):
       p, o = carry
       (value, aux), g = jax.value_and_grad(functools.partial(loss, s=s), has_aux=True)(p, mb)
-      u, o = opt.update(g, o, p)
-      return (optax.apply_updates(p, u), o), dict(aux, loss=value)
+      return _step(opt, s, p, o, g), dict(aux, loss=value)
 
     return jax.lax.scan(sgd, carry, mbs)
 
