@@ -251,6 +251,8 @@ def test_bfloat16_parameters_train_through_a_float32_master_copy(files):
   assert {x.dtype for x in jax.tree.leaves((master, adam)) if x.ndim} == {np.dtype("float32")}
   new, m = agent.run_chunk(state, 1)
   assert np.isfinite(m["loss"]).all()
+  assert not agent.lm_config.remat and grpo.make_agent(_config(files, **{
+      "model.remat": True})).lm_config.remat      # tests/test_lm.py checks what remat does
   moved_master = moved_params = 0
   for p0, p1, m1, m0 in zip(jax.tree.leaves(state.params), jax.tree.leaves(new.params),
                             jax.tree.leaves(new.opt_state[0]), jax.tree.leaves(master)):

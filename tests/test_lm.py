@@ -106,6 +106,25 @@ def test_token_logprobs_matches_numpy_gather(params, prompts):
                              atol=1e-5)
 
 
+def test_remat_keeps_parameters_values_and_gradients_and_checkpoints_the_blocks():
+  base = lm.LMConfig.tiny(40, num_layers=3)
+  tokens = jax.random.randint(jax.random.key(1), (3, 10), 0, 40)
+  mask = jnp.ones((3, 10)).at[0, :4].set(0.0)
+  out = {}
+  for remat in (False, True):
+    config = base.replace(remat=remat)
+    params = lm.init_params(config, jax.random.key(0))
+    fn = lambda p: lm.token_logprobs(p, config, tokens, mask).sum()
+    jaxpr = str(jax.make_jaxpr(jax.grad(fn))(params))
+    out[remat] = (params, *jax.jit(jax.value_and_grad(fn))(params),
+                  "remat" in jaxpr or "checkpoint" in jaxpr)
+  (p0, v0, g0, ck0), (p1, v1, g1, ck1) = out[False], out[True]
+  jax.tree.map(np.testing.assert_array_equal, p0, p1)
+  np.testing.assert_allclose(v1, v0, rtol=1e-6)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), g1, g0)
+  assert ck1 and not ck0
+
+
 def test_bf16_params_give_float32_logprobs(params, prompts):
   tokens, mask = prompts
   config16 = CONFIG.replace(param_dtype="bfloat16")

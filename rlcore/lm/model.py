@@ -81,6 +81,10 @@ class LMConfig:
       3e-4 logit error at this model's scale, enough to flip near-tied greedy tokens
       between the cached and uncached samplers); "highest" keeps true float32, so the
       sampler's and the trainer's log-probabilities agree. No effect on CPUs.
+    remat: rematerialise each block in the backward pass (`jax.checkpoint`, via
+      `flax.linen.remat`): the gradient keeps one activation per block instead of all
+      of the block's intermediates, for about one more forward pass of compute. The
+      parameters and outputs are the same either way.
   """
   vocab_size: int
   hidden_size: int
@@ -96,6 +100,7 @@ class LMConfig:
   attention_bias: bool = False
   param_dtype: str = "float32"
   matmul_precision: str = "highest"
+  remat: bool = False
 
   def __post_init__(self):
     if self.head_dim is None:
@@ -392,7 +397,8 @@ class CausalLM(nn.Module):
       # Every written slot precedes the new tokens; unwritten slots have mask False.
       layer_caches = (cache.keys, cache.values)
       allowed_cached = jnp.broadcast_to(cache.mask[:, None, :], (b, l, cache.mask.shape[1]))
-    blocks = nn.scan(Block, variable_axes={"params": 0}, split_rngs={"params": True},
+    blocks = nn.scan(nn.remat(Block) if c.remat else Block,
+                     variable_axes={"params": 0}, split_rngs={"params": True},
                      in_axes=(0, nn.broadcast, nn.broadcast, nn.broadcast, nn.broadcast),
                      length=c.num_layers)
     h, new_kv = blocks(c, name="layers")(h, layer_caches, cos, sin, allowed_new, allowed_cached)

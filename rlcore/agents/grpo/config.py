@@ -38,6 +38,7 @@ def default_config():
   c.model.hf_path = ""          # task = dataset: the local HF checkpoint folder
   c.model.param_dtype = "float32"  # the policy's parameters: float32 or bfloat16 (then
                                    # trained through a float32 master copy and Adam state)
+  c.model.remat = False         # rematerialise each block in the update (less memory)
   # task = "dataset": prompts and answers (rlcore.agents.grpo.tasks.DatasetTask).
   c.dataset = mlc.ConfigDict()
   c.dataset.path = ""           # JSONL file, one {prompt_field, answer_field} object per line

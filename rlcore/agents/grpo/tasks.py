@@ -27,7 +27,6 @@ Every task has the same methods (`make_task` picks one): `initial_params`, `trai
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from typing import NamedTuple, Optional, Sequence
 
@@ -56,8 +55,8 @@ class ArithmeticTask:
     self.config = config
     self.tokenizer = text.CharTokenizer()
     self.sft_config = sft.lm_config(config, self.tokenizer.vocab_size)   # float32
-    self.lm_config = dataclasses.replace(self.sft_config,
-                                         param_dtype=str(config.model.param_dtype))
+    self.lm_config = self.sft_config.replace(param_dtype=str(config.model.param_dtype),
+                                             remat=bool(config.model.remat))
     self.prompt_len = text.TASK_MAX_PROMPT_LEN
     self.eos_id, self.pad_id = self.tokenizer.eos_id, self.tokenizer.pad_id
     self.difficulties = tuple(config.difficulties)
@@ -166,7 +165,8 @@ class DatasetTask:
     self.tokenizer = HFTokenizer(self.path)
     file = os.path.join(self.path, "config.json")
     try:
-      self.lm_config = lm.config_from_hf(_read_hf_config(self.path), str(m.param_dtype))
+      self.lm_config = lm.config_from_hf(_read_hf_config(self.path), str(m.param_dtype)
+                                         ).replace(remat=bool(m.remat))
     except ValueError as e:
       raise (e if str(e).startswith(file) else ValueError(f"{file}: {e}")) from None
     if self.tokenizer.vocab_size > self.lm_config.vocab_size:
