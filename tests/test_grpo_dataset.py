@@ -264,3 +264,52 @@ def test_bfloat16_parameters_train_through_a_float32_master_copy(files):
   # weight is near 0 (the zero-initialised biases; measured: 1,077 of 27,932).
   assert moved_master > 20_000 and moved_params < moved_master / 10, (moved_master,
                                                                       moved_params)
+
+
+SHARD_SCRIPT = r"""
+import json, sys, jax, numpy as np
+sys.path.insert(0, sys.argv[3])
+from rlcore import experiment
+from rlcore.agents import grpo
+out = {"devices": jax.device_count()}
+for shard in (False, True):
+  c = grpo.default_config()
+  c.task, c.model.hf_path, c.dataset.path = "dataset", sys.argv[1], sys.argv[2]
+  c.prompts_per_step, c.group_size, c.max_completion_len, c.eval_problems = 4, 4, 16, 4
+  c.lr, c.model.shard_params = 1e-3, shard
+  c.dataset.reward_fn = "rlcore_test_dataset_rewards:digits"
+  agent = grpo.make_agent(c)
+  state, m = agent.run_chunk(agent.init(jax.random.key(0), seed=0), 2)
+  leaves = jax.tree.leaves((state.params, state.opt_state))
+  out[str(shard)] = {
+      "loss": m["loss"].tolist(), "reward": m["verifier_reward"].tolist(),
+      "params": [np.asarray(x, np.float64).ravel()[:50].tolist()
+                 for x in jax.tree.leaves(state.params)],
+      "split": sum(len(x.sharding.device_set) == 4 and not x.sharding.is_fully_replicated
+                   for x in leaves),
+      "arrays": len(leaves)}
+print("RESULT", json.dumps(out))
+"""
+
+
+def test_parameters_and_optimiser_state_sharded_over_four_devices_train_as_on_one(files):
+  """Two updates with `model.shard_params` on 4 simulated CPU devices: the same losses
+  and parameters as unsharded, with the arrays split over the devices."""
+  import subprocess
+  from tests.helpers import quick_compile_env
+  env = quick_compile_env(dict(os.environ, JAX_PLATFORMS="cpu",
+                               XLA_FLAGS="--xla_force_host_platform_device_count=4"))
+  proc = subprocess.run([sys.executable, "-c", SHARD_SCRIPT, files["ckpt"], files["data"],
+                         str(files["root"])], env=env, capture_output=True, text=True,
+                        timeout=600, cwd=os.path.dirname(os.path.dirname(__file__)))
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  out = json.loads([l for l in proc.stdout.splitlines() if l.startswith("RESULT")][-1][7:])
+  one, four = out["False"], out["True"]
+  assert out["devices"] == 4 and one["split"] == 0
+  # Every array is split but Adam's step count (a scalar): each of this model's arrays
+  # has an axis divisible by 4.
+  assert four["split"] == four["arrays"] - 1, (four["split"], four["arrays"])
+  assert one["reward"] == four["reward"]          # the same samples
+  np.testing.assert_allclose(four["loss"], one["loss"], rtol=1e-5, atol=1e-6)
+  for a, b in zip(one["params"], four["params"]):
+    np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)

@@ -242,3 +242,15 @@ def test_no_retrace_on_second_call(peaked, prompts):
              dict(temperature=0, top_p=1, eos_id=(7,))]:              # ints, a 1-tuple
     jax.block_until_ready(_sample(peaked, tokens + 1, mask, key=1, **kw))
   assert sampling._generate_jit._cache_size() == before
+
+
+@pytest.mark.parametrize("shape,n,expected", [
+    ((2, 32, 64), 4, (None, None, "fsdp")),   # stacked kernels: the largest axis
+    ((64, 64), 4, ("fsdp",)),                 # a tie: the first
+    ((8, 3), 4, ("fsdp",)),
+    ((6, 3), 4, ()),                          # nothing divisible: replicated
+    ((), 4, ()),
+    ((64,), 1, ())])
+def test_sharding_spec_splits_the_largest_divisible_axis(shape, n, expected):
+  from jax.sharding import PartitionSpec
+  assert lm.sharding.spec(shape, n) == PartitionSpec(*expected)

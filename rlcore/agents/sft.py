@@ -50,7 +50,7 @@ def _cache_key(config) -> str:
   # The warm start is trained in float32 without remat whatever model.param_dtype and
   # model.remat say (GRPO casts it).
   model = {k: v for k, v in config.model.to_dict().items()
-           if k not in ("hf_path", "param_dtype", "remat")}
+           if k not in ("hf_path", "param_dtype", "remat", "shard_params")}
   payload = json.dumps({"model": model, "sft": {
       k: v for k, v in config.sft.to_dict().items()
       if k != "cache_dir" and not (k == "slip_by_verbosity" and not v)

@@ -19,6 +19,7 @@ a checkpoint folder that transformers loads. A checkpoint's chat template: `lm.l
 messages)` (jinja2, rendered as transformers renders it).
 """
 
+from rlcore.lm import sharding
 from rlcore.lm.chat_template import ChatTemplate, load_chat_template
 from rlcore.lm.chat_template import render as render_chat
 from rlcore.lm.hf import (
@@ -34,6 +35,6 @@ __all__ = [
     "CausalLM", "ChatTemplate", "KVCache", "LMConfig", "SampleOutput", "apply", "config_from_hf",
     "count_params", "entropy_from_logits", "init_cache", "init_params", "load_eos_ids",
     "load_chat_template", "load_hf", "load_tokenizer", "logprobs_from_logits", "positions_from_mask",
-    "read_safetensors", "render_chat", "save_hf", "rotary_tables", "sample", "sample_without_cache", "token_entropy",
+    "read_safetensors", "render_chat", "save_hf", "sharding", "rotary_tables", "sample", "sample_without_cache", "token_entropy",
     "token_logprobs", "top_p_filter",
 ]

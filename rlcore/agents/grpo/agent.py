@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import rlcore
+from rlcore import lm
 from rlcore.agents.validation import check_hparams
 from rlcore.agents.grpo import rewards
 from rlcore.agents.grpo import config as config_lib
@@ -128,12 +129,23 @@ def make_agent(config, *, constrain_batch=None) -> GRPOAgent:
       params, batch["tokens"], batch["mask"], lm_config=lm_config,
       prompt_len=settings.prompt_len)
 
+  mesh = lm.sharding.device_mesh() if config.model.shard_params else None
+
+  def place(state):
+    """With `model.shard_params`: parameters, reference and optimiser state split over
+    every device (`rlcore.lm.sharding`; a no-op for a state already placed)."""
+    if mesh is None:
+      return state
+    return state._replace(**lm.sharding.place(
+        dict(params=state.params, opt_state=state.opt_state, ref_params=state.ref_params),
+        mesh))
+
   def init(key, hparams=None, *, seed=0):
     check_hparams(hparams, {})   # no traced hyperparameters: refuses any key
     params = task.initial_params()
-    return GRPOState(params=params, opt_state=update_lib.init_optimizer(settings, params),
-                     ref_params=params, shaping_state=shaping.init(), key=key,
-                     step=jnp.zeros((), jnp.int32), seed=jnp.asarray(seed, jnp.int32))
+    return place(GRPOState(params=params, opt_state=update_lib.init_optimizer(settings, params),
+                           ref_params=params, shaping_state=shaping.init(), key=key,
+                           step=jnp.zeros((), jnp.int32), seed=jnp.asarray(seed, jnp.int32)))
 
   def monitor(state):
     """LASER-D's monitor pass: M train prompts × G samples -> updated shaping state."""
@@ -208,6 +220,7 @@ def make_agent(config, *, constrain_batch=None) -> GRPOAgent:
     return out
 
   def run_chunk(state, n):
+    state = place(state)      # e.g. a state restored from a checkpoint onto one device
     records = []
     for _ in range(n):
       state, m = train_step(state)

@@ -39,6 +39,7 @@ def default_config():
   c.model.param_dtype = "float32"  # the policy's parameters: float32 or bfloat16 (then
                                    # trained through a float32 master copy and Adam state)
   c.model.remat = False         # rematerialise each block in the update (less memory)
+  c.model.shard_params = False  # split parameters and optimiser state over all devices
   # task = "dataset": prompts and answers (rlcore.agents.grpo.tasks.DatasetTask).
   c.dataset = mlc.ConfigDict()
   c.dataset.path = ""           # JSONL file, one {prompt_field, answer_field} object per line
