@@ -1,7 +1,7 @@
 """GRPO on a local Hugging Face checkpoint and a JSONL dataset (`rlcore.agents.grpo.tasks`).
 
 A tiny random Qwen2 and a byte-level BPE tokenizer with a ChatML template, saved by
-transformers, and a synthetic GSM8K-style dataset (tests/hf_fixtures.py): the prompts
+transformers, and a synthetic GSM8K-style dataset (`rlcore.lm.toy`): the prompts
 render and tokenise as transformers does, the verifier and the hooks score what they
 should, a trivial reward rises within a few updates, a run resumes bit for bit, and bad
 input fails naming the file and the field.
@@ -21,7 +21,7 @@ transformers = pytest.importorskip("transformers")
 
 from rlcore import experiment  # noqa: E402
 from rlcore.agents import grpo  # noqa: E402
-from tests import hf_fixtures  # noqa: E402
+from rlcore.lm import toy  # noqa: E402
 
 REWARDS_MODULE = "rlcore_test_dataset_rewards"
 REWARDS = '''
@@ -44,8 +44,8 @@ def nan_scores(prompts, completions, answers):
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
   root = tmp_path_factory.mktemp("hf")
-  ckpt = hf_fixtures.write_checkpoint(str(root / "ckpt"))
-  data = hf_fixtures.write_dataset(str(root / "data.jsonl"))
+  ckpt = toy.write_checkpoint(str(root / "ckpt"))
+  data = toy.write_dataset(str(root / "data.jsonl"))
   (root / f"{REWARDS_MODULE}.py").write_text(REWARDS)
   sys.path.insert(0, str(root))
   yield {"root": root, "ckpt": ckpt, "data": data}

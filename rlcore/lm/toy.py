@@ -1,6 +1,12 @@
-"""A tiny random Qwen2 checkpoint, a byte-level BPE tokenizer trained here, and a small
-synthetic JSONL dataset of GSM8K-style problems, all written by transformers /
-tokenizers into a folder (nothing is downloaded). Needs torch, transformers, tokenizers.
+"""A toy Hugging Face checkpoint and dataset for trying the HF path without a download:
+a tiny random Qwen2, a byte-level BPE tokenizer trained here with a ChatML template, and
+a small synthetic JSONL dataset of GSM8K-style problems, written by transformers and
+tokenizers into a folder. Used by the tests, benchmarks/grpo_vs_trl.py and the Colab
+notebook of `configs/grpo_dataset.py`. Needs torch, transformers and tokenizers
+(imported when called; not imported by `rlcore.lm`).
+
+    from rlcore.lm import toy
+    toy.write_checkpoint("toy_ckpt"); toy.write_dataset("toy.jsonl")
 
 Sizes: vocabulary 282 (the 256 bytes, 23 BPE merges of the corpus, <|endoftext|>,
 <|im_start|>, <|im_end|>; the model's embedding has 288 rows), hidden 32, intermediate
@@ -12,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 
-CHATML = (   # Qwen2's ChatML layout (written for these tests, not copied)
+CHATML = (   # Qwen2's ChatML layout (written here, not copied)
     "{%- for message in messages %}"
     "{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>\\n' }}"
     "{%- endfor %}"
@@ -37,6 +43,7 @@ def problems(n: int, seed: int = 0) -> list[dict]:
 
 
 def write_dataset(path: str, n: int = 48, seed: int = 0) -> str:
+  """Writes `problems(n, seed)` as JSONL to `path`."""
   with open(path, "w", encoding="utf-8") as f:
     for row in problems(n, seed):
       f.write(json.dumps(row) + "\n")
