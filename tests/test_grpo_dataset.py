@@ -313,3 +313,25 @@ def test_parameters_and_optimiser_state_sharded_over_four_devices_train_as_on_on
   np.testing.assert_allclose(four["loss"], one["loss"], rtol=1e-5, atol=1e-6)
   for a, b in zip(one["params"], four["params"]):
     np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
+
+
+def test_without_reference_diagnostics_the_same_update_skips_two_forward_passes(files):
+  """At β = 0, no occupancy penalty and one on-policy step per batch, turning the
+  reference diagnostics off skips the old and reference log-probs: the same update (the
+  ratio is 1 either way), kl and occupancy_* not measured (NaN), kl no longer checked."""
+  runs = {}
+  for diagnostics in (True, False):
+    agent = grpo.make_agent(_config(files, **{
+        "kl_coef": 0.0, "inner_epochs": 1, "num_minibatches": 1, "lr": 1e-3,
+        "reference_diagnostics": diagnostics,
+        "dataset.reward_fn": f"{REWARDS_MODULE}:digits"}))
+    state, m = agent.run_chunk(agent.init(jax.random.key(0), seed=0), 1)
+    runs[diagnostics] = (agent, state, m)
+  (a_on, s_on, m_on), (a_off, s_off, m_off) = runs[True], runs[False]
+  assert "kl" in a_on.finite_metrics and "kl" not in a_off.finite_metrics
+  assert np.isfinite(m_on["kl"]).all() and np.isnan(m_off["kl"]).all()
+  assert np.isfinite(m_on["occupancy_chi2"]).all() and np.isnan(m_off["occupancy_chi2"]).all()
+  np.testing.assert_allclose(m_off["loss"], m_on["loss"], rtol=1e-5, atol=1e-7)
+  assert m_on["loss"][0] != 0.0
+  for x, y in zip(jax.tree.leaves(s_on.params), jax.tree.leaves(s_off.params)):
+    np.testing.assert_allclose(np.asarray(y), np.asarray(x), rtol=1e-5, atol=1e-6)

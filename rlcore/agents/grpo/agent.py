@@ -125,6 +125,13 @@ def make_agent(config, *, constrain_batch=None) -> GRPOAgent:
   shaping = rewards.make_shaping(config)
   monitored = config_lib.monitored_index(config)
   P, G = int(config.prompts_per_step), int(config.group_size)
+  # The reference's log-probs feed the KL term, the occupancy penalty and, with
+  # `reference_diagnostics`, the kl and occupancy_* metrics; without any of them (and
+  # with one on-policy step per batch) neither they nor the old log-probs are computed:
+  # two forward passes fewer per update, as TRL at β = 0 and num_iterations = 1.
+  needs_reference = (float(config.kl_coef) > 0 or config.occupancy.kind != "none"
+                     or bool(config.reference_diagnostics))
+  needs_old = needs_reference or config.inner_epochs * config.num_minibatches > 1
   logprobs = lambda params, batch: update_lib.completion_logprobs(
       params, batch["tokens"], batch["mask"], lm_config=lm_config,
       prompt_len=settings.prompt_len)
@@ -181,10 +188,16 @@ def make_agent(config, *, constrain_batch=None) -> GRPOAgent:
                                  response_mask=out.response_mask), out.lengths,
                             prompt_len=settings.prompt_len, max_len=sampler.max_new_tokens)
     # Old and reference log-probs first: the occupancy penalty of the rewards reads them.
-    batch["old_logprobs"] = logprobs(state.params, batch)
-    batch["ref_logprobs"] = logprobs(state.ref_params, batch)
-    seq_log_ratio = sequence_log_ratio(batch["old_logprobs"], batch["ref_logprobs"],
-                                       batch.pop("response_mask")).reshape(P, G)
+    # Both are skipped where nothing reads them (see `needs_reference`).
+    response_mask = batch.pop("response_mask")
+    if needs_old:
+      batch["old_logprobs"] = logprobs(state.params, batch)
+    if needs_reference:
+      batch["ref_logprobs"] = logprobs(state.ref_params, batch)
+      seq_log_ratio = sequence_log_ratio(batch["old_logprobs"], batch["ref_logprobs"],
+                                         response_mask).reshape(P, G)
+    else:
+      seq_log_ratio = jnp.zeros((P, G), jnp.float32)
     adv, shaped, shaping_state, adv_stats = rewards.jitted_advantages(
         reward_settings, scored, out.response_mask, state.shaping_state, seq_log_ratio)
     batch["advantages"] = adv[:, :batch["loss_mask"].shape[1]]
@@ -196,6 +209,8 @@ def make_agent(config, *, constrain_batch=None) -> GRPOAgent:
     t_update = time.perf_counter()
 
     metrics = _training_metrics(config, task, r, scored, steps, shaped, aux, adv_stats)
+    if not needs_reference:     # no reference log-probs: its statistics are not measured
+      metrics.update({k: float("nan") for k in metrics if k.startswith("occupancy_")})
     metrics.update(time_sample=t_sample - t0, time_score=t_score - t_sample,
                    time_advantages=t_adv - t_score, time_update=t_update - t_adv)
     if monitored is not None:
@@ -235,6 +250,7 @@ def make_agent(config, *, constrain_batch=None) -> GRPOAgent:
 
   return GRPOAgent(init=init, run_chunk=run_chunk, num_updates=int(config.num_updates),
                    steps_per_update=P * G, default_hparams=dict,
-                   plot_metrics=PLOT_METRICS, finite_metrics=("loss", "pg_loss", "kl"),
+                   plot_metrics=PLOT_METRICS,
+                   finite_metrics=("loss", "pg_loss") + (("kl",) if needs_reference else ()),
                    vectorized=False, evaluate=None,
                    evaluate_held_out=evaluate_held_out, lm_config=lm_config, task=task)

@@ -86,6 +86,8 @@ def default_config():
   c.clip_high = 0.28            # upper ratio clip: ρ <= 1 + clip_high
   c.kl_coef = 0.001             # β of the KL penalty to the reference (warm start)
   c.kl_kind = "k3"              # KL estimator: k1, k2 or k3
+  c.reference_diagnostics = True  # at kl_coef = 0 without an occupancy penalty, still log
+                                  # kl and occupancy_* (one more forward pass per update)
   c.aggregation = "token-mean"  # token aggregation of the loss (rlcore.losses.AGGREGATIONS)
   c.inner_epochs = 2            # epochs over each batch
   c.num_minibatches = 2         # minibatches per epoch

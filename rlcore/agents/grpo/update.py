@@ -102,11 +102,20 @@ def completion_logprobs(params, tokens, mask, *, lm_config, prompt_len):
 
 
 def loss(params, batch, s: UpdateSettings):
-  """The clipped loss plus β · KL of one minibatch; returns (loss, statistics)."""
+  """The clipped loss plus β · KL of one minibatch; returns (loss, statistics).
+
+  Without `old_logprobs` in the batch (one on-policy step per batch) the ratio's
+  denominator is the current log-probabilities, stopped: ρ = 1 in value, as TRL does
+  at num_iterations = 1. Without `ref_logprobs` (β = 0 and no reference diagnostics)
+  there is no KL term and the `kl` statistic is NaN.
+  """
   lp = lm.token_logprobs(params, s.lm_config, batch["tokens"], batch["mask"])[:, s.prompt_len:]
-  pg, st = rlcore.ppo_clip_loss(lp, batch["old_logprobs"], batch["advantages"],
+  old = batch["old_logprobs"] if "old_logprobs" in batch else jax.lax.stop_gradient(lp)
+  pg, st = rlcore.ppo_clip_loss(lp, old, batch["advantages"],
                                 batch["loss_mask"], clip_low=s.clip_low,
                                 clip_high=s.clip_high, aggregation=s.aggregation)
+  if "ref_logprobs" not in batch:
+    return pg, dict(st, pg_loss=pg, kl=jnp.full((), jnp.nan, jnp.float32))
   kl_tok = rlcore.kl_estimate(lp, batch["ref_logprobs"], s.kl_kind)
   kl = rlcore.aggregate_tokens(kl_tok, batch["loss_mask"], s.aggregation)
   return pg + s.kl_coef * kl, dict(st, pg_loss=pg, kl=kl)
@@ -119,8 +128,8 @@ def update(params, opt_state, batch, key, s: UpdateSettings):
   Args:
     params: policy parameters.
     opt_state: `init_optimizer(s, params)`.
-    batch: tokens, mask [B, PL + W]; advantages, loss_mask, old_logprobs,
-      ref_logprobs [B, W].
+    batch: tokens, mask [B, PL + W]; advantages, loss_mask [B, W]; old_logprobs and
+      ref_logprobs [B, W], each optional (see `loss`).
     key: PRNG key of the minibatch permutations.
     s: the settings.
 

@@ -1,0 +1,203 @@
+"""GRPO steps per second: rlcore's GRPO against TRL's `GRPOTrainer` on the same tiny Qwen2.
+
+Both train the toy checkpoint of `rlcore.lm.toy` (a random Qwen2: vocabulary 282 in a
+288-row embedding, hidden 32, intermediate 64, 2 layers, 4 query and 2 key/value heads,
+tied embeddings; 27,936 parameters; its byte-level BPE tokenizer and ChatML template) on
+its synthetic GSM8K-style prompts, rendered with that chat template, with the same
+settings: 8 prompts x 8 completions per step, at most 32 completion tokens, temperature 1
+(no top-k or top-p), one optimiser step per batch (TRL's num_iterations = 1, rlcore's
+inner_epochs = num_minibatches = 1), Adam (TRL's AdamW with weight decay 0) at a
+constant lr 3e-3, gradient clip 1.0, ratio clip [0.8, 1.28], token-mean loss (TRL's
+"dapo"), group-normalised advantages, no KL (β = 0), float32 on the CPU. The reward is a
+trivially learnable one (the fraction of a completion's characters that are digits), so
+the per-step reward curves can be compared.
+
+Each run is a separate process (`--worker`), the trainers alternate per seed, and the
+first `--warmup` steps (compiling, for rlcore) are left out of the steady-state times.
+Per step: sampling (generation), scoring (decoding and the reward function), the rest
+(old/reference log-probabilities, advantages and the update) and the whole step.
+
+    python benchmarks/grpo_vs_trl.py --trl_python=/path/to/trl-venv/bin/python
+    python benchmarks/grpo_vs_trl.py --seeds=0 --steps=10 --json out.json   # quick
+
+TRL runs in the interpreter `--trl_python` (default: this one), which needs trl,
+torch and transformers; rlcore runs here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+P, G, N, LR = 8, 8, 32, 3e-3
+
+
+def digits(completions):
+  """The fraction of each completion's characters that are digits."""
+  return [sum(ch.isdigit() for ch in c) / max(len(c), 1) for c in completions]
+
+
+def run_rlcore(folder, seed, steps):
+  import jax
+  from rlcore.agents import grpo
+  module = os.path.join(folder, "bench_rewards.py")
+  with open(module, "w") as f:
+    f.write("def digits(prompts, completions, answers):\n"
+            "  return [sum(ch.isdigit() for ch in c) / max(len(c), 1) for c in completions]\n")
+  sys.path.insert(0, folder)
+  c = grpo.default_config()
+  c.task, c.model.hf_path, c.dataset.path = "dataset", folder + "/ckpt", folder + "/data.jsonl"
+  c.dataset.reward_fn = "bench_rewards:digits"
+  c.prompts_per_step, c.group_size, c.max_completion_len = P, G, N
+  c.temperature, c.top_p, c.lr, c.kl_coef, c.max_grad_norm = 1.0, 1.0, LR, 0.0, 1.0
+  c.clip_low, c.clip_high, c.aggregation, c.advantage = 0.2, 0.28, "token-mean", "grpo"
+  c.inner_epochs = c.num_minibatches = 1
+  # As TRL at β = 0 and num_iterations = 1: no reference model, no separate forward pass
+  # for the old log-probabilities (the kl and occupancy_* metrics are not measured).
+  c.reference_diagnostics = False
+  c.num_updates, c.eval_every = 10 ** 6, 10 ** 6
+  agent = grpo.make_agent(c)
+  state = agent.init(jax.random.key(seed), seed=seed)
+  rows = []
+  for _ in range(steps):
+    t0 = time.perf_counter()
+    state, m = agent.run_chunk(state, 1)
+    total = time.perf_counter() - t0
+    rows.append(dict(reward=float(m["verifier_reward"][0]), total=total,
+                     sample=float(m["time_sample"][0]), score=float(m["time_score"][0]),
+                     rest=total - float(m["time_sample"][0]) - float(m["time_score"][0])))
+  return rows
+
+
+def run_trl(folder, seed, steps):
+  import datasets
+  import torch
+  import transformers
+  from trl import GRPOConfig, GRPOTrainer
+  torch.set_num_threads(os.cpu_count())
+  rows_in = [json.loads(l) for l in open(folder + "/data.jsonl")]
+  data = datasets.Dataset.from_list(
+      [{"prompt": [{"role": "user", "content": r["question"]}]} for r in rows_in])
+
+  def reward(completions, **_):
+    return digits([c[0]["content"] if isinstance(c, list) else c for c in completions])
+
+  args = GRPOConfig(
+      output_dir=os.path.join(folder, f"trl_{seed}"), per_device_train_batch_size=P * G,
+      num_generations=G, max_completion_length=N, temperature=1.0, top_p=1.0, top_k=0,
+      num_iterations=1, learning_rate=LR, lr_scheduler_type="constant", warmup_steps=0,
+      weight_decay=0.0, max_grad_norm=1.0, beta=0.0, epsilon=0.2, epsilon_high=0.28,
+      loss_type="dapo", scale_rewards="group", max_steps=steps, logging_steps=1,
+      report_to=[], seed=seed, use_cpu=True, bf16=False, save_strategy="no",
+      gradient_accumulation_steps=1, dataloader_num_workers=0, disable_tqdm=True)
+  model = transformers.AutoModelForCausalLM.from_pretrained(folder + "/ckpt",
+                                                            dtype=torch.float32)
+  tok = transformers.AutoTokenizer.from_pretrained(folder + "/ckpt")
+  trainer = GRPOTrainer(model=model, reward_funcs=reward, args=args, train_dataset=data,
+                        processing_class=tok)
+  clock = {"generate": 0.0, "rewards": 0.0}
+
+  def timed(name, fn):
+    def wrapper(*a, **k):
+      t = time.perf_counter()
+      try:
+        return fn(*a, **k)
+      finally:
+        clock[name] += time.perf_counter() - t
+    return wrapper
+
+  trainer._generate = timed("generate", trainer._generate)
+  trainer._calculate_rewards = timed("rewards", trainer._calculate_rewards)
+  rows = []
+
+  class Timer(transformers.TrainerCallback):
+    def on_step_begin(self, *a, **k):
+      clock.update(generate=0.0, rewards=0.0, start=time.perf_counter())
+
+    def on_step_end(self, *a, **k):
+      total = time.perf_counter() - clock["start"]
+      rows.append(dict(total=total, sample=clock["generate"],
+                       score=clock["rewards"],
+                       rest=total - clock["generate"] - clock["rewards"]))
+
+  trainer.add_callback(Timer())
+  trainer.train()
+  rewards = [h["reward"] for h in trainer.state.log_history if "reward" in h]
+  for r, x in zip(rows, rewards):
+    r["reward"] = float(x)
+  return rows
+
+
+def summarise(rows, warmup):
+  steady = rows[warmup:]
+  med = lambda k: statistics.median(r[k] for r in steady)
+  return dict(steps_per_s=1.0 / med("total"), total_s=med("total"), sample_s=med("sample"),
+              score_s=med("score"), rest_s=med("rest"),
+              first_steps_s=sum(r["total"] for r in rows[:warmup]),
+              rewards=[round(r["reward"], 4) for r in rows])
+
+
+def main():
+  ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  ap.add_argument("--trl_python", default=sys.executable)
+  ap.add_argument("--seeds", default="0,1,2")
+  ap.add_argument("--steps", type=int, default=30)
+  ap.add_argument("--warmup", type=int, default=3)
+  ap.add_argument("--hidden_size", type=int, default=32)
+  ap.add_argument("--num_layers", type=int, default=2)
+  ap.add_argument("--json", default="")
+  ap.add_argument("--worker", choices=("rlcore", "trl"), help=argparse.SUPPRESS)
+  ap.add_argument("--folder", help=argparse.SUPPRESS)
+  ap.add_argument("--seed", type=int, help=argparse.SUPPRESS)
+  args = ap.parse_args()
+  if args.worker:
+    fn = run_rlcore if args.worker == "rlcore" else run_trl
+    print("ROWS", json.dumps(fn(args.folder, args.seed, args.steps)))
+    return
+  from rlcore.lm import toy
+  folder = tempfile.mkdtemp(prefix="grpo_vs_trl_")
+  toy.write_checkpoint(folder + "/ckpt", hidden_size=args.hidden_size,
+                      num_layers=args.num_layers)
+  toy.write_dataset(folder + "/data.jsonl", n=64)
+  here = os.path.abspath(__file__)
+  root = os.path.dirname(os.path.dirname(here))
+  results = {"rlcore": {}, "trl": {}}
+  for seed in [int(s) for s in args.seeds.split(",")]:
+    for name in ("rlcore", "trl") if seed % 2 == 0 else ("trl", "rlcore"):
+      python = sys.executable if name == "rlcore" else args.trl_python
+      env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+      t = time.perf_counter()
+      proc = subprocess.run([python, here, "--worker", name, "--folder", folder, "--seed",
+                             str(seed), "--steps", str(args.steps)], capture_output=True,
+                            text=True, env=env, cwd=root)
+      if proc.returncode:
+        sys.exit(f"{name} seed {seed} failed:\n{proc.stderr[-3000:]}")
+      rows = json.loads([l for l in proc.stdout.splitlines() if l.startswith("ROWS")][-1][5:])
+      s = summarise(rows, args.warmup)
+      s["wall_s"] = time.perf_counter() - t
+      results[name][seed] = s
+      print(f"{name:>6} seed {seed}: {s['steps_per_s']:.2f} steps/s (step {s['total_s']:.3f} s: "
+            f"sample {s['sample_s']:.3f}, score {s['score_s']:.3f}, rest {s['rest_s']:.3f}); "
+            f"first {args.warmup} steps {s['first_steps_s']:.1f} s; process {s['wall_s']:.0f} s; "
+            f"reward first 5 {sum(s['rewards'][:5]) / 5:.3f}, last 5 "
+            f"{sum(s['rewards'][-5:]) / 5:.3f}", flush=True)
+  for name, runs in results.items():
+    sps = [r["steps_per_s"] for r in runs.values()]
+    print(f"{name}: median steps/s over seeds {statistics.median(sps):.2f} ({sps})")
+  ratio = (statistics.median(r["steps_per_s"] for r in results["rlcore"].values())
+           / statistics.median(r["steps_per_s"] for r in results["trl"].values()))
+  print(f"rlcore / TRL steps per second: {ratio:.2f}x")
+  if args.json:
+    with open(args.json, "w") as f:
+      json.dump(dict(results=results, ratio=ratio, settings=dict(P=P, G=G, N=N, lr=LR)), f,
+                indent=1)
+
+
+if __name__ == "__main__":
+  main()
