@@ -18,10 +18,13 @@ Per step: sampling (generation), scoring (decoding and the reward function), the
 (old/reference log-probabilities, advantages and the update) and the whole step.
 
     python benchmarks/grpo_vs_trl.py --trl_python=/path/to/trl-venv/bin/python
+    python benchmarks/grpo_vs_trl.py --hidden_size=128 --num_layers=4   # a wider model
     python benchmarks/grpo_vs_trl.py --seeds=0 --steps=10 --json out.json   # quick
 
 TRL runs in the interpreter `--trl_python` (default: this one), which needs trl,
-torch and transformers; rlcore runs here.
+torch and transformers; rlcore runs here. rlcore runs with `reference_diagnostics =
+False`: at β = 0 TRL computes neither reference nor old log-probabilities, and neither
+does rlcore then. Results: benchmarks/README.md ("GRPO against TRL's GRPOTrainer").
 """
 
 from __future__ import annotations

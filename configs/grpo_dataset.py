@@ -14,7 +14,9 @@ gives a wrong one, -1 if none or truncated. `dataset.reward_fn = "module:functio
 puts your own score per completion in place of that; `reward = "process"` with
 `dataset.step_scorer = "module:function"` scores each reasoning step (steps end at
 tokens ending in `dataset.step_separator`, a blank line, as PURE splits them) for PURE's
-min-form credit. `rlcore.agents.grpo.tasks` documents the hooks' signatures.
+min-form credit; `reward = "pointwise_rm"` reads a reward model's scores from
+`dataset.reward_fn`, for Pref-GRPO's win rates (`pref.enabled`).
+`rlcore.agents.grpo.tasks` documents the hooks' signatures.
 
 Launch (both paths are required; any other key as usual):
 

@@ -116,40 +116,68 @@ def test_a_trivial_reward_rises_within_a_small_budget(files):
   assert np.isfinite(m["loss"]).all() and "format_rate" in m and "length_d0" not in m
 
 
-def test_runner_resumes_a_dataset_run_with_identical_parameters_and_exports_it(tmp_path,
+def test_sigkill_then_resume_gives_identical_parameters_and_the_export_loads(tmp_path,
                                                                               files):
-  """Crash after the first chunk (the last checkpoint and the summary lost), rerun:
-  the same parameters and metrics as the uninterrupted run; then the run's policy
-  exported as a Hugging Face checkpoint."""
+  """`experiments/main.py` on the dataset config, SIGKILLed after its third checkpoint and
+  run again: the same parameters and metrics as an uninterrupted run; then the run's
+  policy exported with --export_hf as a Hugging Face checkpoint."""
+  import signal
+  import subprocess
+  import time
   from rlcore import io as rio
-  c = experiment.with_runner_defaults(_config(files, **{
-      "num_updates": 4, "eval_every": 2, "shaping.chain": "laser",
-      "shaping.target_length": 8, "lr": 1e-3}))
-  c.chunk_updates = 2
-  experiment.run(c, str(tmp_path / "full"), progress=False)
-  crash = tmp_path / "crash"
-  shutil.copytree(tmp_path / "full", crash)
-  shutil.rmtree(crash / "checkpoints" / "4")
-  (crash / "summary.json").unlink()
-  experiment.run(c, str(crash), progress=False)
-  a, _, _ = experiment.load(c, str(tmp_path / "full"))
-  b, _, meta = experiment.load(c, str(crash))
-  assert meta["updates"] == 4 and int(b[0].step) == 4
+  from tests.helpers import quick_compile_env
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  main = os.path.join(root, "experiments", "main.py")
+  flags = ["--config=configs/grpo_dataset.py", f"--config.model.hf_path={files['ckpt']}",
+           f"--config.dataset.path={files['data']}", "--config.num_updates=24",
+           "--config.chunk_updates=1", "--config.prompts_per_step=4",
+           "--config.group_size=4", "--config.max_completion_len=16",
+           "--config.eval_every=8", "--config.eval_problems=4", "--config.lr=1e-3",
+           "--config.shaping.chain=laser", "--config.shaping.target_length=8",
+           "--progress=false"]
+  env = quick_compile_env(dict(os.environ, JAX_PLATFORMS="cpu",
+                               PYTHONPATH=str(files["root"]) + os.pathsep + root))
+  run = lambda workdir, *extra: subprocess.run(
+      [sys.executable, main, f"--workdir={workdir}", *flags, *extra], env=env, cwd=root,
+      capture_output=True, text=True, timeout=300, check=True)
+  killed, full = tmp_path / "killed", tmp_path / "full"
+  proc = subprocess.Popen([sys.executable, main, f"--workdir={killed}", *flags], env=env,
+                          cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  deadline = time.time() + 240
+  while time.time() < deadline:
+    done = ([int(p.name) for p in (killed / "checkpoints").glob("*") if p.name.isdigit()]
+            if (killed / "checkpoints").exists() else [])
+    if done and max(done) >= 3:
+      break
+    time.sleep(0.02)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  assert not (killed / "summary.json").exists(), "the run finished before the kill"
+  assert "resuming after update" in run(killed).stdout
+  run(full, f"--export_hf={tmp_path / 'hf'}")
+  config = experiment.load_config(os.path.join(root, "configs", "grpo_dataset.py"))
+  config = experiment.override(config, {
+      "model.hf_path": files["ckpt"], "dataset.path": files["data"], "num_updates": 24,
+      "chunk_updates": 1, "prompts_per_step": 4, "group_size": 4,
+      "max_completion_len": 16, "eval_every": 8, "eval_problems": 4, "lr": 1e-3,
+      "shaping.chain": "laser", "shaping.target_length": 8})
+  a, _, meta = experiment.load(config, str(killed))
+  b, _, _ = experiment.load(config, str(full))
+  assert meta["updates"] == 24 and int(a[0].step) == 24
   for x, y in zip(jax.tree.leaves(a[0].params), jax.tree.leaves(b[0].params)):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
   keep = lambda rs: [{k: v for k, v in r.items()
                       if not k.startswith(("time_", "wall", "steps_per"))} for r in rs]
-  assert keep(rio.read_jsonl(tmp_path / "full" / "metrics.jsonl")) == keep(
-      rio.read_jsonl(crash / "metrics.jsonl"))
-  _check_export(c, str(tmp_path / "full"), a[0].params, tmp_path / "hf", files)
+  ra, rb = (rio.read_jsonl(w / "metrics.jsonl") for w in (killed, full))
+  assert [r["update"] for r in ra] == list(range(1, 25)) and keep(ra) == keep(rb)
+  _check_export(b[0].params, tmp_path / "hf", files)
 
 
-def _check_export(config, workdir, params, out, files):
+def _check_export(params, out, files):
   """The trained policy, exported, reloads bit for bit and in transformers gives our
   logits (which differ from the untrained checkpoint's)."""
   import torch
   from rlcore import lm
-  assert grpo.export_hf(config, workdir, str(out)) == [str(out)]
   lm_config, loaded = lm.load_hf(str(out))
   for x, y in zip(jax.tree.leaves(params), jax.tree.leaves(loaded)):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
@@ -335,3 +363,23 @@ def test_without_reference_diagnostics_the_same_update_skips_two_forward_passes(
   assert m_on["loss"][0] != 0.0
   for x, y in zip(jax.tree.leaves(s_on.params), jax.tree.leaves(s_off.params)):
     np.testing.assert_allclose(np.asarray(y), np.asarray(x), rtol=1e-5, atol=1e-6)
+
+
+def test_pref_grpo_judges_the_reward_functions_scores(files):
+  """reward = "pointwise_rm" on a dataset: the reward function is the reward model whose
+  scores Pref-GRPO's judge compares; the verifier's scores stay the verifier's."""
+  _raises(r"reward='pointwise_rm' on a dataset reads .* config.dataset.reward_fn", files,
+          reward="pointwise_rm")
+  agent = grpo.make_agent(_config(files, reward="pointwise_rm", **{
+      "pref.enabled": True, "dataset.reward_fn": f"{REWARDS_MODULE}:digits"}))
+  task = agent.task
+  p = task.train[:2]
+  texts = [f"x{int(p[0].answer) + 1}", f"#### {p[1].answer}"]   # wrong, right
+  share = lambda t: sum(ch.isdigit() for ch in t) / len(t)
+  np.testing.assert_allclose(task.pointwise_scores(p, texts, None, None),
+                             [share(t) for t in texts])
+  correct, well_formed = task.verify(p, texts)
+  np.testing.assert_array_equal(task.verifier_scores(p, texts, correct, well_formed),
+                                [-0.5, 1.0])
+  _, m = agent.run_chunk(agent.init(jax.random.key(0), seed=0), 1)
+  assert np.isfinite(m["loss"]).all()

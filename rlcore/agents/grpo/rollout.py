@@ -90,8 +90,8 @@ def score(config, r: Rollout, task, rng: np.random.Generator, *, num_prompts: in
   The verifier score is the task's (`verifier_scores`: 1 correct, -0.5 wrong but well
   formed, -1 malformed or truncated, or a dataset's `reward_fn`). With
   `config.reward == "process"` the task scores every step (up to N steps: each step has
-  at least one token, so none is dropped); the pointwise reward model draws its noise
-  from `rng`.
+  at least one token, so none is dropped); the task's pointwise reward model (the
+  arithmetic task's draws its noise from `rng`).
 
   Args:
     config: the GRPO config.
@@ -115,8 +115,7 @@ def score(config, r: Rollout, task, rng: np.random.Generator, *, num_prompts: in
     steps = StepScores(np.zeros((B, 1), np.float32), np.zeros((B, 1), bool),
                        np.zeros((B, 1), np.int32))
     separators = np.zeros(response.shape, bool)
-  pw = config.pointwise
-  pointwise = pw.base + pw.signal * r.correct + pw.noise * rng.standard_normal(B)
+  pointwise = task.pointwise_scores(r.problems, r.texts, r.correct, rng)
   P, G = num_prompts, group_size
   scored = Scored(
       verifier_score=jnp.asarray(vscore.reshape(P, G)),

@@ -11,7 +11,9 @@ the update:
   prompts of a JSONL file (`rlcore.envs.text.datasets`) rendered with the tokenizer's
   chat template (`rlcore.lm.chat_template`, as transformers renders it), answers checked
   by `rlcore.envs.text.answers` (GSM8K's `####`, MATH's `\\boxed{}`), and two hooks:
-  `dataset.reward_fn` (a user's score per completion, in place of the verifier's) and
+  `dataset.reward_fn` (a user's score per completion: in place of the verifier's with
+  `reward = "outcome"`, the reward model's with `reward = "pointwise_rm"`, which
+  Pref-GRPO's judges compare) and
   `dataset.step_scorer` (a user's score per reasoning step, for `reward = "process"`,
   the steps split at `dataset.step_separator` as PURE splits them).
 
@@ -21,7 +23,7 @@ finished, -0.5 if it has an answer that is wrong, -1 if it has none or was trunc
 
 Every task has the same methods (`make_task` picks one): `initial_params`, `train_problems`,
 `held_out_problems`, `encode_prompts`, `decode`, `verify`, `verifier_scores`,
-`process_scores`, `text_metrics`, and the attributes `lm_config`, `prompt_len`, `eos_id`,
+`pointwise_scores`, `process_scores`, `text_metrics`, and the attributes `lm_config`, `prompt_len`, `eos_id`,
 `pad_id` and `has_difficulty`.
 """
 
@@ -88,6 +90,14 @@ class ArithmeticTask:
   def verifier_scores(self, problems, texts, correct, well_formed) -> np.ndarray:
     del problems, texts
     return _verifier_scores(correct, well_formed)
+
+  def pointwise_scores(self, problems, texts, correct, rng: np.random.Generator):
+    """The simulated pointwise reward model: base + signal · correct + N(0, noise²)
+    (drawn every step, whatever `config.reward`, so runs stay reproducible)."""
+    del problems, texts
+    pw = self.config.pointwise
+    return (pw.base + pw.signal * correct + pw.noise * rng.standard_normal(len(correct))
+            ).astype(np.float32)
 
   def process_scores(self, problems, texts, response: np.ndarray, lengths: np.ndarray):
     """(scores, mask, ends) [B, K] of the PRM, and the separator tokens [B, N]."""
@@ -201,10 +211,10 @@ class DatasetTask:
     if config.reward == "process" and self.step_scorer is None:
       raise ValueError("config.reward='process' on a dataset needs config.dataset.step_scorer "
                        "('module:function' scoring each reasoning step in [0, 1]).")
-    if config.reward == "pointwise_rm":
-      raise ValueError("config.reward='pointwise_rm' is the arithmetic task's simulated "
-                       "reward model; on a dataset use 'outcome' (with "
-                       "config.dataset.reward_fn for your own scores) or 'process'.")
+    if config.reward == "pointwise_rm" and self.reward_fn is None:
+      raise ValueError("config.reward='pointwise_rm' on a dataset reads the reward "
+                       "model's scores from config.dataset.reward_fn ('module:function'); "
+                       "it is not set.")
 
   def _problem(self, e: datasets.Example, template) -> DatasetProblem:
     d = self.config.dataset
@@ -248,8 +258,20 @@ class DatasetTask:
     return correct, well_formed
 
   def verifier_scores(self, problems, texts, correct, well_formed) -> np.ndarray:
-    if self.reward_fn is None:
+    """The verifier's scores, or `dataset.reward_fn`'s with `reward = "outcome"`."""
+    if self.reward_fn is None or self.config.reward != "outcome":
       return _verifier_scores(correct, well_formed)
+    return self._hook_scores(problems, texts)
+
+  def pointwise_scores(self, problems, texts, correct, rng) -> np.ndarray:
+    """With `reward = "pointwise_rm"`: `dataset.reward_fn`'s scores as the reward
+    model's (Pref-GRPO's judges compare them); zeros otherwise."""
+    del rng
+    if self.config.reward != "pointwise_rm":
+      return np.zeros(len(texts), np.float32)
+    return self._hook_scores(problems, texts)
+
+  def _hook_scores(self, problems, texts) -> np.ndarray:
     scores = _call_hook(self.reward_fn, self.config.dataset.reward_fn, problems, texts)
     return np.asarray([_one_score(s, self.config.dataset.reward_fn, i)
                        for i, s in enumerate(scores)], np.float32)
