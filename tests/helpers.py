@@ -101,3 +101,19 @@ def load_script(path: str, name: str):
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module
+
+
+def kill_after_checkpoint(proc, checkpoints, step: int, timeout_s: float = 240) -> None:
+  """SIGKILLs the subprocess `proc` once the orbax folder `checkpoints` holds a step
+  >= `step` (or after `timeout_s`), and waits for it."""
+  import signal
+  import time
+  deadline = time.time() + timeout_s
+  while time.time() < deadline:
+    done = ([int(p.name) for p in checkpoints.glob("*") if p.name.isdigit()]
+            if checkpoints.exists() else [])
+    if done and max(done) >= step:
+      break
+    time.sleep(0.02)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()

@@ -121,11 +121,9 @@ def test_sigkill_then_resume_gives_identical_parameters_and_the_export_loads(tmp
   """`experiments/main.py` on the dataset config, SIGKILLed after its third checkpoint and
   run again: the same parameters and metrics as an uninterrupted run; then the run's
   policy exported with --export_hf as a Hugging Face checkpoint."""
-  import signal
   import subprocess
-  import time
   from rlcore import io as rio
-  from tests.helpers import quick_compile_env
+  from tests.helpers import kill_after_checkpoint, quick_compile_env
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   main = os.path.join(root, "experiments", "main.py")
   flags = ["--config=configs/grpo_dataset.py", f"--config.model.hf_path={files['ckpt']}",
@@ -143,15 +141,7 @@ def test_sigkill_then_resume_gives_identical_parameters_and_the_export_loads(tmp
   killed, full = tmp_path / "killed", tmp_path / "full"
   proc = subprocess.Popen([sys.executable, main, f"--workdir={killed}", *flags], env=env,
                           cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-  deadline = time.time() + 240
-  while time.time() < deadline:
-    done = ([int(p.name) for p in (killed / "checkpoints").glob("*") if p.name.isdigit()]
-            if (killed / "checkpoints").exists() else [])
-    if done and max(done) >= 3:
-      break
-    time.sleep(0.02)
-  proc.send_signal(signal.SIGKILL)
-  proc.wait()
+  kill_after_checkpoint(proc, killed / "checkpoints", 3)
   assert not (killed / "summary.json").exists(), "the run finished before the kill"
   assert "resuming after update" in run(killed).stdout
   run(full, f"--export_hf={tmp_path / 'hf'}")

@@ -4,10 +4,8 @@ config errors, and sharding over (simulated) devices."""
 import json
 import os
 import pathlib
-import signal
 import subprocess
 import sys
-import time
 
 import jax
 import numpy as np
@@ -17,7 +15,7 @@ from rlcore import experiment as runner
 from rlcore import io as rio
 from rlcore.agents import ppo
 from tests import plot_checks
-from tests.helpers import quick_compile_env
+from tests.helpers import kill_after_checkpoint, quick_compile_env
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 MAIN = str(ROOT / "experiments" / "main.py")
@@ -101,15 +99,7 @@ def test_sigkill_mid_run_then_resume_gives_identical_parameters(tmp_path):
   proc = subprocess.Popen([sys.executable, MAIN, f"--workdir={killed}", "--progress=false",
                            *flags], env=_env(), cwd=ROOT, stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL)
-  ckpt_dir = killed / "checkpoints"
-  deadline = time.time() + 240
-  while time.time() < deadline:
-    steps = [int(p.name) for p in ckpt_dir.glob("*") if p.name.isdigit()] if ckpt_dir.exists() else []
-    if steps and max(steps) >= 9:
-      break
-    time.sleep(0.02)
-  proc.send_signal(signal.SIGKILL)
-  proc.wait()
+  kill_after_checkpoint(proc, killed / "checkpoints", 9)
   assert not (killed / "summary.json").exists(), "the run finished before the kill"
   resumed = _main(killed, *flags)
   assert "resuming after update" in resumed.stdout
