@@ -104,8 +104,9 @@ def _training_metrics(config, task, r, scored, steps, shaped, aux, adv_stats) ->
 
 def make_agent(config, *, constrain_batch=None) -> GRPOAgent:
   """Builds the GRPO agent: on the built-in task (the SFT warm start is trained or read
-  from its cache at `init`), or on a local HF checkpoint and JSONL dataset
-  (`config.model.hf_path`, `config.dataset`; see `rlcore.agents.grpo.tasks`).
+  from its cache at `init`), or with `config.task = "dataset"` on a local HF checkpoint
+  and JSONL dataset (`config.model.hf_path`, `config.dataset`; see
+  `rlcore.agents.grpo.tasks`).
 
   Args:
     config: see `rlcore.agents.grpo.default_config`.

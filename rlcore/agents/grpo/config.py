@@ -133,7 +133,7 @@ def default_config():
   c.occupancy.clip = 10.0       # bound on |λ·distance| per response (> 0)
   c.occupancy.max_logit = 20.0  # cap on d (nats) before exp (> 0; e^20 ≈ 4.9e8)
   c.eval_every = 10             # held-out evaluation every this many updates (and the last)
-  c.eval_problems = 384         # held-out problems per evaluation
+  c.eval_problems = 384         # held-out problems per evaluation (a dataset's: at most all)
   c.eval_temperature = 1.0      # sampling temperature of evaluations (0: greedy)
   return c
 
