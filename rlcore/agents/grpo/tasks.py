@@ -21,10 +21,10 @@ Both score a completion as the text task does: 1 if its answer is right and it
 finished, -0.5 if it has an answer that is wrong, -1 if it has none or was truncated
 (LASER's R); `correct` is what LASER's shaping and the accuracy metrics read.
 
-Every task has the same methods (`make_task` picks one): `initial_params`, `train_problems`,
-`held_out_problems`, `encode_prompts`, `decode`, `verify`, `verifier_scores`,
-`pointwise_scores`, `process_scores`, `text_metrics`, and the attributes `lm_config`, `prompt_len`, `eos_id`,
-`pad_id` and `has_difficulty`.
+Every task has the same methods (`make_task` picks one): `initial_params`,
+`train_problems`, `held_out_problems`, `encode_prompts`, `decode`, `verify`,
+`verifier_scores`, `pointwise_scores`, `process_scores`, `text_metrics`, and the
+attributes `lm_config`, `prompt_len`, `eos_id`, `pad_id` and `has_difficulty`.
 """
 
 from __future__ import annotations
