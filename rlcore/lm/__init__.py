@@ -15,8 +15,10 @@ Conventions: prompts are LEFT-padded [B, P] with a mask; token quantities are [B
 with a float mask; logprobs are float32 whatever the parameters' dtype. Not imported by
 `import rlcore` (it needs flax); `load_tokenizer` needs the `tokenizers` package.
 `lm.save_hf(folder, config, params, source=checkpoint)` writes trained parameters back as
-a checkpoint folder that transformers loads. A checkpoint's chat template: `lm.load_chat_template(folder)` and `lm.render_chat(template,
-messages)` (jinja2, rendered as transformers renders it).
+a checkpoint folder that transformers loads. A checkpoint's chat template:
+`lm.load_chat_template(folder)` and `lm.render_chat(template, messages)` (jinja2,
+rendered as transformers renders it). `lm.sharding` splits parameters and optimiser
+state over devices; `rlcore.lm.toy` writes a toy checkpoint (needs torch).
 """
 
 from rlcore.lm import sharding
@@ -32,9 +34,10 @@ from rlcore.lm.model import (
 from rlcore.lm.sampling import SampleOutput, sample, sample_without_cache, top_p_filter
 
 __all__ = [
-    "CausalLM", "ChatTemplate", "KVCache", "LMConfig", "SampleOutput", "apply", "config_from_hf",
-    "count_params", "entropy_from_logits", "init_cache", "init_params", "load_eos_ids",
-    "load_chat_template", "load_hf", "load_tokenizer", "logprobs_from_logits", "positions_from_mask",
-    "read_safetensors", "render_chat", "save_hf", "sharding", "rotary_tables", "sample", "sample_without_cache", "token_entropy",
-    "token_logprobs", "top_p_filter",
+    "CausalLM", "ChatTemplate", "KVCache", "LMConfig", "SampleOutput", "apply",
+    "config_from_hf", "count_params", "entropy_from_logits", "init_cache", "init_params",
+    "load_eos_ids", "load_chat_template", "load_hf", "load_tokenizer", "logprobs_from_logits",
+    "positions_from_mask", "read_safetensors", "render_chat", "rotary_tables", "sample",
+    "sample_without_cache", "save_hf", "sharding", "token_entropy", "token_logprobs",
+    "top_p_filter",
 ]
