@@ -30,9 +30,10 @@ verl's GSM8K preprocessing does); LASER's target 128 tokens when `shaping.chain`
 They are starting points for a ~0.5B model, not settings tuned on one.
 
 Runtime: on this 2-core CPU the test suite's 28k-parameter Qwen2 (`rlcore.lm.toy`)
-runs 4 updates of 4 x 4 completions in 13 s, start-up and compiling included (2026-12-04). No real checkpoint
-could be run here (nothing can be downloaded), so there is no learning result for this
-config yet and no results file.
+runs 4 updates of 4 x 4 completions in 13 s, start-up and compiling included
+(2026-12-04). No real checkpoint could be run here (nothing can be downloaded), so
+there is no learning result for this config yet and no results file. Speed against
+TRL: benchmarks/README.md.
 """
 
 from rlcore import experiment
