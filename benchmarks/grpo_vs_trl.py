@@ -46,17 +46,19 @@ def digits(completions):
   return [sum(ch.isdigit() for ch in c) / max(len(c), 1) for c in completions]
 
 
+def rlcore_reward(prompts, completions, answers):
+  """`digits` in the signature of rlcore's `dataset.reward_fn`."""
+  del prompts, answers
+  return digits(completions)
+
+
 def run_rlcore(folder, seed, steps):
   import jax
   from rlcore.agents import grpo
-  module = os.path.join(folder, "bench_rewards.py")
-  with open(module, "w") as f:
-    f.write("def digits(prompts, completions, answers):\n"
-            "  return [sum(ch.isdigit() for ch in c) / max(len(c), 1) for c in completions]\n")
-  sys.path.insert(0, folder)
+  sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # this file, importable
   c = grpo.default_config()
   c.task, c.model.hf_path, c.dataset.path = "dataset", folder + "/ckpt", folder + "/data.jsonl"
-  c.dataset.reward_fn = "bench_rewards:digits"
+  c.dataset.reward_fn = "grpo_vs_trl:rlcore_reward"
   c.prompts_per_step, c.group_size, c.max_completion_len = P, G, N
   c.temperature, c.top_p, c.lr, c.kl_coef, c.max_grad_norm = 1.0, 1.0, LR, 0.0, 1.0
   c.clip_low, c.clip_high, c.aggregation, c.advantage = 0.2, 0.28, "token-mean", "grpo"

@@ -25,7 +25,8 @@ from rlcore.lm import sharding
 from rlcore.lm.chat_template import ChatTemplate, load_chat_template
 from rlcore.lm.chat_template import render as render_chat
 from rlcore.lm.hf import (
-    config_from_hf, load_eos_ids, load_hf, load_tokenizer, read_safetensors, save_hf)
+    config_from_hf, load_config, load_eos_ids, load_hf, load_tokenizer, read_safetensors,
+    save_hf)
 from rlcore.lm.logprobs import (
     entropy_from_logits, logprobs_from_logits, token_entropy, token_logprobs)
 from rlcore.lm.model import (
@@ -36,8 +37,8 @@ from rlcore.lm.sampling import SampleOutput, sample, sample_without_cache, top_p
 __all__ = [
     "CausalLM", "ChatTemplate", "KVCache", "LMConfig", "SampleOutput", "apply",
     "config_from_hf", "count_params", "entropy_from_logits", "init_cache", "init_params",
-    "load_eos_ids", "load_chat_template", "load_hf", "load_tokenizer", "logprobs_from_logits",
-    "positions_from_mask", "read_safetensors", "render_chat", "rotary_tables", "sample",
-    "sample_without_cache", "save_hf", "sharding", "token_entropy", "token_logprobs",
-    "top_p_filter",
+    "load_config", "load_eos_ids", "load_chat_template", "load_hf", "load_tokenizer",
+    "logprobs_from_logits", "positions_from_mask", "read_safetensors", "render_chat",
+    "rotary_tables", "sample", "sample_without_cache", "save_hf", "sharding", "token_entropy",
+    "token_logprobs", "top_p_filter",
 ]

@@ -275,27 +275,43 @@ def load_hf(path: str, param_dtype: str = "float32") -> Tuple[LMConfig, dict]:
       safetensors file, a missing or misshapen tensor; the message names the file
       and the key or tensor.
   """
+  config = load_config(path, param_dtype)
+  with _open_weights(path) as tensors:
+    params = _gather(path, config, tensors)
+  _check_shapes(params, config, path)
+  return config, jax.tree_util.tree_map(jnp.asarray, params)
+
+
+def load_config(path: str, param_dtype: str = "float32") -> LMConfig:
+  """The LMConfig of the checkpoint folder `path` (its config.json, `config_from_hf`).
+
+  Raises:
+    FileNotFoundError: no config.json; ValueError: invalid JSON or an unsupported or
+      incomplete config, the message starting with the file's path.
+  """
   config_file = os.path.join(path, "config.json")
   try:
-    config = config_from_hf(_read_json(config_file), param_dtype)
+    return config_from_hf(_read_json(config_file), param_dtype)
   except ValueError as e:
     if str(e).startswith(config_file):
       raise
     raise ValueError(f"{config_file}: {e}") from None
-  with _open_weights(path) as tensors:
-    params = _gather(path, config, tensors)
-  expected = jax.eval_shape(lambda: init_params(config, jax.random.key(0)))
-  flat_expected = jax.tree_util.tree_flatten_with_path(expected)[0]
-  flat_params = dict(jax.tree_util.tree_flatten_with_path(params)[0])
-  if len(flat_params) != len(flat_expected):
-    raise ValueError(f"{path}: {len(flat_params)} parameter arrays, expected "
-                     f"{len(flat_expected)}")
-  for key_path, spec in flat_expected:
-    got = flat_params.get(key_path)
-    if got is None or got.shape != spec.shape:
-      raise ValueError(f"{path}: {jax.tree_util.keystr(key_path)} has shape "
-                       f"{None if got is None else got.shape}, expected {spec.shape}")
-  return config, jax.tree_util.tree_map(jnp.asarray, params)
+
+
+def _check_shapes(params, config: LMConfig, where: str) -> None:
+  """ValueError naming `where` and the first array of `params` that is missing, extra or
+  not of the shape `config` needs."""
+  expected = jax.tree_util.tree_flatten_with_path(
+      jax.eval_shape(lambda: init_params(config, jax.random.key(0))))[0]
+  flat = dict(jax.tree_util.tree_flatten_with_path(params)[0])
+  if len(flat) != len(expected):
+    raise ValueError(f"{where}: {len(flat)} parameter arrays, expected {len(expected)}")
+  for key_path, spec in expected:
+    got = flat.get(key_path)
+    if got is None or tuple(got.shape) != tuple(spec.shape):
+      raise ValueError(f"{where}: {jax.tree_util.keystr(key_path)} has shape "
+                       f"{None if got is None else tuple(got.shape)}, expected "
+                       f"{tuple(spec.shape)}")
 
 
 def _gather(path, config: LMConfig, tensors) -> dict:
@@ -430,14 +446,7 @@ def save_hf(folder: str, config: LMConfig, params, *, source: str | None = None)
   """
   import shutil
   from safetensors.numpy import save_file
-  expected = jax.eval_shape(lambda: init_params(config, jax.random.key(0)))
-  flat = dict(jax.tree_util.tree_flatten_with_path(params)[0])
-  for key_path, spec in jax.tree_util.tree_flatten_with_path(expected)[0]:
-    got = flat.get(key_path)
-    if got is None or tuple(got.shape) != tuple(spec.shape):
-      raise ValueError(f"save_hf: {jax.tree_util.keystr(key_path)} has shape "
-                       f"{None if got is None else tuple(got.shape)}, the config needs "
-                       f"{tuple(spec.shape)}.")
+  _check_shapes(params, config, "save_hf")
   f32 = lambda x: np.ascontiguousarray(np.asarray(x, np.float32))
   tensors = {"model.embed_tokens.weight": f32(params["embed"]["embedding"]),
              "model.norm.weight": f32(params["final_norm"]["scale"])}

@@ -120,8 +120,7 @@ def make_agent(config, *, constrain_batch=None) -> GRPOAgent:
   reward_settings = rewards.settings(config)
   task = tasks_lib.make_task(config)
   lm_config = task.lm_config
-  sampler = rollout_lib.Sampler(lm_config, task, int(config.max_completion_len),
-                                float(config.top_p))
+  sampler = rollout_lib.Sampler(task, int(config.max_completion_len), float(config.top_p))
   settings = update_lib.UpdateSettings.from_config(config, lm_config, task.prompt_len)
   shaping = rewards.make_shaping(config)
   monitored = config_lib.monitored_index(config)

@@ -29,8 +29,7 @@ def _sample(params, prompts, prompt_mask, key, *, lm_config, max_new_tokens, tem
 
 
 class Sampler(NamedTuple):
-  """What sampling needs besides parameters and prompts."""
-  lm_config: lm.LMConfig
+  """What sampling needs besides parameters and prompts (the model: `task.lm_config`)."""
   task: object          # a task of `rlcore.agents.grpo.tasks` (prompts, decoding, verifier)
   max_new_tokens: int   # N
   top_p: float
@@ -65,7 +64,7 @@ def rollout(sampler: Sampler, params, problems: Sequence, key, *, group_size: in
   task = sampler.task
   prompts, pmask = task.encode_prompts(problems)
   rep = lambda x: np.repeat(x, group_size, axis=0)
-  out, mask = _sample(params, rep(prompts), rep(pmask), key, lm_config=sampler.lm_config,
+  out, mask = _sample(params, rep(prompts), rep(pmask), key, lm_config=task.lm_config,
                       max_new_tokens=sampler.max_new_tokens, temperature=temperature,
                       top_p=sampler.top_p, eos_id=task.eos_id, pad_id=task.pad_id)
   texts = task.decode(np.asarray(out.response))

@@ -110,11 +110,12 @@ class ArithmeticTask:
 
 
 class DatasetProblem(NamedTuple):
-  """A dataset example with its prompt rendered for the model."""
+  """A dataset example with its prompt rendered and tokenised for the model."""
   prompt: str       # the text the model sees (chat template applied)
   question: str     # the dataset's prompt field
   answer: str       # the reference answer (extracted per `dataset.answer_format`)
   line: int         # its line in the JSONL file
+  ids: tuple = ()   # the prompt's token ids
 
 
 class HFTokenizer:
@@ -151,12 +152,11 @@ class HFTokenizer:
 
   def decode(self, ids: np.ndarray) -> list[str]:
     """Each row up to (without) its first EOS, special tokens skipped."""
-    out = []
+    ids = np.asarray(ids)
     eos = np.isin(ids, self.eos_ids)
     stop = np.where(eos.any(1), eos.argmax(1), ids.shape[1])
-    for row, s in zip(np.asarray(ids), stop):
-      out.append(self.tokenizer.decode(row[:s].tolist(), skip_special_tokens=True))
-    return out
+    return self.tokenizer.decode_batch([row[:s].tolist() for row, s in zip(ids, stop)],
+                                       skip_special_tokens=True)
 
   def token_texts(self, ids: Sequence[int]) -> list[str]:
     """The text of each token alone (for step separators)."""
@@ -173,12 +173,8 @@ class DatasetTask:
     d, m = config.dataset, config.model
     self.path = str(m.hf_path)
     self.tokenizer = HFTokenizer(self.path)
-    file = os.path.join(self.path, "config.json")
-    try:
-      self.lm_config = lm.config_from_hf(_read_hf_config(self.path), str(m.param_dtype)
-                                         ).replace(remat=bool(m.remat))
-    except ValueError as e:
-      raise (e if str(e).startswith(file) else ValueError(f"{file}: {e}")) from None
+    self.lm_config = lm.load_config(self.path, str(m.param_dtype)).replace(
+        remat=bool(m.remat))
     if self.tokenizer.vocab_size > self.lm_config.vocab_size:
       raise ValueError(f"config.model.hf_path: the tokenizer of {self.path!r} has "
                        f"{self.tokenizer.vocab_size} tokens, more than the model's "
@@ -193,19 +189,13 @@ class DatasetTask:
     template = lm.load_chat_template(self.path) if d.chat_template else None
     self.train = [self._problem(e, template) for e in train]
     self.held_out = [self._problem(e, template) for e in held]
-    # With a chat template the specials are in the text (transformers tokenises
-    # apply_chat_template's output with add_special_tokens=False); without one the
-    # tokenizer adds its own (a BOS, for tokenizers that have one).
-    self._add_special = template is None
-    lengths = [len(self.tokenizer.encode(p.prompt, add_special_tokens=self._add_special))
-               for p in self.train + self.held_out]
-    longest = int(np.argmax(lengths))
+    everything = self.train + self.held_out
+    longest = max(everything, key=lambda p: len(p.ids))
     cap = int(d.max_prompt_len)
-    if cap and lengths[longest] > cap:
-      p = (self.train + self.held_out)[longest]
-      raise ValueError(f"{d.path}: line {p.line}: the prompt is {lengths[longest]} tokens "
-                       f"long, more than config.dataset.max_prompt_len = {cap}.")
-    self.prompt_len = cap or -(-max(lengths) // 8) * 8   # rounded up: one shape to compile
+    if cap and len(longest.ids) > cap:
+      raise ValueError(f"{d.path}: line {longest.line}: the prompt is {len(longest.ids)} "
+                       f"tokens long, more than config.dataset.max_prompt_len = {cap}.")
+    self.prompt_len = cap or -(-len(longest.ids) // 8) * 8   # rounded up: one shape
     self.reward_fn = datasets.load_reward_fn(d.reward_fn) if d.reward_fn else None
     self.step_scorer = datasets.load_reward_fn(d.step_scorer) if d.step_scorer else None
     if config.reward == "process" and self.step_scorer is None:
@@ -217,13 +207,19 @@ class DatasetTask:
                        "it is not set.")
 
   def _problem(self, e: datasets.Example, template) -> DatasetProblem:
+    """The example's prompt rendered and tokenised. With a chat template the special
+    tokens are in the text (transformers tokenises apply_chat_template's output with
+    add_special_tokens=False); without one the tokenizer adds its own (e.g. a BOS)."""
     d = self.config.dataset
     content = str(d.prompt_prefix) + e.prompt + str(d.prompt_suffix)
     if template is None:
-      return DatasetProblem(content, e.prompt, e.answer, e.line)
-    messages = ([{"role": "system", "content": str(d.system_prompt)}] if d.system_prompt
-                else []) + [{"role": "user", "content": content}]
-    return DatasetProblem(lm.render_chat(template, messages), e.prompt, e.answer, e.line)
+      prompt = content
+    else:
+      messages = ([{"role": "system", "content": str(d.system_prompt)}] if d.system_prompt
+                  else []) + [{"role": "user", "content": content}]
+      prompt = lm.render_chat(template, messages)
+    ids = self.tokenizer.encode(prompt, add_special_tokens=template is None)
+    return DatasetProblem(prompt, e.prompt, e.answer, e.line, tuple(ids))
 
   def initial_params(self):
     return lm.load_hf(self.path, str(self.config.model.param_dtype))[1]
@@ -239,12 +235,8 @@ class DatasetTask:
     L = self.prompt_len
     tokens = np.full((len(problems), L), self.pad_id, np.int32)
     mask = np.zeros((len(problems), L), bool)
-    for i, p in enumerate(problems):
-      ids = self.tokenizer.encode(p.prompt, add_special_tokens=self._add_special)
-      if len(ids) > L:
-        raise ValueError(f"{self.config.dataset.path}: line {p.line}: the prompt is "
-                         f"{len(ids)} tokens long, more than {L}.")
-      tokens[i, L - len(ids):], mask[i, L - len(ids):] = ids, True
+    for i, p in enumerate(problems):      # every prompt fits: checked in __init__
+      tokens[i, L - len(p.ids):], mask[i, L - len(p.ids):] = p.ids, True
     return tokens, mask
 
   def decode(self, response: np.ndarray) -> list[str]:
@@ -303,19 +295,6 @@ class DatasetTask:
     if style not in answers.FORMATS:
       return {}
     return {"format_rate": float(np.mean([answers.format_reward(t, style) for t in texts]))}
-
-
-def _read_hf_config(path: str) -> dict:
-  import json
-  file = os.path.join(path, "config.json")
-  if not os.path.isfile(file):
-    raise ValueError(f"config.model.hf_path: {path!r} has no config.json (a Hugging Face "
-                     f"checkpoint folder, as save_pretrained writes it).")
-  with open(file, encoding="utf-8") as f:
-    try:
-      return json.load(f)
-    except json.JSONDecodeError as e:
-      raise ValueError(f"{file}: not valid JSON ({e.msg}, line {e.lineno}).") from None
 
 
 def _call_hook(fn, spec, problems, completions):
