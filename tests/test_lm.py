@@ -106,6 +106,95 @@ def test_token_logprobs_matches_numpy_gather(params, prompts):
                              atol=1e-5)
 
 
+def test_token_logprobs_from_start_equals_the_slice(params, prompts):
+  tokens, mask = prompts
+  full = _token_logprobs(params, tokens, mask)
+  for start in (1, 3, P - 1):
+    part = jax.jit(lambda p, t, m, s=start: lm.token_logprobs(p, CONFIG, t, m, start=s))(
+        params, tokens, mask)
+    assert part.shape == (B, P - start)
+    np.testing.assert_allclose(part, full[:, start:], atol=1e-6)
+  # Gradients too: the head runs on fewer positions, the loss is the same.
+  weights = np.random.default_rng(3).normal(size=(B, P - 3)).astype(np.float32)
+  g_full = jax.grad(lambda p: (lm.token_logprobs(p, CONFIG, tokens, mask)[:, 3:]
+                               * weights).sum())(params)
+  g_part = jax.grad(lambda p: (lm.token_logprobs(p, CONFIG, tokens, mask, start=3)
+                               * weights).sum())(params)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+               g_part, g_full)
+  with pytest.raises(ValueError, match=r"start=7; allowed: 0 <= start < tokens.shape\[1\] = 7"):
+    lm.token_logprobs(params, CONFIG, tokens, mask, start=P)
+
+
+def _reference_attention(q, k, v, allowed):
+  """softmax(q kᵀ masked) v by autodiff-able jnp, the formula `_self_attention` derives."""
+  scores = jnp.einsum("blhd,bshd->bhls", q, k, precision="highest")
+  scores = jnp.where(allowed[:, None], scores, jnp.finfo(jnp.float32).min)
+  return jnp.einsum("bhls,bshd->blhd", jax.nn.softmax(scores, -1), v, precision="highest")
+
+
+def test_hand_written_attention_backward_equals_autodiff():
+  from rlcore.lm.model import _self_attention
+  rng = np.random.default_rng(4)
+  b, l, h, e = 3, 6, 2, 4
+  q, k, v, d_out = (jnp.asarray(rng.normal(size=(b, l, h, e)), jnp.float32) for _ in range(4))
+  mask = np.ones((b, l), bool)
+  mask[1, :2] = False                        # left padding: rows 0-1 attend to nothing
+  allowed = np.tril(np.ones((l, l), bool))[None] & mask[:, None, :]
+
+  def grads(fn):
+    return jax.grad(lambda q, k, v: (fn(q, k, v) * d_out).sum(), argnums=(0, 1, 2))(q, k, v)
+
+  ref_out = _reference_attention(q, k, v, allowed)
+  ref = grads(lambda q, k, v: _reference_attention(q, k, v, allowed))
+  mine = lambda q, k, v: _self_attention(q, k, v, allowed[:, None], "highest")
+  np.testing.assert_allclose(jax.jit(mine)(q, k, v), ref_out, rtol=1e-5, atol=1e-6)
+  for got, want in zip(jax.jit(lambda: grads(mine))(), ref):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    assert np.abs(np.asarray(want)).max() > 1e-2      # the gradient is not trivially 0
+  # jit(vmap) over a leading axis: the same per-slice gradients.
+  vm = jax.jit(jax.vmap(jax.grad(lambda q, k, v: (mine(q, k, v) * d_out).sum(),
+                                 argnums=(0, 1, 2))))
+  stacked = vm(*(jnp.stack([x, 2 * x]) for x in (q, k, v)))
+  np.testing.assert_allclose(stacked[0][0], ref[0], rtol=1e-4, atol=1e-5)
+
+
+def test_scanned_and_looped_layers_agree():
+  base = lm.LMConfig.tiny(40, num_layers=3)
+  params = lm.init_params(base, jax.random.key(0))
+  tokens = jax.random.randint(jax.random.key(1), (3, 10), 0, 40)
+  mask = jnp.ones((3, 10)).at[0, :4].set(0.0)
+  out = []
+  for scan in (True, False):
+    config = base.replace(scan_layers=scan)
+    fn = lambda p: lm.token_logprobs(p, config, tokens, mask).sum()
+    out.append(jax.jit(jax.value_and_grad(fn))(params))
+    assert (" scan[" in str(jax.make_jaxpr(fn)(params))) == scan
+  np.testing.assert_allclose(out[0][0], out[1][0], rtol=1e-6)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+               out[0][1], out[1][1])
+
+
+def test_draw_categorical_follows_the_distribution_and_never_draws_probability_zero():
+  rng = np.random.default_rng(5)
+  logits = rng.normal(size=(3, 12)).astype(np.float32) * 2
+  logits[0, [0, 5, 11]] = -np.inf           # first, middle and last tokens excluded
+  logits[2, :] = -np.inf
+  logits[2, 7] = 0.0                        # one token only
+  probs = np.exp(logits - logits.max(1, keepdims=True))
+  probs /= probs.sum(1, keepdims=True)
+  draws = 20000
+  keys = jax.random.split(jax.random.key(6), draws)
+  tokens = np.asarray(jax.jit(jax.vmap(lm.sampling.draw_categorical, (0, None)))(
+      keys, jnp.asarray(logits)))                                       # [draws, 3]
+  assert tokens.dtype == np.int32
+  for row in range(3):
+    freq = np.bincount(tokens[:, row], minlength=12) / draws
+    assert np.all(freq[probs[row] == 0] == 0)
+    np.testing.assert_allclose(freq, probs[row], atol=4 * np.sqrt(0.25 / draws))
+  assert np.all(tokens[:, 2] == 7)
+
+
 def test_remat_keeps_parameters_values_and_gradients_and_checkpoints_the_blocks():
   base = lm.LMConfig.tiny(40, num_layers=3)
   tokens = jax.random.randint(jax.random.key(1), (3, 10), 0, 40)

