@@ -328,3 +328,52 @@ def test_runner_resumes_a_grpo_run_with_identical_parameters(tmp_path, warm_cach
   keep = lambda rs: [{k: v for k, v in r.items() if not k.startswith(("time_", "wall", "steps_per"))}
                      for r in rs]
   assert keep(ra) == keep(rb)
+
+
+@pytest.mark.parametrize("aggregation", ["token-mean", "seq-mean-token-sum",
+                                         "seq-mean-token-mean", "constant"])
+def test_microbatches_give_the_same_gradient_and_statistics(aggregation):
+  from rlcore import lm
+  from rlcore.agents.grpo import update as update_lib
+  config = lm.LMConfig.tiny(32, hidden_size=16, intermediate_size=32, num_layers=2)
+  params = lm.init_params(config, jax.random.key(0))
+  rng = np.random.default_rng(0)
+  b, pl, w = 8, 3, 5
+  lengths = np.array([5, 5, 4, 5, 0, 1, 0, 2])      # microbatches of 4 hold 19, 3 tokens
+  loss_mask = (np.arange(w)[None] < lengths[:, None]).astype(np.float32)
+  batch = dict(
+      tokens=jnp.asarray(rng.integers(0, 32, (b, pl + w)), jnp.int32),
+      mask=jnp.ones((b, pl + w), jnp.float32), loss_mask=jnp.asarray(loss_mask),
+      advantages=jnp.asarray(rng.normal(size=(b, w)), jnp.float32),
+      old_logprobs=jnp.asarray(-2.0 - rng.random((b, w)), jnp.float32),
+      ref_logprobs=jnp.asarray(-2.0 - rng.random((b, w)), jnp.float32))
+  out = {}
+  for k in (1, 2, 4):
+    s = update_lib.UpdateSettings(
+        lm_config=config, prompt_len=pl, lr=1e-3, lr_warmup_steps=0, max_grad_norm=1.0,
+        clip_low=0.2, clip_high=0.28, kl_coef=0.1, kl_kind="k3", aggregation=aggregation,
+        inner_epochs=1, num_minibatches=1, microbatches=k)
+    out[k] = jax.jit(lambda p, bt, s=s: update_lib.minibatch_gradient(p, bt, s))(params, batch)
+  (v1, aux1), g1 = out[1]
+  assert max(float(jnp.abs(x).max()) for x in jax.tree.leaves(g1)) > 1e-4
+  for k in (2, 4):
+    (vk, auxk), gk = out[k]
+    np.testing.assert_allclose(vk, v1, rtol=1e-5, atol=1e-7)
+    jax.tree.map(lambda a, c: np.testing.assert_allclose(a, c, rtol=1e-4, atol=1e-7), gk, g1)
+    for name in ("pg_loss", "kl"):
+      np.testing.assert_allclose(auxk[name], aux1[name], rtol=1e-5, atol=1e-7)
+  # The weights: tokens per microbatch over all tokens for token-mean, else equal.
+  expected = [19 / 22, 3 / 22] if aggregation == "token-mean" else [0.5, 0.5]
+  np.testing.assert_allclose(update_lib.microbatch_weights(jnp.asarray(loss_mask), 2,
+                                                           aggregation), expected, rtol=1e-6)
+
+
+def test_microbatches_must_divide_the_minibatch():
+  c = grpo.default_config()
+  c.prompts_per_step, c.group_size, c.num_minibatches, c.microbatches = 4, 4, 2, 3
+  with pytest.raises(ValueError, match="config.microbatches = 3 does not divide the "
+                                       "minibatch .* = 8 sequences"):
+    grpo.validate_config(c)
+  c.microbatches = 0
+  with pytest.raises(ValueError, match="microbatches"):
+    grpo.validate_config(c)

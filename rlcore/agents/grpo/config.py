@@ -91,6 +91,8 @@ def default_config():
   c.aggregation = "token-mean"  # token aggregation of the loss (rlcore.losses.AGGREGATIONS)
   c.inner_epochs = 2            # epochs over each batch
   c.num_minibatches = 2         # minibatches per epoch
+  c.microbatches = 1            # each minibatch's gradient summed over this many parts (the
+                                # same gradient; less memory, faster on CPUs, see update.py)
   c.mask_truncated = False      # drop truncated completions from the loss
   c.reward = "outcome"          # outcome (verifier), process (PURE) or pointwise_rm
   c.advantage = "grpo"          # group advantage: grpo, drgrpo, grpo_batch, rloo, gpg, opo, passk
@@ -222,6 +224,11 @@ def validate_config(config) -> None:
   if n % config.num_minibatches:
     raise ValueError(f"prompts_per_step * group_size = {n} is not divisible by "
                      f"num_minibatches = {config.num_minibatches}.")
+  require_int(config, "microbatches", 1)
+  if (n // config.num_minibatches) % config.microbatches:
+    raise ValueError(f"config.microbatches = {config.microbatches} does not divide the "
+                     f"minibatch of prompts_per_step * group_size / num_minibatches = "
+                     f"{n // config.num_minibatches} sequences.")
   if config.group_size < 2:
     raise ValueError(f"config.group_size must be >= 2 for group baselines, got "
                      f"{config.group_size}.")

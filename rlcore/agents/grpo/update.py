@@ -38,6 +38,7 @@ class UpdateSettings:
   aggregation: str
   inner_epochs: int
   num_minibatches: int
+  microbatches: int = 1
 
   @classmethod
   def from_config(cls, config, lm_config: lm.LMConfig, prompt_len: int) -> "UpdateSettings":
@@ -47,7 +48,8 @@ class UpdateSettings:
                clip_high=float(config.clip_high), kl_coef=float(config.kl_coef),
                kl_kind=str(config.kl_kind), aggregation=str(config.aggregation),
                inner_epochs=int(config.inner_epochs),
-               num_minibatches=int(config.num_minibatches))
+               num_minibatches=int(config.num_minibatches),
+               microbatches=int(config.get("microbatches", 1)))
 
 
 def _float32_master(s: UpdateSettings) -> bool:
@@ -121,6 +123,57 @@ def loss(params, batch, s: UpdateSettings):
   return pg + s.kl_coef * kl, dict(st, pg_loss=pg, kl=kl)
 
 
+def microbatch_weights(loss_mask: jax.Array, microbatches: int, aggregation: str) -> jax.Array:
+  """[k] weights w_j with loss(minibatch) = Σ_j w_j · loss(microbatch j).
+
+  Every aggregation of `rlcore.aggregate_tokens` is a mean with its own normaliser:
+  token-mean over the tokens (w_j = tokens in j / max(tokens, 1)), the others over the
+  sequences (w_j = 1 / k, the microbatches being equal). The statistics are weighted
+  the same way.
+
+  Args:
+    loss_mask: [B, W] loss mask of the minibatch.
+    microbatches: k, dividing B.
+    aggregation: the loss's token aggregation.
+
+  Returns:
+    [k] float32 weights.
+  """
+  if aggregation != "token-mean":
+    return jnp.full((microbatches,), 1.0 / microbatches, jnp.float32)
+  per = jnp.sum(loss_mask.reshape(microbatches, -1).astype(jnp.float32), axis=1)
+  return per / jnp.maximum(jnp.sum(per), 1.0)
+
+
+def minibatch_gradient(params, mb: dict, s: UpdateSettings):
+  """((loss, statistics), gradient) of one minibatch, in `s.microbatches` parts.
+
+  With k > 1 microbatches of B / k sequences, their gradients are summed with the
+  weights of `microbatch_weights`: the same gradient as in one part, up to float
+  rounding, with a k times smaller forward + backward at a time. Measured on a 2-core
+  CPU, the toy model (hidden 32, 2 layers) at 64 sequences of 32 + 32 tokens: 31 ms
+  in one part, 15 ms in two, 20 ms in four (XLA:CPU's temporary buffer of 42 MB,
+  mapped afresh and page-faulted on every call above glibc's 32 MB mmap threshold,
+  falls to 21 MB).
+  """
+  grad_fn = jax.value_and_grad(functools.partial(loss, s=s), has_aux=True)
+  k = s.microbatches
+  if k == 1:
+    return grad_fn(params, mb)
+  weights = microbatch_weights(mb["loss_mask"], k, s.aggregation)
+  parts = jax.tree.map(lambda x: x.reshape((k, x.shape[0] // k) + x.shape[1:]), mb)
+
+  def accumulate(total, part_and_weight):
+    part, w = part_and_weight
+    out = grad_fn(params, part)
+    return jax.tree.map(lambda t, x: t + w * x.astype(t.dtype), total, out), None
+
+  # Sums in float32 (bfloat16 gradients too: `_step` reads them in float32 anyway).
+  zeros = jax.tree.map(lambda x: jnp.zeros(x.shape, jnp.float32),
+                       jax.eval_shape(grad_fn, params, jax.tree.map(lambda x: x[0], parts)))
+  return jax.lax.scan(accumulate, zeros, (parts, weights))[0]
+
+
 @functools.partial(jax.jit, static_argnames=("s",))
 def update(params, opt_state, batch, key, s: UpdateSettings):
   """`inner_epochs` epochs of `num_minibatches` minibatch steps on one batch.
@@ -147,7 +200,7 @@ def update(params, opt_state, batch, key, s: UpdateSettings):
 
     def sgd(carry, mb):
       p, o = carry
-      (value, aux), g = jax.value_and_grad(functools.partial(loss, s=s), has_aux=True)(p, mb)
+      (value, aux), g = minibatch_gradient(p, mb, s)
       return _step(opt, s, p, o, g), dict(aux, loss=value)
 
     return jax.lax.scan(sgd, carry, mbs)
