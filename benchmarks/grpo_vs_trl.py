@@ -4,7 +4,8 @@ Both train the toy checkpoint of `rlcore.lm.toy` (a random Qwen2: vocabulary 282
 288-row embedding, hidden 32, intermediate 64, 2 layers, 4 query and 2 key/value heads,
 tied embeddings; 27,936 parameters; its byte-level BPE tokenizer and ChatML template) on
 its synthetic GSM8K-style prompts, rendered with that chat template, with the same
-settings: 8 prompts x 8 completions per step, at most 32 completion tokens, temperature 1
+settings: 8 prompts x 8 completions per step, at most 32 completion tokens (the flags
+--prompts, --group and --max_tokens; the model's sizes are flags too), temperature 1
 (no top-k or top-p), one optimiser step per batch (TRL's num_iterations = 1, rlcore's
 inner_epochs = num_minibatches = 1), Adam (TRL's AdamW with weight decay 0) at a
 constant lr 3e-3, gradient clip 1.0, ratio clip [0.8, 1.28], token-mean loss (TRL's
@@ -20,6 +21,15 @@ Per step: sampling (generation), scoring (decoding and the reward function), the
     python benchmarks/grpo_vs_trl.py --trl_python=/path/to/trl-venv/bin/python
     python benchmarks/grpo_vs_trl.py --hidden_size=128 --num_layers=4   # a wider model
     python benchmarks/grpo_vs_trl.py --seeds=0 --steps=10 --json out.json   # quick
+    python benchmarks/grpo_vs_trl.py --hidden_size=896 --intermediate_size=4864 \
+        --num_layers=24 --num_heads=14 --prompts=2 --group=4 --max_tokens=16 \
+        --seeds=0 --steps=6 --warmup=2     # Qwen2-0.5B's body (toy vocabulary), on a CPU
+
+The update's gradient is the same in both, computed in parts: rlcore sums it over
+`--microbatches` (2) halves of the batch in one jitted update (`config.microbatches`),
+TRL over `--trl_accumulation` (1) parts (its gradient_accumulation_steps, with
+per_device_train_batch_size = the batch / that). On this CPU rlcore's update was
+faster in 2 parts than in 1 or 4, TRL's in 1 part than in 2 (benchmarks/README.md).
 
 TRL runs in the interpreter `--trl_python` (default: this one), which needs trl,
 torch and transformers; rlcore runs here. rlcore runs with `reference_diagnostics =
@@ -38,7 +48,7 @@ import sys
 import tempfile
 import time
 
-P, G, N, LR = 8, 8, 32, 3e-3
+P, G, N, LR = 8, 8, 32, 3e-3    # defaults of --prompts, --group, --max_tokens; the lr
 
 
 def digits(completions):
@@ -52,7 +62,7 @@ def rlcore_reward(prompts, completions, answers):
   return digits(completions)
 
 
-def run_rlcore(folder, seed, steps):
+def run_rlcore(folder, seed, steps, P=P, G=G, N=N, microbatches=2, accumulation=1):
   import jax
   from rlcore.agents import grpo
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # this file, importable
@@ -66,6 +76,7 @@ def run_rlcore(folder, seed, steps):
   # As TRL at β = 0 and num_iterations = 1: no reference model, no separate forward pass
   # for the old log-probabilities (the kl and occupancy_* metrics are not measured).
   c.reference_diagnostics = False
+  c.microbatches = microbatches    # the same gradient, summed over parts of the batch
   c.num_updates, c.eval_every = 10 ** 6, 10 ** 6
   agent = grpo.make_agent(c)
   state = agent.init(jax.random.key(seed), seed=seed)
@@ -80,7 +91,7 @@ def run_rlcore(folder, seed, steps):
   return rows
 
 
-def run_trl(folder, seed, steps):
+def run_trl(folder, seed, steps, P=P, G=G, N=N, microbatches=2, accumulation=1):
   import datasets
   import torch
   import transformers
@@ -94,13 +105,15 @@ def run_trl(folder, seed, steps):
     return digits([c[0]["content"] if isinstance(c, list) else c for c in completions])
 
   args = GRPOConfig(
-      output_dir=os.path.join(folder, f"trl_{seed}"), per_device_train_batch_size=P * G,
+      output_dir=os.path.join(folder, f"trl_{seed}"),
+      per_device_train_batch_size=P * G // accumulation,
       num_generations=G, max_completion_length=N, temperature=1.0, top_p=1.0, top_k=0,
       num_iterations=1, learning_rate=LR, lr_scheduler_type="constant", warmup_steps=0,
       weight_decay=0.0, max_grad_norm=1.0, beta=0.0, epsilon=0.2, epsilon_high=0.28,
       loss_type="dapo", scale_rewards="group", max_steps=steps, logging_steps=1,
       report_to=[], seed=seed, use_cpu=True, bf16=False, save_strategy="no",
-      gradient_accumulation_steps=1, dataloader_num_workers=0, disable_tqdm=True)
+      gradient_accumulation_steps=accumulation,
+      dataloader_num_workers=0, disable_tqdm=True)
   model = transformers.AutoModelForCausalLM.from_pretrained(folder + "/ckpt",
                                                             dtype=torch.float32)
   tok = transformers.AutoTokenizer.from_pretrained(folder + "/ckpt")
@@ -156,6 +169,16 @@ def main():
   ap.add_argument("--warmup", type=int, default=3)
   ap.add_argument("--hidden_size", type=int, default=32)
   ap.add_argument("--num_layers", type=int, default=2)
+  ap.add_argument("--intermediate_size", type=int, default=0, help="0: 2 x hidden_size")
+  ap.add_argument("--num_heads", type=int, default=4)
+  ap.add_argument("--num_kv_heads", type=int, default=2)
+  ap.add_argument("--prompts", type=int, default=P, help="prompts per step")
+  ap.add_argument("--group", type=int, default=G, help="completions per prompt")
+  ap.add_argument("--max_tokens", type=int, default=N, help="completion tokens at most")
+  ap.add_argument("--microbatches", type=int, default=2,
+                  help="rlcore: the update's gradient summed over this many parts")
+  ap.add_argument("--trl_accumulation", type=int, default=1,
+                  help="TRL: gradient_accumulation_steps (the same batch in as many parts)")
   ap.add_argument("--json", default="")
   ap.add_argument("--worker", choices=("rlcore", "trl"), help=argparse.SUPPRESS)
   ap.add_argument("--folder", help=argparse.SUPPRESS)
@@ -163,12 +186,16 @@ def main():
   args = ap.parse_args()
   if args.worker:
     fn = run_rlcore if args.worker == "rlcore" else run_trl
-    print("ROWS", json.dumps(fn(args.folder, args.seed, args.steps)))
+    print("ROWS", json.dumps(fn(args.folder, args.seed, args.steps, P=args.prompts,
+                                G=args.group, N=args.max_tokens,
+                                microbatches=args.microbatches,
+                                accumulation=args.trl_accumulation)))
     return
   from rlcore.lm import toy
   folder = tempfile.mkdtemp(prefix="grpo_vs_trl_")
   toy.write_checkpoint(folder + "/ckpt", hidden_size=args.hidden_size,
-                      num_layers=args.num_layers)
+                       num_layers=args.num_layers, intermediate_size=args.intermediate_size,
+                       num_heads=args.num_heads, num_kv_heads=args.num_kv_heads)
   toy.write_dataset(folder + "/data.jsonl", n=64)
   here = os.path.abspath(__file__)
   root = os.path.dirname(os.path.dirname(here))
@@ -179,7 +206,11 @@ def main():
       env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
       t = time.perf_counter()
       proc = subprocess.run([python, here, "--worker", name, "--folder", folder, "--seed",
-                             str(seed), "--steps", str(args.steps)], capture_output=True,
+                             str(seed), "--steps", str(args.steps), "--prompts",
+                             str(args.prompts), "--group", str(args.group), "--max_tokens",
+                             str(args.max_tokens), "--microbatches", str(args.microbatches),
+                             "--trl_accumulation", str(args.trl_accumulation)],
+                            capture_output=True,
                             text=True, env=env, cwd=root)
       if proc.returncode:
         sys.exit(f"{name} seed {seed} failed:\n{proc.stderr[-3000:]}")
@@ -200,8 +231,11 @@ def main():
   print(f"rlcore / TRL steps per second: {ratio:.2f}x")
   if args.json:
     with open(args.json, "w") as f:
-      json.dump(dict(results=results, ratio=ratio, settings=dict(P=P, G=G, N=N, lr=LR)), f,
-                indent=1)
+      json.dump(dict(results=results, ratio=ratio, settings=dict(
+          P=args.prompts, G=args.group, N=args.max_tokens, lr=LR, hidden=args.hidden_size,
+          layers=args.num_layers, intermediate=args.intermediate_size or 2 * args.hidden_size,
+          heads=args.num_heads, kv_heads=args.num_kv_heads, microbatches=args.microbatches,
+          trl_accumulation=args.trl_accumulation)), f, indent=1)
 
 
 if __name__ == "__main__":

@@ -51,8 +51,15 @@ def write_dataset(path: str, n: int = 48, seed: int = 0) -> str:
 
 
 def write_checkpoint(folder: str, *, template: str | None = CHATML, seed: int = 0,
-                     hidden_size: int = 32, num_layers: int = 2) -> str:
-  """Saves the tokenizer (with `template`, or none) and a random Qwen2 into `folder`."""
+                     hidden_size: int = 32, num_layers: int = 2,
+                     intermediate_size: int | None = None, num_heads: int = 4,
+                     num_kv_heads: int = 2) -> str:
+  """Saves the tokenizer (with `template`, or none) and a random Qwen2 into `folder`.
+
+  The default sizes are the toy's (27,936 parameters); `intermediate_size` defaults
+  to 2 x hidden_size. Qwen2-0.5B's body: hidden_size=896, intermediate_size=4864,
+  num_layers=24, num_heads=14, num_kv_heads=2 (with this tokenizer's vocabulary).
+  """
   import tokenizers
   import torch
   import transformers
@@ -75,8 +82,9 @@ def write_checkpoint(folder: str, *, template: str | None = CHATML, seed: int = 
   vocab = tok.get_vocab_size(with_added_tokens=True)
   torch.manual_seed(seed)
   config = transformers.Qwen2Config(
-      vocab_size=-(-vocab // 8) * 8, hidden_size=hidden_size, intermediate_size=2 * hidden_size,
-      num_hidden_layers=num_layers, num_attention_heads=4, num_key_value_heads=2,
+      vocab_size=-(-vocab // 8) * 8, hidden_size=hidden_size,
+      intermediate_size=intermediate_size or 2 * hidden_size, num_hidden_layers=num_layers,
+      num_attention_heads=num_heads, num_key_value_heads=num_kv_heads,
       max_position_embeddings=512, tie_word_embeddings=True,
       eos_token_id=tok.token_to_id("<|im_end|>"),
       pad_token_id=tok.token_to_id("<|endoftext|>"), bos_token_id=None)
