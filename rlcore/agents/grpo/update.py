@@ -123,13 +123,15 @@ def loss(params, batch, s: UpdateSettings):
   return pg + s.kl_coef * kl, dict(st, pg_loss=pg, kl=kl)
 
 
+_TOKEN_MEAN_STATS = ("clip_fraction", "approx_kl")
+
+
 def microbatch_weights(loss_mask: jax.Array, microbatches: int, aggregation: str) -> jax.Array:
   """[k] weights w_j with loss(minibatch) = Σ_j w_j · loss(microbatch j).
 
   Every aggregation of `rlcore.aggregate_tokens` is a mean with its own normaliser:
   token-mean over the tokens (w_j = tokens in j / max(tokens, 1)), the others over the
-  sequences (w_j = 1 / k, the microbatches being equal). The statistics are weighted
-  the same way.
+  sequences (w_j = 1 / k, the microbatches being equal).
 
   Args:
     loss_mask: [B, W] loss mask of the minibatch.
@@ -161,17 +163,22 @@ def minibatch_gradient(params, mb: dict, s: UpdateSettings):
   if k == 1:
     return grad_fn(params, mb)
   weights = microbatch_weights(mb["loss_mask"], k, s.aggregation)
+  # ppo_clip_loss's clip_fraction and approx_kl are token-means whatever the aggregation.
+  token_weights = microbatch_weights(mb["loss_mask"], k, "token-mean")
   parts = jax.tree.map(lambda x: x.reshape((k, x.shape[0] // k) + x.shape[1:]), mb)
 
-  def accumulate(total, part_and_weight):
-    part, w = part_and_weight
-    out = grad_fn(params, part)
-    return jax.tree.map(lambda t, x: t + w * x.astype(t.dtype), total, out), None
+  def accumulate(total, inputs):
+    part, w, w_tok = inputs
+    (value, aux), grads = grad_fn(params, part)
+    scaled = ((w * value, {n: (w_tok if n in _TOKEN_MEAN_STATS else w) * x
+                           for n, x in aux.items()}),
+              jax.tree.map(lambda g: w * g.astype(jnp.float32), grads))
+    return jax.tree.map(jnp.add, total, scaled), None
 
   # Sums in float32 (bfloat16 gradients too: `_step` reads them in float32 anyway).
   zeros = jax.tree.map(lambda x: jnp.zeros(x.shape, jnp.float32),
                        jax.eval_shape(grad_fn, params, jax.tree.map(lambda x: x[0], parts)))
-  return jax.lax.scan(accumulate, zeros, (parts, weights))[0]
+  return jax.lax.scan(accumulate, zeros, (parts, weights, token_weights))[0]
 
 
 @functools.partial(jax.jit, static_argnames=("s",))
