@@ -116,10 +116,10 @@ def test_token_logprobs_from_start_equals_the_slice(params, prompts):
     np.testing.assert_allclose(part, full[:, start:], atol=1e-6)
   # Gradients too: the head runs on fewer positions, the loss is the same.
   weights = np.random.default_rng(3).normal(size=(B, P - 3)).astype(np.float32)
-  g_full = jax.grad(lambda p: (lm.token_logprobs(p, CONFIG, tokens, mask)[:, 3:]
-                               * weights).sum())(params)
-  g_part = jax.grad(lambda p: (lm.token_logprobs(p, CONFIG, tokens, mask, start=3)
-                               * weights).sum())(params)
+  g_full = jax.jit(jax.grad(lambda p: (lm.token_logprobs(p, CONFIG, tokens, mask)[:, 3:]
+                                       * weights).sum()))(params)
+  g_part = jax.jit(jax.grad(lambda p: (lm.token_logprobs(p, CONFIG, tokens, mask, start=3)
+                                       * weights).sum()))(params)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
                g_part, g_full)
   with pytest.raises(ValueError, match=r"start=7; allowed: 0 <= start < tokens.shape\[1\] = 7"):
