@@ -21,9 +21,10 @@ Per step: sampling (generation), scoring (decoding and the reward function), the
     python benchmarks/grpo_vs_trl.py --trl_python=/path/to/trl-venv/bin/python
     python benchmarks/grpo_vs_trl.py --hidden_size=128 --num_layers=4   # a wider model
     python benchmarks/grpo_vs_trl.py --seeds=0 --steps=10 --json out.json   # quick
+    # Qwen2-0.5B's body (with the toy's vocabulary), on a CPU:
     python benchmarks/grpo_vs_trl.py --hidden_size=896 --intermediate_size=4864 \
         --num_layers=24 --num_heads=14 --prompts=2 --group=4 --max_tokens=16 \
-        --seeds=0 --steps=6 --warmup=2     # Qwen2-0.5B's body (toy vocabulary), on a CPU
+        --microbatches=1 --scan_layers --seeds=0 --steps=5 --warmup=2
 
 The update's gradient is the same in both, computed in parts: rlcore sums it over
 `--microbatches` (2) halves of the batch in one jitted update (`config.microbatches`),
@@ -62,7 +63,8 @@ def rlcore_reward(prompts, completions, answers):
   return digits(completions)
 
 
-def run_rlcore(folder, seed, steps, P=P, G=G, N=N, microbatches=2, accumulation=1):
+def run_rlcore(folder, seed, steps, P=P, G=G, N=N, microbatches=2, accumulation=1,
+               scan_layers=False):
   import jax
   from rlcore.agents import grpo
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # this file, importable
@@ -77,6 +79,7 @@ def run_rlcore(folder, seed, steps, P=P, G=G, N=N, microbatches=2, accumulation=
   # for the old log-probabilities (the kl and occupancy_* metrics are not measured).
   c.reference_diagnostics = False
   c.microbatches = microbatches    # the same gradient, summed over parts of the batch
+  c.model.scan_layers = scan_layers
   c.num_updates, c.eval_every = 10 ** 6, 10 ** 6
   agent = grpo.make_agent(c)
   state = agent.init(jax.random.key(seed), seed=seed)
@@ -91,7 +94,9 @@ def run_rlcore(folder, seed, steps, P=P, G=G, N=N, microbatches=2, accumulation=
   return rows
 
 
-def run_trl(folder, seed, steps, P=P, G=G, N=N, microbatches=2, accumulation=1):
+def run_trl(folder, seed, steps, P=P, G=G, N=N, microbatches=2, accumulation=1,
+            scan_layers=False):
+  del scan_layers
   import datasets
   import torch
   import transformers
@@ -181,7 +186,8 @@ def compare(args, folder):
                              str(seed), "--steps", str(args.steps), "--prompts",
                              str(args.prompts), "--group", str(args.group), "--max_tokens",
                              str(args.max_tokens), "--microbatches", str(args.microbatches),
-                             "--trl_accumulation", str(args.trl_accumulation)],
+                             "--trl_accumulation", str(args.trl_accumulation)]
+                            + (["--scan_layers"] if args.scan_layers else []),
                             capture_output=True, text=True, env=env, cwd=root)
       if proc.returncode:
         sys.exit(f"{name} seed {seed} failed:\n{proc.stderr[-3000:]}")
@@ -213,6 +219,8 @@ def main():
   ap.add_argument("--max_tokens", type=int, default=N, help="completion tokens at most")
   ap.add_argument("--microbatches", type=int, default=2,
                   help="rlcore: the update's gradient summed over this many parts")
+  ap.add_argument("--scan_layers", action="store_true",
+                  help="rlcore: nn.scan over the blocks (faster for large models)")
   ap.add_argument("--trl_accumulation", type=int, default=1,
                   help="TRL: gradient_accumulation_steps (the same batch in as many parts)")
   ap.add_argument("--json", default="")
@@ -225,7 +233,8 @@ def main():
     print("ROWS", json.dumps(fn(args.folder, args.seed, args.steps, P=args.prompts,
                                 G=args.group, N=args.max_tokens,
                                 microbatches=args.microbatches,
-                                accumulation=args.trl_accumulation)))
+                                accumulation=args.trl_accumulation,
+                                scan_layers=args.scan_layers)))
     return
   # The checkpoint (1.4 GB at Qwen2-0.5B's body) goes when the comparison ends.
   with tempfile.TemporaryDirectory(prefix="grpo_vs_trl_") as folder:
@@ -242,7 +251,8 @@ def main():
           P=args.prompts, G=args.group, N=args.max_tokens, lr=LR, hidden=args.hidden_size,
           layers=args.num_layers, intermediate=args.intermediate_size or 2 * args.hidden_size,
           heads=args.num_heads, kv_heads=args.num_kv_heads, microbatches=args.microbatches,
-          trl_accumulation=args.trl_accumulation)), f, indent=1)
+          trl_accumulation=args.trl_accumulation, scan_layers=args.scan_layers)), f,
+          indent=1)
 
 
 if __name__ == "__main__":

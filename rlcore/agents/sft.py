@@ -48,9 +48,9 @@ def lm_config(config, vocab_size: int) -> lm.LMConfig:
 def _cache_key(config) -> str:
   # Keys at their "off" value are left out, so caches made before they existed stay valid.
   # The warm start is trained in float32 without remat whatever model.param_dtype and
-  # model.remat say (GRPO casts it).
+  # model.remat say (GRPO casts it); scan_layers changes how, not what, is computed.
   model = {k: v for k, v in config.model.to_dict().items()
-           if k not in ("hf_path", "param_dtype", "remat", "shard_params")}
+           if k not in ("hf_path", "param_dtype", "remat", "shard_params", "scan_layers")}
   payload = json.dumps({"model": model, "sft": {
       k: v for k, v in config.sft.to_dict().items()
       if k != "cache_dir" and not (k == "slip_by_verbosity" and not v)

@@ -90,11 +90,13 @@ class LMConfig:
       scoring) as `flax.linen.scan` over the stacked layer parameters; False (default)
       runs them as a Python loop over the same stacked parameters, unrolled in the
       compiled program, so each block's saved activations get buffers of their own
-      instead of stacked ones. Forward + backward of the logits at 64 x 64 tokens on a
-      2-core CPU, loop against scan: 30 against 36 ms (hidden 32, 2 layers), 213
-      against 256 ms (hidden 128, 4 layers), 535 against 581-626 ms (hidden 64, 24
-      layers; compiling 4.4 against 1.5 s). Decoding with a cache always scans (the
-      loop was slower there). The parameter layout is the same either way.
+      instead of stacked ones, but the parameters are sliced and their gradients
+      stacked outside. Forward + backward of the logits on a 2-core CPU, loop against
+      scan: 30 against 36 ms (hidden 32, 2 layers, 64 x 64 tokens), 213 against 256 ms
+      (hidden 128, 4 layers), 535 against 581-626 ms (hidden 64, 24 layers; compiling
+      4.4 against 1.5 s), but 3.6 against 3.1 s at Qwen2-0.5B's body (hidden 896, 24
+      layers, 4 x 48 tokens): scan large models. Decoding with a cache always scans
+      (the loop was slower there). The parameter layout is the same either way.
   """
   vocab_size: int
   hidden_size: int
@@ -311,6 +313,21 @@ def _mix(weights, v, groups, precision):
   return out.reshape(b, l, h * v.shape[-1])
 
 
+@jax.custom_vjp
+def _unstack(x):
+  """The slices x[0], ..., x[n-1] of a stacked array, as a tuple.
+
+  Its backward pass stacks the slices' gradients in one array. Autodiff of the n
+  slices instead adds n zero-padded copies of the stacked array (XLA:CPU fuses it,
+  but reads all n for every element): at Qwen2-0.5B's body (24 layers of hidden 896),
+  forward + backward of 4 x 48 tokens took 4.2 s that way against 3.1 s scanned.
+  """
+  return tuple(x[i] for i in range(x.shape[0]))
+
+
+_unstack.defvjp(lambda x: (_unstack(x), None), lambda _, grads: (jnp.stack(grads),))
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
 def _self_attention(q, k, v, allowed, precision):
   """softmax(q kᵀ, masked) v per head, with a hand-written backward pass.
@@ -459,9 +476,10 @@ class CausalLM(nn.Module):
     block = nn.remat(Block) if c.remat else Block
     if cache is None and not c.scan_layers and not self.is_initializing():
       # The same stacked parameters, one block at a time (see LMConfig.scan_layers).
-      stacked = self.variables["params"]["layers"]
+      per_layer = jax.tree_util.tree_map(_unstack, self.variables["params"]["layers"])
       for i in range(c.num_layers):
-        layer_params = jax.tree_util.tree_map(lambda x, i=i: x[i], stacked)
+        layer_params = jax.tree_util.tree_map(lambda x, i=i: x[i], per_layer,
+                                              is_leaf=lambda x: isinstance(x, tuple))
         h, _ = block(c, parent=None).apply({"params": layer_params}, h, None, cos, sin,
                                            allowed_new, None)
       new_kv = None

@@ -39,6 +39,8 @@ def default_config():
   c.model.param_dtype = "float32"  # the policy's parameters: float32 or bfloat16 (then
                                    # trained through a float32 master copy and Adam state)
   c.model.remat = False         # rematerialise each block in the update (less memory)
+  c.model.scan_layers = False   # nn.scan over the blocks in the update (LMConfig.scan_layers:
+                                # faster for large models, the loop for small ones)
   c.model.shard_params = False  # split parameters and optimiser state over all devices
   # task = "dataset": prompts and answers (rlcore.agents.grpo.tasks.DatasetTask).
   c.dataset = mlc.ConfigDict()

@@ -58,7 +58,8 @@ class ArithmeticTask:
     self.tokenizer = text.CharTokenizer()
     self.sft_config = sft.lm_config(config, self.tokenizer.vocab_size)   # float32
     self.lm_config = self.sft_config.replace(param_dtype=str(config.model.param_dtype),
-                                             remat=bool(config.model.remat))
+                                             remat=bool(config.model.remat),
+                                             scan_layers=bool(config.model.scan_layers))
     self.prompt_len = text.TASK_MAX_PROMPT_LEN
     self.eos_id, self.pad_id = self.tokenizer.eos_id, self.tokenizer.pad_id
     self.difficulties = tuple(config.difficulties)
@@ -174,7 +175,7 @@ class DatasetTask:
     self.path = str(m.hf_path)
     self.tokenizer = HFTokenizer(self.path)
     self.lm_config = lm.load_config(self.path, str(m.param_dtype)).replace(
-        remat=bool(m.remat))
+        remat=bool(m.remat), scan_layers=bool(m.scan_layers))
     if self.tokenizer.vocab_size > self.lm_config.vocab_size:
       raise ValueError(f"config.model.hf_path: the tokenizer of {self.path!r} has "
                        f"{self.tokenizer.vocab_size} tokens, more than the model's "
