@@ -320,7 +320,8 @@ def _unstack(x):
   Its backward pass stacks the slices' gradients in one array. Autodiff of the n
   slices instead adds n zero-padded copies of the stacked array (XLA:CPU fuses it,
   but reads all n for every element): at Qwen2-0.5B's body (24 layers of hidden 896),
-  forward + backward of 4 x 48 tokens took 4.2 s that way against 3.1 s scanned.
+  forward + backward of 4 x 48 tokens took 4.2 s that way, 3.6 s with this, 3.1 s
+  scanned.
   """
   return tuple(x[i] for i in range(x.shape[0]))
 
