@@ -63,8 +63,7 @@ def rlcore_reward(prompts, completions, answers):
   return digits(completions)
 
 
-def run_rlcore(folder, seed, steps, P=P, G=G, N=N, microbatches=2, accumulation=1,
-               scan_layers=False):
+def run_rlcore(folder, seed, steps, P=P, G=G, N=N, *, microbatches=2, scan_layers=False):
   import jax
   from rlcore.agents import grpo
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # this file, importable
@@ -94,9 +93,7 @@ def run_rlcore(folder, seed, steps, P=P, G=G, N=N, microbatches=2, accumulation=
   return rows
 
 
-def run_trl(folder, seed, steps, P=P, G=G, N=N, microbatches=2, accumulation=1,
-            scan_layers=False):
-  del scan_layers
+def run_trl(folder, seed, steps, P=P, G=G, N=N, *, accumulation=1):
   import datasets
   import torch
   import transformers
@@ -229,12 +226,14 @@ def main():
   ap.add_argument("--seed", type=int, help=argparse.SUPPRESS)
   args = ap.parse_args()
   if args.worker:
-    fn = run_rlcore if args.worker == "rlcore" else run_trl
-    print("ROWS", json.dumps(fn(args.folder, args.seed, args.steps, P=args.prompts,
-                                G=args.group, N=args.max_tokens,
-                                microbatches=args.microbatches,
-                                accumulation=args.trl_accumulation,
-                                scan_layers=args.scan_layers)))
+    batch = dict(P=args.prompts, G=args.group, N=args.max_tokens)
+    if args.worker == "rlcore":
+      rows = run_rlcore(args.folder, args.seed, args.steps, **batch,
+                        microbatches=args.microbatches, scan_layers=args.scan_layers)
+    else:
+      rows = run_trl(args.folder, args.seed, args.steps, **batch,
+                     accumulation=args.trl_accumulation)
+    print("ROWS", json.dumps(rows))
     return
   # The checkpoint (1.4 GB at Qwen2-0.5B's body) goes when the comparison ends.
   with tempfile.TemporaryDirectory(prefix="grpo_vs_trl_") as folder:

@@ -42,10 +42,15 @@ def logprobs_from_logits(logits: jax.Array, tokens: jax.Array,
   Returns:
     [B, L] float32 log-probabilities (Llama, https://arxiv.org/abs/2302.13971, model).
   """
-  logp = jax.nn.log_softmax(logits[:, :-1].astype(jnp.float32), axis=-1)
-  picked = jnp.take_along_axis(logp, tokens[:, 1:, None].astype(jnp.int32), axis=-1)[..., 0]
+  picked = _picked(logits[:, :-1], tokens[:, 1:])
   picked = jnp.concatenate([jnp.zeros_like(picked[:, :1]), picked], axis=1)
   return jnp.where(_scored(attention_mask), picked, 0.0)
+
+
+def _picked(logits, targets):
+  """log_softmax(logits)[..., targets] in float32: [B, T] from [B, T, V] and [B, T]."""
+  logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+  return jnp.take_along_axis(logp, targets[..., None].astype(jnp.int32), axis=-1)[..., 0]
 
 
 def entropy_from_logits(logits: jax.Array, attention_mask: jax.Array) -> jax.Array:
@@ -99,8 +104,7 @@ def token_logprobs(params, config: LMConfig, tokens: jax.Array,
   if start == 0:
     return logprobs_from_logits(logits, tokens, attention_mask)
   # logits[:, i] come from position start - 1 + i and score token start + i.
-  logp = jax.nn.log_softmax(logits[:, :length - start], axis=-1)
-  picked = jnp.take_along_axis(logp, tokens[:, start:, None].astype(jnp.int32), axis=-1)[..., 0]
+  picked = _picked(logits[:, :length - start], tokens[:, start:])
   return jnp.where(_scored(attention_mask)[:, start:], picked, 0.0)
 
 

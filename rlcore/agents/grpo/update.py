@@ -49,7 +49,7 @@ class UpdateSettings:
                kl_kind=str(config.kl_kind), aggregation=str(config.aggregation),
                inner_epochs=int(config.inner_epochs),
                num_minibatches=int(config.num_minibatches),
-               microbatches=int(config.get("microbatches", 1)))
+               microbatches=int(config.microbatches))
 
 
 def _float32_master(s: UpdateSettings) -> bool:
