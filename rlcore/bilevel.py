@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rlcore import _checks
+from rlcore.features import features_linear
 from rlcore.returns import discounted_returns
 
 Array = jax.Array
@@ -92,7 +93,8 @@ def barfi_reward_terms(params: BarfiRewardParams, features: Array) -> tuple[Arra
   return out[..., 0], out[..., 2]
 
 
-def _reward_outputs(fn: str, params: BarfiRewardParams, features: Array) -> Array:
+def _reward_outputs(fn: str, params: BarfiRewardParams, features: Array,
+                    features_t: Array | None = None) -> Array:
   """f_φ(s) = features · kernel + bias, [..., 3], with the shape checks."""
   kernel = jnp.asarray(params.kernel)
   _checks.check_rank(fn, "params.kernel", kernel, 2, "[F, 3]")
@@ -103,11 +105,15 @@ def _reward_outputs(fn: str, params: BarfiRewardParams, features: Array) -> Arra
     raise ValueError(f"{fn}: `features` must end in the feature dimension F = {f} of "
                      f"`params.kernel`, got shape {tuple(np.shape(features))}.")
   x = _float(features)
-  return x @ kernel + jnp.reshape(params.bias, (1,) * (x.ndim - 1) + (3,))
+  bias = jnp.reshape(params.bias, (1,) * (x.ndim - 1) + (3,))
+  if features_t is None:
+    return x @ kernel + bias
+  return features_linear(x, kernel, _float(features_t)) + bias
 
 
 def barfi_reward(params: BarfiRewardParams, features: Array, r_p: Array,
-                 r_aux: Array, *, learn_primary_weight: bool = False) -> Array:
+                 r_aux: Array, *, learn_primary_weight: bool = False,
+                 features_t: Array | None = None) -> Array:
   """The behaviour-alignment reward r_φ(s, a) = b_φ(s) + r_p(s, a) + w_φ(s) · r_aux(s, a).
 
   With `learn_primary_weight=True` the primary reward's weight is learned too,
@@ -127,6 +133,9 @@ def barfi_reward(params: BarfiRewardParams, features: Array, r_p: Array,
     r_p: [T, B] primary rewards.
     r_aux: [T, B] auxiliary (heuristic) rewards.
     learn_primary_weight: static; weight r_p by the learned v_φ(s) instead of 1.
+    features_t: optional [F, T·B], `features` as [T·B, F] transposed: the kernel's
+      gradient is then computed from it (`rlcore.features.features_linear`, faster
+      on CPU for many states); the values and gradients are the same.
 
   Returns:
     [T, B] rewards r_φ (float32, or the inputs' float dtype).
@@ -135,7 +144,7 @@ def barfi_reward(params: BarfiRewardParams, features: Array, r_p: Array,
   shape = tuple(np.shape(features))[:-1]
   _checks.check_shape(fn, "r_p", r_p, shape, "(features' leading shape)")
   _checks.check_shape(fn, "r_aux", r_aux, shape, "(features' leading shape)")
-  out = _reward_outputs(fn, params, features)
+  out = _reward_outputs(fn, params, features, features_t)
   primary = _float(r_p) * out[..., 1] if learn_primary_weight else _float(r_p)
   return out[..., 0] + primary + out[..., 2] * _float(r_aux)
 

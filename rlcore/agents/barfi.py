@@ -46,7 +46,6 @@ episodes may end early), so the runner's steps/s is an upper bound too;
 
 from __future__ import annotations
 
-import itertools
 from typing import Any, NamedTuple
 
 import jax
@@ -58,6 +57,8 @@ from rlcore import bilevel
 from rlcore.agents import protocol
 from rlcore.agents.validation import (check_choice, check_hparams, check_number,
                                       require_int)
+from rlcore.features import (features_linear, fourier_basis, fourier_features,
+                             fourier_features_t)
 from rlcore.shaping.potential import potential_based
 
 HPARAMS = ("actor_lr", "reward_lr", "gamma_lr", "entropy_coef", "reward_l2", "gamma_l2",
@@ -161,11 +162,6 @@ class BarfiState(NamedTuple):
   env_steps: jax.Array                 # [] int32
 
 
-def fourier_basis(order: int, dim: int) -> np.ndarray:
-  """[(order+1)^dim, dim] integer frequency vectors of the coupled Fourier basis."""
-  return np.array(list(itertools.product(range(order + 1), repeat=dim)), np.float32)
-
-
 def _rmsprop(lr):
   # PyTorch's RMSprop defaults (alpha 0.99, eps added outside the square root), as the
   # official code uses; lr is injected so it can be traced and vmapped.
@@ -199,9 +195,9 @@ def make_agent(config, *, constrain_batch=None) -> BarfiAgent:
   horizon = env.horizon
   num_actions = env.action_spec.num_actions
   dim = env.observation_shape[0]
-  freqs = jnp.asarray(fourier_basis(config.fourier_order, dim))
+  order = int(config.fourier_order)
   low, span = jnp.asarray(env.obs_low), jnp.asarray(env.obs_high - env.obs_low)
-  num_features = freqs.shape[0]
+  num_features = fourier_basis(order, dim).shape[0]
   delta, n_buf = int(config.delta), int(config.buffer_size)
   if config.outer == "none":
     n_buf = delta
@@ -214,11 +210,20 @@ def make_agent(config, *, constrain_batch=None) -> BarfiAgent:
     return jnp.reshape(v, (1,) * (jnp.ndim(x) - 1) + (-1,))
 
   def features(obs):
-    x = (obs - lead(low, obs)) / lead(span, obs)
-    return jnp.cos(jnp.pi * (x @ freqs.T))
+    return fourier_features((obs - lead(low, obs)) / lead(span, obs), order)
 
-  def policy_logits(theta, feats):
-    return feats @ theta["kernel"] + lead(theta["bias"], feats)
+  def featurize(obs):
+    """Features of a batch [T, B, D] used for gradients: ([N, F], [F, N]), N = T·B."""
+    x = (obs - lead(low, obs)) / lead(span, obs)
+    x = x.reshape(-1, x.shape[-1])
+    # Both layouts computed, not one transposed: XLA would fold the transpose back
+    # into the gradient's product, which then runs in the slow layout.
+    return fourier_features(x, order), fourier_features_t(x, order)
+
+  def policy_logits(theta, feats, feats_t=None):
+    kernel = theta["kernel"]
+    out = feats @ kernel if feats_t is None else features_linear(feats, kernel, feats_t)
+    return out + lead(theta["bias"], feats)
 
   def default_hparams():
     return {k: jnp.asarray(float(config[k]), jnp.float32) for k in HPARAMS}
@@ -252,18 +257,23 @@ def make_agent(config, *, constrain_batch=None) -> BarfiAgent:
     k_reset, k_run = jax.random.split(key)
     s0 = env.reset(k_reset)
 
-    def step(carry, k):
+    def step(carry, noise):
       s, alive = carry
       logits = policy_logits(theta, features(s.obs))
-      action = jax.random.categorical(k, logits)
+      action = jnp.argmax(logits + noise)     # jax.random.categorical, noise drawn ahead
       nxt = env.step(s, action)
       done = nxt.terminated | nxt.truncated
       out = (s.obs, action, nxt.reward, nxt.info[aux_name], alive, alive & done)
       keep = lambda new, old: jnp.where(alive, new, old)
       return (jax.tree.map(keep, nxt, s), alive & ~done), out
 
+    # The Gumbel noise `jax.random.categorical` would draw at each step with the same
+    # keys (so the same actions), drawn for the whole episode at once: one random-bits
+    # computation instead of one per step.
+    noise = jax.vmap(lambda k: jax.random.gumbel(k, (num_actions,)))(
+        jax.random.split(k_run, horizon))
     _, (obs, actions, r_p, r_aux, alive, ended) = jax.lax.scan(
-        step, (s0, jnp.ones((), bool)), jax.random.split(k_run, horizon))
+        step, (s0, jnp.ones((), bool)), noise)
     m = alive.astype(jnp.float32)
     return obs, actions.astype(jnp.int32), r_p * m, r_aux * m, m, ended
 
@@ -287,17 +297,20 @@ def make_agent(config, *, constrain_batch=None) -> BarfiAgent:
 
   # -- objectives ---------------------------------------------------------------------
 
-  def objective(theta, batch, rewards, discount, beta):
-    obs, actions, _, _, mask, _ = batch
-    log_probs = jax.nn.log_softmax(policy_logits(theta, features(obs)), -1)
+  def objective(theta, fe, batch, rewards, discount, beta):
+    _, actions, _, _, mask, _ = batch
+    logits = policy_logits(theta, *fe).reshape(actions.shape + (num_actions,))
+    log_probs = jax.nn.log_softmax(logits, -1)
     # "associative": 5x faster than "scan" for a Hessian-vector product at T = 500,
     # B = 15 on CPU (measured); this agent's episodes are long and its batches small.
     return bilevel.barfi_policy_objective(log_probs, actions, rewards, discount, mask, beta,
                                           method="associative")
 
-  def aligned(phi, logit, batch):
-    obs, _, r_p, r_aux, _, _ = batch
-    return (bilevel.barfi_reward(phi, features(obs), r_p, r_aux, learn_primary_weight=learned),
+  def aligned(phi, logit, fe, batch):
+    _, _, r_p, r_aux, _, _ = batch
+    r = bilevel.barfi_reward(phi, fe[0], r_p.reshape(-1), r_aux.reshape(-1),
+                             learn_primary_weight=learned, features_t=fe[1])
+    return (r.reshape(r_p.shape),
             bilevel.barfi_discount(logit))
 
   def baseline_rewards(batch, kind, gamma):
@@ -311,9 +324,9 @@ def make_agent(config, *, constrain_batch=None) -> BarfiAgent:
     return potential_based(r_p, r_aux, next_phi * mask, ended, None, gamma,
                            valid=mask > 0)
 
-  def policy_step(state, batch, rewards, discount):
+  def policy_step(state, fe, batch, rewards, discount):
     hp = state.hparams
-    obj, grads = jax.value_and_grad(objective)(state.theta, batch, rewards, discount,
+    obj, grads = jax.value_and_grad(objective)(state.theta, fe, batch, rewards, discount,
                                                hp["entropy_coef"])
     neg = jax.tree.map(jnp.negative, grads)
     updates, opt = _rmsprop(hp["actor_lr"]).update(neg, state.actor_opt, state.theta)
@@ -328,8 +341,9 @@ def make_agent(config, *, constrain_batch=None) -> BarfiAgent:
       k, k_idx = jax.random.split(k)
       idx = jax.random.randint(k_idx, (config.batch_size,), 0, s.buffer.size)
       batch = take(s.buffer, idx)
-      r, g = jax.lax.stop_gradient(aligned(s.phi, s.gamma_logit, batch))
-      s, obj = policy_step(s, batch, r, g)
+      fe = featurize(batch[0])
+      r, g = jax.lax.stop_gradient(aligned(s.phi, s.gamma_logit, fe, batch))
+      s, obj = policy_step(s, fe, batch, r, g)
       return i + 1, s, obj, k
 
     _, state, obj, _ = jax.lax.while_loop(lambda c: c[0] < n, body,
@@ -337,27 +351,38 @@ def make_agent(config, *, constrain_batch=None) -> BarfiAgent:
                                            jnp.full((), jnp.nan), key))
     return state, obj
 
-  def outer_step(state, key):
-    hp = state.hparams
-    buf = state.buffer
-    recent = take(buf, last(buf))
-    v = jax.grad(objective)(state.theta, recent, recent[2], hp["env_gamma"], 0.0)
-    n_old = jnp.maximum(buf.size - delta, 1)
-    j = jax.random.randint(key, (config.hess_mul * config.batch_size,), 0, n_old)
-    old = take(buf, (buf.pos - delta - 1 - j) % n_buf)
+  def _hypergradient(theta, outer_params, v, old, beta, alpha, steps):
+    fe_old = featurize(old[0])
 
     def inner(theta, outer_params):
       phi, logit = outer_params
-      r, g = aligned(phi, logit, old)
-      return objective(theta, old, r, g, hp["entropy_coef"])
+      r, g = aligned(phi, logit, fe_old, old)
+      return objective(theta, fe_old, old, r, g, beta)
 
+    return bilevel.barfi_hypergradient(inner, theta, outer_params, v, neumann_steps=steps,
+                                       neumann_alpha=alpha)
+
+  # Under vmap (seeds), one seed at a time: its Hessian batch's features (15 episodes
+  # of 500 steps, 7.7 MB and their transpose) then stay in the CPU's cache across the
+  # K Hessian-vector products.
+  def hypergradient(theta, outer_params, v, old, beta, alpha, steps):
+    f = jax.custom_batching.sequential_vmap(
+        lambda *a: _hypergradient(*a, steps))
+    return f(theta, outer_params, v, old, beta, alpha)
+
+  def outer_step(state, key, recent, fe_recent):
+    hp = state.hparams
+    buf = state.buffer
+    v = jax.grad(objective)(state.theta, fe_recent, recent, recent[2], hp["env_gamma"], 0.0)
+    n_old = jnp.maximum(buf.size - delta, 1)
+    j = jax.random.randint(key, (config.hess_mul * config.batch_size,), 0, n_old)
+    old = take(buf, (buf.pos - delta - 1 - j) % n_buf)
     if config.outer == "first_order":
-      steps, alpha = 0, 1.0
+      steps, alpha = 0, jnp.ones(())
     else:
       steps, alpha = int(config.neumann_steps), hp["neumann_alpha"]
-    (d_phi, d_logit), info = bilevel.barfi_hypergradient(
-        inner, state.theta, (state.phi, state.gamma_logit), v, neumann_steps=steps,
-        neumann_alpha=alpha)
+    (d_phi, d_logit), info = hypergradient(state.theta, (state.phi, state.gamma_logit), v,
+                                           old, hp["entropy_coef"], alpha, steps)
     p_phi, p_logit = jax.grad(bilevel.barfi_penalty, argnums=(0, 1))(
         state.phi, state.gamma_logit, hp["reward_l2"], hp["gamma_l2"])
     ascent = (jax.tree.map(jnp.subtract, d_phi, p_phi), d_logit - p_logit)
@@ -389,13 +414,14 @@ def make_agent(config, *, constrain_batch=None) -> BarfiAgent:
     episodes = (state.update_step + 1) * delta
     recent = take(state.buffer, last(state.buffer))
     newest = jax.tree.map(lambda x: x[:, -1:], recent)
+    fe_recent = featurize(recent[0])
 
     nan = jnp.full((), jnp.nan)
     outer_stats = dict(neumann_growth=nan, hypergrad_norm=nan, outer_unstable=nan,
                        outer_skipped=nan)
     if config.outer == "none":
       r = baseline_rewards(newest, config.reward, hp["env_gamma"])
-      state, obj = policy_step(state, newest, r, hp["env_gamma"])
+      state, obj = policy_step(state, featurize(newest[0]), newest, r, hp["env_gamma"])
     else:
       # The official schedule: warm-up steps while episodes <= warmup; the first update
       # past it adds delta*inner_mul + first_mul inner steps; later updates do one outer
@@ -403,8 +429,9 @@ def make_agent(config, *, constrain_batch=None) -> BarfiAgent:
       past = episodes > warmup
       first = past & (episodes - delta <= warmup)
       do_outer = past & ~first
-      naive_state, naive_obj = policy_step(state, newest, baseline_rewards(
-          newest, "naive", hp["env_gamma"]), hp["env_gamma"])
+      naive_state, naive_obj = policy_step(
+          state, featurize(newest[0]), newest,
+          baseline_rewards(newest, "naive", hp["env_gamma"]), hp["env_gamma"])
       # Only the policy and its optimiser differ (a select over the whole state would
       # read and write the buffer every update).
       pick = lambda a, b: jax.tree.map(lambda x, y: jnp.where(do_outer, x, y), a, b)
@@ -413,7 +440,7 @@ def make_agent(config, *, constrain_batch=None) -> BarfiAgent:
 
       def outer_body(carry):
         i, s, _ = carry
-        s, stats = outer_step(s, k_out)
+        s, stats = outer_step(s, k_out, recent, fe_recent)
         return i + 1, s, stats
 
       _, state, outer_stats = jax.lax.while_loop(
@@ -424,8 +451,8 @@ def make_agent(config, *, constrain_batch=None) -> BarfiAgent:
       state, inner_obj = inner_steps(state, n_inner, k_in)
       obj = jnp.where(n_inner > 0, inner_obj, naive_obj)
 
-    obs, _, r_p, r_aux, mask, ended = recent
-    feats = features(obs)
+    _, _, r_p, r_aux, mask, ended = recent
+    feats = fe_recent[0].reshape(mask.shape + (num_features,))
     bias, weight = bilevel.barfi_reward_terms(state.phi, feats)
     n_valid = jnp.maximum(mask.sum(), 1.0)
     steps = mask.sum().astype(jnp.int32)
