@@ -318,7 +318,8 @@ def neumann_inverse_hvp(hvp: Callable[[PyTree], PyTree], v: PyTree, *, num_terms
 
 def barfi_hypergradient(inner_objective: Callable[[PyTree, PyTree], Array], theta: PyTree,
                         phi: PyTree, outer_grad: PyTree, *, method: str = "neumann",
-                        neumann_steps: int = 5, neumann_alpha=5e-4
+                        neumann_steps: int = 5, neumann_alpha=5e-4,
+                        forward_objective: Callable[[PyTree, PyTree], Array] | None = None
                         ) -> tuple[PyTree, HypergradInfo]:
   """Implicit hypergradient dJ/dφ = −(∇²_φθ Ĵ_φ)ᵀ H⁻¹ ∇_θJ, H = ∇²_θ Ĵ_φ(θ).
 
@@ -345,6 +346,12 @@ def barfi_hypergradient(inner_objective: Callable[[PyTree, PyTree], Array], thet
     method: "neumann" or "exact" (static).
     neumann_steps: K ≥ 0 (static).
     neumann_alpha: α > 0, scalar.
+    forward_objective: optional, the same function as `inner_objective`, written so
+      that `jax.jvp` can differentiate it in θ (for instance without `jax.custom_vjp`
+      pieces on θ's path). When given, the final product is computed as the φ-gradient
+      of its directional derivative in θ along H⁻¹v (reverse over forward mode)
+      instead of reverse over reverse mode; the result is the same, the cost can
+      differ (`rlcore.agents.barfi` saves a slow transposed product this way).
 
   Returns:
     (dJ/dφ, a pytree like `phi`: an ascent direction for J; `HypergradInfo`).
@@ -372,6 +379,12 @@ def barfi_hypergradient(inner_objective: Callable[[PyTree, PyTree], Array], thet
     acc, growth = neumann_inverse_hvp(hvp, outer_grad, num_terms=neumann_steps,
                                       alpha=neumann_alpha)
     info = HypergradInfo(growth=growth, stable=growth < 1.0)
-  _, vjp = jax.vjp(lambda p: grad_theta(theta, p), phi)
-  (mixed,) = vjp(acc)
+  if forward_objective is None:
+    _, vjp = jax.vjp(lambda p: grad_theta(theta, p), phi)
+    (mixed,) = vjp(acc)
+  else:
+    # (∇²_φθ Ĵ_φ)ᵀ acc = ∇_φ ⟨∇_θ Ĵ_φ, acc⟩, the inner product being Ĵ_φ's directional
+    # derivative along acc in θ.
+    mixed = jax.grad(lambda p: jax.jvp(lambda t: forward_objective(t, p), (theta,),
+                                       (acc,))[1])(phi)
   return jax.tree.map(jnp.negative, mixed), info

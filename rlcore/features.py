@@ -1,7 +1,9 @@
 """Fixed state features and linear maps on them, fast on XLA:CPU.
 
 * `fourier_features`: the coupled Fourier basis (Konidaris, Osentoski & Thomas 2011),
-  as used by BARFI's policies and reward functions.
+  as used by BARFI's policies and reward functions; `fourier_trig` and
+  `fourier_features_from_trig` split it in two for callers that store cos(πx), sin(πx)
+  (in either layout, [N, F] or [F, N]).
 * `features_linear`: `features @ kernel` whose kernel gradient is computed from a
   transposed copy of the features.
 
@@ -54,7 +56,8 @@ def fourier_features(x: Array, order: int) -> Array:
   sin(a + b) = sin a cos b + cos a sin b, one dimension at a time. That is 2D cosines
   and sines per state instead of (n+1)^D; on XLA:CPU 2.5x faster than the plain
   expression for 7,500 states of dimension 4 at order 3 (measured in
-  `benchmarks/README.md`).
+  `benchmarks/README.md`). `fourier_features_from_trig` starts from cos(πx), sin(πx)
+  when the caller keeps them.
 
   See Konidaris, Osentoski & Thomas, AAAI 2011
   (https://people.cs.umass.edu/~pthomas/papers/Konidaris2011a.pdf); BARFI
@@ -67,25 +70,80 @@ def fourier_features(x: Array, order: int) -> Array:
   Returns:
     [..., (n+1)^D] features, columns in `fourier_basis(order, D)`'s row order.
   """
-  fn = "fourier_features"
-  if int(order) != order or order < 0:
-    raise ValueError(f"{fn}: `order` must be an integer >= 0 (static), got {order!r}.")
-  order = int(order)
+  cos_pix, sin_pix = fourier_trig(x)
+  return fourier_features_from_trig(cos_pix, sin_pix, order)
+
+
+def fourier_trig(x: Array) -> tuple[Array, Array]:
+  """(cos(πx), sin(πx)) of states x [..., D]: what `fourier_features_from_trig` needs.
+
+  Args:
+    x: [..., D] states, each dimension scaled to [0, 1].
+
+  Returns:
+    two [..., D] arrays.
+  """
   if np.ndim(x) < 1 or np.shape(x)[-1] < 1:
-    raise ValueError(f"{fn}: `x` must have shape [..., D] with D >= 1, got "
+    raise ValueError(f"fourier_trig: `x` must have shape [..., D] with D >= 1, got "
                      f"{tuple(np.shape(x))}.")
   x = jnp.asarray(x)
   if not jnp.issubdtype(x.dtype, jnp.floating):
     x = x.astype(jnp.float32)
-  a = jnp.pi * x
-  c1, s1 = jnp.cos(a), jnp.sin(a)
-  cos_k, sin_k = [jnp.ones_like(a), c1], [jnp.zeros_like(a), s1]
+  return jnp.cos(jnp.pi * x), jnp.sin(jnp.pi * x)
+
+
+def fourier_features_from_trig(cos_pix: Array, sin_pix: Array, order: int, *,
+                               transpose: bool = False) -> Array:
+  """`fourier_features(x, order)` from cos(πx) and sin(πx) (`fourier_trig(x)`).
+
+  For callers that keep the two per-dimension values (a replay buffer, say) instead
+  of recomputing 2D sines and cosines per state each time the features are needed.
+  With `transpose=True` the result is laid out [F, N], computed in that layout (the
+  states on the minor axis), not transposed afterwards: the `features_t` of
+  `features_linear`.
+
+  Args:
+    cos_pix: [..., D] cos(πx) ([N, D] when `transpose`).
+    sin_pix: [..., D] sin(πx), the same shape.
+    order: n ≥ 0, static: the largest frequency per dimension.
+    transpose: static; return [(n+1)^D, N] instead of [N, (n+1)^D].
+
+  Returns:
+    [..., (n+1)^D] features (or [(n+1)^D, N]), columns (rows) in
+    `fourier_basis(order, D)`'s row order.
+  """
+  fn = "fourier_features_from_trig"
+  if int(order) != order or order < 0:
+    raise ValueError(f"{fn}: `order` must be an integer >= 0 (static), got {order!r}.")
+  order = int(order)
+  shape = tuple(np.shape(cos_pix))
+  if len(shape) < 1 or shape[-1] < 1:
+    raise ValueError(f"{fn}: `cos_pix` must have shape [..., D] with D >= 1, got {shape}.")
+  _checks.check_shape(fn, "sin_pix", sin_pix, shape, "(cos_pix's shape)")
+  if transpose and len(shape) != 2:
+    raise ValueError(f"{fn}: with transpose=True `cos_pix` must have shape [N, D], got "
+                     f"{shape}.")
+  c1, s1 = jnp.asarray(cos_pix), jnp.asarray(sin_pix)
+  if transpose:                                   # per dimension [N] -> [1, N] rows
+    c1, s1 = c1.T, s1.T                           # [D, N]
+  cos_k, sin_k = [jnp.ones_like(c1), c1], [jnp.zeros_like(s1), s1]
   for _ in range(2, order + 1):
     cos_k.append(2 * c1 * cos_k[-1] - cos_k[-2])
     sin_k.append(2 * c1 * sin_k[-1] - sin_k[-2])
-  cos_k = jnp.stack(cos_k[:order + 1], -1)     # [..., D, n+1]
-  sin_k = jnp.stack(sin_k[:order + 1], -1)
-  dim = x.shape[-1]
+  axis = 1 if transpose else -1
+  cos_k = jnp.stack(cos_k[:order + 1], axis)     # [..., D, n+1] or [D, n+1, N]
+  sin_k = jnp.stack(sin_k[:order + 1], axis)
+  dim = shape[-1]
+  if transpose:
+    n = shape[0]
+    cos_sum, sin_sum = cos_k[0], sin_k[0]         # [K, N]
+    for d in range(1, dim):
+      cd, sd = cos_k[d][None], sin_k[d][None]     # [1, n+1, N]
+      new_cos = cos_sum[:, None] * cd - sin_sum[:, None] * sd
+      if d < dim - 1:    # the last dimension needs only the cosines
+        sin_sum = (sin_sum[:, None] * cd + cos_sum[:, None] * sd).reshape(-1, n)
+      cos_sum = new_cos.reshape(-1, n)
+    return cos_sum
   cos_sum, sin_sum = cos_k[..., 0, :], sin_k[..., 0, :]
   for d in range(1, dim):
     cd, sd = cos_k[..., d, None, :], sin_k[..., d, None, :]
@@ -94,44 +152,6 @@ def fourier_features(x: Array, order: int) -> Array:
       sin_sum = sin_sum[..., :, None] * cd + cos_sum[..., :, None] * sd
       sin_sum = sin_sum.reshape(sin_sum.shape[:-2] + (-1,))
     cos_sum = new_cos.reshape(new_cos.shape[:-2] + (-1,))
-  return cos_sum
-
-
-def fourier_features_t(x: Array, order: int) -> Array:
-  """`fourier_features(x, order)` of x [N, D] laid out [F, N] (its transpose).
-
-  Computed in that layout (the states on the minor axis), not transposed afterwards:
-  for `features_linear`'s `features_t`.
-
-  Args:
-    x: [N, D] states, each dimension scaled to [0, 1].
-    order: n ≥ 0, static.
-
-  Returns:
-    [(n+1)^D, N] features.
-  """
-  if np.ndim(x) != 2:
-    raise ValueError(f"fourier_features_t: `x` must have shape [N, D], got "
-                     f"{tuple(np.shape(x))}.")
-  x = jnp.asarray(x)
-  if not jnp.issubdtype(x.dtype, jnp.floating):
-    x = x.astype(jnp.float32)
-  a = jnp.pi * x.T                               # [D, N]
-  c1, s1 = jnp.cos(a), jnp.sin(a)
-  cos_k, sin_k = [jnp.ones_like(a), c1], [jnp.zeros_like(a), s1]
-  for _ in range(2, int(order) + 1):
-    cos_k.append(2 * c1 * cos_k[-1] - cos_k[-2])
-    sin_k.append(2 * c1 * sin_k[-1] - sin_k[-2])
-  cos_k = jnp.stack(cos_k[:int(order) + 1], 1)   # [D, n+1, N]
-  sin_k = jnp.stack(sin_k[:int(order) + 1], 1)
-  dim, n = a.shape
-  cos_sum, sin_sum = cos_k[0], sin_k[0]           # [K, N]
-  for d in range(1, dim):
-    cd, sd = cos_k[d][None], sin_k[d][None]       # [1, n+1, N]
-    new_cos = cos_sum[:, None] * cd - sin_sum[:, None] * sd
-    if d < dim - 1:
-      sin_sum = (sin_sum[:, None] * cd + cos_sum[:, None] * sd).reshape(-1, n)
-    cos_sum = new_cos.reshape(-1, n)
   return cos_sum
 
 

@@ -31,12 +31,16 @@ def test_fourier_features_match_the_cosine_of_every_frequency(order, dim):
                atol=2e-5)
 
 
-def test_fourier_features_under_jit_and_vmap_and_the_transposed_layout():
+def test_fourier_features_under_jit_and_vmap_and_from_trig_transposed():
   x = np.random.default_rng(0).uniform(size=(3, 50, 4)).astype(np.float32)
   check_jit_and_vmap(lambda v: features.fourier_features(v, 3),
                      lambda v: _ref_fourier(v, 3), (x,), rtol=0, atol=2e-5)
-  check_jit_and_vmap(lambda v: features.fourier_features_t(v, 3),
-                     lambda v: _ref_fourier(v, 3).T, (x,), rtol=0, atol=2e-5)
+  from_trig_t = lambda v: features.fourier_features_from_trig(
+      *features.fourier_trig(v), 3, transpose=True)
+  check_jit_and_vmap(from_trig_t, lambda v: _ref_fourier(v, 3).T, (x,), rtol=0, atol=2e-5)
+  c, s = features.fourier_trig(x)
+  assert_close(c, np.cos(np.pi * x), rtol=0, atol=1e-6)
+  assert_close(s, np.sin(np.pi * x), rtol=0, atol=1e-6)
 
 
 def _problem(seed=0, n=60, f=16, k=3):
@@ -84,5 +88,10 @@ def test_bad_inputs_name_the_argument():
     features.fourier_features(jnp.zeros((2, 3)), -1)
   with pytest.raises(ValueError, match="order"):
     features.fourier_basis(1.5, 2)
+  with pytest.raises(ValueError, match="transpose"):
+    features.fourier_features_from_trig(jnp.zeros((2, 3, 4)), jnp.zeros((2, 3, 4)), 2,
+                                        transpose=True)
+  with pytest.raises(ValueError, match="sin_pix"):
+    features.fourier_features_from_trig(jnp.zeros((2, 4)), jnp.zeros((2, 3)), 2)
   with pytest.raises(ValueError, match="x"):
-    features.fourier_features_t(jnp.zeros((2, 3, 4)), 2)
+    features.fourier_trig(jnp.zeros(()))

@@ -58,7 +58,7 @@ from rlcore.agents import protocol
 from rlcore.agents.validation import (check_choice, check_hparams, check_number,
                                       require_int)
 from rlcore.features import (features_linear, fourier_basis, fourier_features,
-                             fourier_features_t)
+                             fourier_features_from_trig, fourier_trig)
 from rlcore.shaping.potential import potential_based
 
 HPARAMS = ("actor_lr", "reward_lr", "gamma_lr", "entropy_coef", "reward_l2", "gamma_l2",
@@ -137,7 +137,8 @@ def validate_config(config) -> None:
 
 class Buffer(NamedTuple):
   """Episodes padded to the horizon H, FIFO over `buffer_size` slots."""
-  obs: jax.Array       # [N, H, D] observation each action was taken in
+  trig: jax.Array      # [N, H, 2, D] cos(πx), sin(πx) of the scaled state each action
+                       # was taken in (what its Fourier features are computed from)
   actions: jax.Array   # [N, H] int32
   r_p: jax.Array       # [N, H] primary rewards
   r_aux: jax.Array     # [N, H] heuristic rewards
@@ -209,16 +210,19 @@ def make_agent(config, *, constrain_batch=None) -> BarfiAgent:
   def lead(v, x):   # v [K] broadcast against x [..., K]
     return jnp.reshape(v, (1,) * (jnp.ndim(x) - 1) + (-1,))
 
-  def features(obs):
-    return fourier_features((obs - lead(low, obs)) / lead(span, obs), order)
+  def scale(obs):
+    return (obs - lead(low, obs)) / lead(span, obs)
 
-  def featurize(obs):
-    """Features of a batch [T, B, D] used for gradients: ([N, F], [F, N]), N = T·B."""
-    x = (obs - lead(low, obs)) / lead(span, obs)
-    x = x.reshape(-1, x.shape[-1])
+  def features(obs):
+    return fourier_features(scale(obs), order)
+
+  def featurize(trig):
+    """Features of a batch's `trig` [T, B, 2, D] for gradients: ([N, F], [F, N])."""
+    c, s = (trig[..., i, :].reshape(-1, dim) for i in (0, 1))
     # Both layouts computed, not one transposed: XLA would fold the transpose back
     # into the gradient's product, which then runs in the slow layout.
-    return fourier_features(x, order), fourier_features_t(x, order)
+    return (fourier_features_from_trig(c, s, order),
+            fourier_features_from_trig(c, s, order, transpose=True))
 
   def policy_logits(theta, feats, feats_t=None):
     kernel = theta["kernel"]
@@ -240,7 +244,7 @@ def make_agent(config, *, constrain_batch=None) -> BarfiAgent:
     phi = bilevel.init_barfi_reward(k_phi, num_features)
     logit = jnp.asarray(bilevel.GAMMA_LOGIT_INIT, jnp.float32)
     z = lambda *s: jnp.zeros((n_buf, horizon) + s, jnp.float32)
-    buf = Buffer(obs=z(dim), actions=jnp.zeros((n_buf, horizon), jnp.int32), r_p=z(),
+    buf = Buffer(trig=z(2, dim), actions=jnp.zeros((n_buf, horizon), jnp.int32), r_p=z(),
                  r_aux=z(), mask=z(), ended=jnp.zeros((n_buf, horizon), bool),
                  pos=jnp.zeros((), jnp.int32), size=jnp.zeros((), jnp.int32))
     return BarfiState(
@@ -259,11 +263,12 @@ def make_agent(config, *, constrain_batch=None) -> BarfiAgent:
 
     def step(carry, noise):
       s, alive = carry
-      logits = policy_logits(theta, features(s.obs))
+      trig = fourier_trig(scale(s.obs))
+      logits = policy_logits(theta, fourier_features_from_trig(*trig, order))
       action = jnp.argmax(logits + noise)     # jax.random.categorical, noise drawn ahead
       nxt = env.step(s, action)
       done = nxt.terminated | nxt.truncated
-      out = (s.obs, action, nxt.reward, nxt.info[aux_name], alive, alive & done)
+      out = (jnp.stack(trig), action, nxt.reward, nxt.info[aux_name], alive, alive & done)
       keep = lambda new, old: jnp.where(alive, new, old)
       return (jax.tree.map(keep, nxt, s), alive & ~done), out
 
@@ -272,15 +277,15 @@ def make_agent(config, *, constrain_batch=None) -> BarfiAgent:
     # computation instead of one per step.
     noise = jax.vmap(lambda k: jax.random.gumbel(k, (num_actions,)))(
         jax.random.split(k_run, horizon))
-    _, (obs, actions, r_p, r_aux, alive, ended) = jax.lax.scan(
+    _, (trig, actions, r_p, r_aux, alive, ended) = jax.lax.scan(
         step, (s0, jnp.ones((), bool)), noise)
     m = alive.astype(jnp.float32)
-    return obs, actions.astype(jnp.int32), r_p * m, r_aux * m, m, ended
+    return trig, actions.astype(jnp.int32), r_p * m, r_aux * m, m, ended
 
   def store(buf, eps):
     idx = (buf.pos + jnp.arange(delta)) % n_buf
     put = lambda a, x: a.at[idx].set(x)
-    return buf._replace(obs=put(buf.obs, eps[0]), actions=put(buf.actions, eps[1]),
+    return buf._replace(trig=put(buf.trig, eps[0]), actions=put(buf.actions, eps[1]),
                         r_p=put(buf.r_p, eps[2]), r_aux=put(buf.r_aux, eps[3]),
                         mask=put(buf.mask, eps[4]), ended=put(buf.ended, eps[5]),
                         pos=(buf.pos + delta) % n_buf,
@@ -289,7 +294,7 @@ def make_agent(config, *, constrain_batch=None) -> BarfiAgent:
   def take(buf, idx):
     """Episodes `idx` [B] as time-major arrays [H, B, ...]."""
     tm = lambda a: jnp.swapaxes(a[idx], 0, 1)
-    return (tm(buf.obs), tm(buf.actions), tm(buf.r_p), tm(buf.r_aux), tm(buf.mask),
+    return (tm(buf.trig), tm(buf.actions), tm(buf.r_p), tm(buf.r_aux), tm(buf.mask),
             tm(buf.ended))
 
   def last(buf):
@@ -354,13 +359,16 @@ def make_agent(config, *, constrain_batch=None) -> BarfiAgent:
   def _hypergradient(theta, outer_params, v, old, beta, alpha, steps):
     fe_old = featurize(old[0])
 
-    def inner(theta, outer_params):
+    def inner(theta, outer_params, fe=fe_old):
       phi, logit = outer_params
       r, g = aligned(phi, logit, fe_old, old)
-      return objective(theta, fe_old, old, r, g, beta)
+      return objective(theta, fe, old, r, g, beta)
 
-    return bilevel.barfi_hypergradient(inner, theta, outer_params, v, neumann_steps=steps,
-                                       neumann_alpha=alpha)
+    # The policy's plain product for the mixed term (forward mode in θ): reverse over
+    # reverse would transpose features_t's product, the slow layout again.
+    return bilevel.barfi_hypergradient(
+        inner, theta, outer_params, v, neumann_steps=steps, neumann_alpha=alpha,
+        forward_objective=lambda t, p: inner(t, p, (fe_old[0], None)))
 
   # Under vmap (seeds), one seed at a time: its Hessian batch's features (15 episodes
   # of 500 steps, 7.7 MB and their transpose) then stay in the CPU's cache across the
