@@ -437,14 +437,20 @@ def make_agent(config, *, constrain_batch=None) -> BarfiAgent:
       past = episodes > warmup
       first = past & (episodes - delta <= warmup)
       do_outer = past & ~first
-      naive_state, naive_obj = policy_step(
-          state, featurize(newest[0]), newest,
-          baseline_rewards(newest, "naive", hp["env_gamma"]), hp["env_gamma"])
-      # Only the policy and its optimiser differ (a select over the whole state would
-      # read and write the buffer every update).
-      pick = lambda a, b: jax.tree.map(lambda x, y: jnp.where(do_outer, x, y), a, b)
-      state = state._replace(theta=pick(state.theta, naive_state.theta),
-                             actor_opt=pick(state.actor_opt, naive_state.actor_opt))
+
+      def naive(policy):
+        s, o = policy_step(
+            state._replace(theta=policy[0], actor_opt=policy[1]), featurize(newest[0]),
+            newest, baseline_rewards(newest, "naive", hp["env_gamma"]), hp["env_gamma"])
+        return (s.theta, s.actor_opt), o.astype(jnp.float32)
+
+      # Only the policy and its optimiser change (a select over the whole state would
+      # read and write the buffer every update); skipped once the outer steps begin
+      # (under vmap with a batched predicate, both branches run and one is selected).
+      (theta, actor_opt), naive_obj = jax.lax.cond(
+          do_outer, lambda policy: (policy, jnp.full((), jnp.nan, jnp.float32)), naive,
+          (state.theta, state.actor_opt))
+      state = state._replace(theta=theta, actor_opt=actor_opt)
 
       def outer_body(carry):
         i, s, _ = carry
