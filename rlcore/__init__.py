@@ -16,6 +16,8 @@ lives in one module of its family:
 * `rlcore.bilevel`: barfi_reward, barfi_reward_terms, barfi_primary_weight,
   init_barfi_reward, barfi_discount, barfi_penalty, barfi_policy_objective,
   barfi_hypergradient, neumann_inverse_hvp (BARFI, https://arxiv.org/abs/2310.19007)
+* `rlcore.features`: fourier_basis, fourier_features, fourier_trig,
+  fourier_features_from_trig, features_linear (fixed state features, fast on CPU)
 * `rlcore.occupancy`: discriminator_loss, occupancy_penalty (kl, chi2, sqrt_chi2, tv),
   trimmed_mean, augment_rewards, sequence_log_ratio (the LLM case), categorical_kl,
   categorical_chi2, gaussian_kl, gaussian_chi2, proxy_true_correlation,
@@ -31,8 +33,8 @@ lives in one module of its family:
   the length rewards, chain, stateless
 """
 
-from rlcore import (bilevel, credit, group, latent, losses, occupancy, returns, shaping, shuffle,
-                    types)
+from rlcore import (bilevel, credit, features, group, latent, losses, occupancy, returns,
+                    shaping, shuffle, types)
 from rlcore.bilevel import (
     BarfiRewardParams, HypergradInfo, barfi_discount, barfi_hypergradient, barfi_penalty,
     barfi_policy_objective, barfi_primary_weight, barfi_reward, barfi_reward_terms,

@@ -77,6 +77,10 @@ def fourier_features(x: Array, order: int) -> Array:
 def fourier_trig(x: Array) -> tuple[Array, Array]:
   """(cos(πx), sin(πx)) of states x [..., D]: what `fourier_features_from_trig` needs.
 
+  The per-dimension values behind the coupled Fourier basis (Konidaris et al., AAAI
+  2011, https://people.cs.umass.edu/~pthomas/papers/Konidaris2011a.pdf), as BARFI's
+  agent stores them (https://arxiv.org/abs/2310.19007).
+
   Args:
     x: [..., D] states, each dimension scaled to [0, 1].
 
@@ -96,7 +100,9 @@ def fourier_features_from_trig(cos_pix: Array, sin_pix: Array, order: int, *,
                                transpose: bool = False) -> Array:
   """`fourier_features(x, order)` from cos(πx) and sin(πx) (`fourier_trig(x)`).
 
-  For callers that keep the two per-dimension values (a replay buffer, say) instead
+  See Konidaris et al., AAAI 2011
+  (https://people.cs.umass.edu/~pthomas/papers/Konidaris2011a.pdf). For callers that
+  keep the two per-dimension values (a replay buffer, say) instead
   of recomputing 2D sines and cosines per state each time the features are needed.
   With `transpose=True` the result is laid out [F, N], computed in that layout (the
   states on the minor axis), not transposed afterwards: the `features_t` of
@@ -182,11 +188,18 @@ def features_linear(features: Array, kernel: Array, features_t: Array) -> Array:
   laid out [F, N], as `features_t @ g`. Autodiff's own product, features[N, F]ᵀ · g
   with N ≫ F, contracts over the rows' major dimension, which XLA:CPU runs 6x slower
   than `features_t @ g` for N = 7,500, F = 256 and 2 outputs (1.6 against 0.25 ms;
-  `benchmarks/README.md`). Pass the transpose once per batch and reuse it.
+  `benchmarks/README.md`). Compute `features_t` once per batch and reuse it, and
+  compute it in its own layout (`fourier_features_from_trig(..., transpose=True)`):
+  inside one jitted function XLA folds a plain transpose of `features` back into the
+  product, which then runs in the slow layout again.
 
-  No gradient flows to `features` or `features_t` (fixed features; their cotangents
-  are zero). Reverse-mode through the kernel's gradient itself (e.g. `jax.vjp` of
-  `jax.grad` with respect to other inputs) is exact too.
+  Used by BARFI's policy and reward on Fourier features
+  (https://arxiv.org/abs/2310.19007; `rlcore.agents.barfi`). No gradient flows to
+  `features` or `features_t` (fixed features; their cotangents are zero). Reverse
+  mode through the kernel's gradient (`jax.vjp` of `jax.grad` with respect to other
+  inputs) is exact too. Forward mode on this function itself (`jax.jvp` in `kernel`,
+  not of a gradient) is not available, as for any `jax.custom_vjp`: use
+  `features @ kernel` there (`barfi_hypergradient`'s `forward_objective` does).
 
   Args:
     features: [..., F] features (any leading shape, N = their product).
