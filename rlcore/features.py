@@ -130,7 +130,7 @@ def fourier_features_from_trig(cos_pix: Array, sin_pix: Array, order: int, *,
     raise ValueError(f"{fn}: with transpose=True `cos_pix` must have shape [N, D], got "
                      f"{shape}.")
   c1, s1 = jnp.asarray(cos_pix), jnp.asarray(sin_pix)
-  if transpose:                                   # per dimension [N] -> [1, N] rows
+  if transpose:
     c1, s1 = c1.T, s1.T                           # [D, N]
   cos_k, sin_k = [jnp.ones_like(c1), c1], [jnp.zeros_like(s1), s1]
   for _ in range(2, order + 1):
@@ -139,25 +139,19 @@ def fourier_features_from_trig(cos_pix: Array, sin_pix: Array, order: int, *,
   axis = 1 if transpose else -1
   cos_k = jnp.stack(cos_k[:order + 1], axis)     # [..., D, n+1] or [D, n+1, N]
   sin_k = jnp.stack(sin_k[:order + 1], axis)
-  dim = shape[-1]
-  if transpose:
-    n = shape[0]
-    cos_sum, sin_sum = cos_k[0], sin_k[0]         # [K, N]
-    for d in range(1, dim):
-      cd, sd = cos_k[d][None], sin_k[d][None]     # [1, n+1, N]
-      new_cos = cos_sum[:, None] * cd - sin_sum[:, None] * sd
-      if d < dim - 1:    # the last dimension needs only the cosines
-        sin_sum = (sin_sum[:, None] * cd + cos_sum[:, None] * sd).reshape(-1, n)
-      cos_sum = new_cos.reshape(-1, n)
-    return cos_sum
-  cos_sum, sin_sum = cos_k[..., 0, :], sin_k[..., 0, :]
-  for d in range(1, dim):
-    cd, sd = cos_k[..., d, None, :], sin_k[..., d, None, :]
-    new_cos = cos_sum[..., :, None] * cd - sin_sum[..., :, None] * sd
-    if d < dim - 1:    # the last dimension needs only the cosines
-      sin_sum = sin_sum[..., :, None] * cd + cos_sum[..., :, None] * sd
-      sin_sum = sin_sum.reshape(sin_sum.shape[:-2] + (-1,))
-    cos_sum = new_cos.reshape(new_cos.shape[:-2] + (-1,))
+  if transpose:          # the feature index leads, the states stay on the minor axis
+    pick = lambda t, d: t[d]                                          # [n+1, N]
+    outer = lambda a, b: (a[:, None] * b[None]).reshape(-1, a.shape[-1])
+  else:
+    pick = lambda t, d: t[..., d, :]                                  # [..., n+1]
+    outer = lambda a, b: (a[..., :, None] * b[..., None, :]).reshape(a.shape[:-1] + (-1,))
+  cos_sum, sin_sum = pick(cos_k, 0), pick(sin_k, 0)
+  for d in range(1, shape[-1]):
+    cd, sd = pick(cos_k, d), pick(sin_k, d)
+    new_cos = outer(cos_sum, cd) - outer(sin_sum, sd)
+    if d < shape[-1] - 1:    # the last dimension needs only the cosines
+      sin_sum = outer(sin_sum, cd) + outer(cos_sum, sd)
+    cos_sum = new_cos
   return cos_sum
 
 
