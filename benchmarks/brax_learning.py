@@ -1,11 +1,12 @@
 """brax tasks: rlcore's PPO against brax's own trainer at brax's published settings.
 
 For each task and seed, both trainers run at the settings of `configs/ppo_brax.py`
-(brax's training notebook, `BRAX_SETTINGS`), on the same backend and the same env-step
-budget, and both are evaluated the same way after each of brax's evaluation epochs:
-128 environments, one episode each of at most `episode_length` steps, deterministic
-policy (the Gaussian's mean here, brax's `deterministic_eval=True`, i.e. tanh of its
-mean), mean return. The trainers alternate (rlcore seed 0, brax seed 0, rlcore seed 1,
+(brax's training notebook, `BRAX_SETTINGS`; hopper, for which brax publishes no PPO
+settings, at inverted_double_pendulum's with its own budget, the config's
+`UNPUBLISHED`), on the same backend and the same env-step budget, and both are
+evaluated the same way after each of brax's evaluation epochs: 128 environments, one
+episode each of at most `episode_length` steps, deterministic policy (the Gaussian's
+mean here, brax's `deterministic_eval=True`, i.e. tanh of its mean), mean return. The trainers alternate (rlcore seed 0, brax seed 0, rlcore seed 1,
 ...), one device each.
 
 * rlcore: `ppo.make_agent(config)`, one `run_chunk` of an epoch's updates compiled ahead
@@ -31,7 +32,7 @@ curves (mean and each seed).
     python benchmarks/brax_learning.py --tasks=inverted_pendulum --num-timesteps=4e5 \\
         --seeds=0                                       # a short run of both
     python benchmarks/brax_learning.py --report=runs/a.json,runs/b.json --plot-dir=results
-    python benchmarks/brax_learning.py --trainers=rlcore --seeds=0 \
+    python benchmarks/brax_learning.py --trainers=rlcore --seeds=0 \\
         --rlcore-set=log_std_init=-0.69                 # an ablation, "rlcore[...]"
     python benchmarks/brax_learning.py --part=speed --tasks=inverted_pendulum \\
         --backends=spring,positional,generalized,mjx   # steps/s per backend, 1 seed

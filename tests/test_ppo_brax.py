@@ -19,7 +19,8 @@ def _config(arg):
 
 
 @pytest.mark.parametrize("task", ["inverted_pendulum", "inverted_double_pendulum", "ant",
-                                  "humanoid", "reacher", "halfcheetah", "pusher"])
+                                  "humanoid", "reacher", "halfcheetah", "pusher",
+                                  "hopper"])
 def test_each_update_is_one_brax_training_step(task):
   """Env steps, minibatch size and SGD steps per update equal brax's per training step
   (agent steps here; brax's env steps are action_repeat times as many)."""
@@ -35,7 +36,7 @@ def test_each_update_is_one_brax_training_step(task):
                                           s["entropy_cost"])
   assert c.shaping.reward_scale == s["reward_scaling"] and not c.clip_value
   # The backend on which brax's own trainer was seen to learn the task (results/brax.md).
-  assert c.env_backend == ("positional" if task == "ant" else "generalized")
+  assert c.env_backend == ("positional" if task in ("ant", "hopper") else "generalized")
   assert c.max_episode_steps == s["episode_length"]
   # brax runs whole evaluation epochs: at least num_timesteps, less than one epoch more.
   epoch = c.chunk_updates * per_update
@@ -59,8 +60,24 @@ def test_inverted_pendulum_budget_is_what_brax_ran():
   assert (c.total_timesteps, c.chunk_updates) == (2 * 2 * 163_840, 2)
 
 
+def test_hopper_borrows_published_settings_but_the_budget():
+  """brax publishes no PPO settings for hopper; it runs at inverted_double_pendulum's,
+  with its own budget (configs/ppo_brax.py, UNPUBLISHED)."""
+  module = _module()
+  assert module.UNPUBLISHED == {"hopper": "inverted_double_pendulum"}
+  hopper, idp = module.BRAX_SETTINGS["hopper"], module.BRAX_SETTINGS["inverted_double_pendulum"]
+  budget = ("num_timesteps", "num_evals")
+  assert {k: v for k, v in hopper.items() if k not in budget} == {
+      k: v for k, v in idp.items() if k not in budget}
+  assert hopper["num_timesteps"] < idp["num_timesteps"]
+  # The budget results/brax.md states: 10 epochs of 12 updates of 163,840 steps.
+  c = _config("env=hopper")
+  assert (c.total_timesteps, c.chunk_updates) == (19_660_800, 12)
+
+
 @pytest.mark.parametrize("arg,match", [
-    ("env=hopper", r"hopper.*no published brax PPO settings; allowed: inverted_pendulum"),
+    ("env=walker2d", r"walker2d.*no PPO settings here \(brax publishes none for it\); "
+                     r"allowed: inverted_pendulum.*hopper"),
     ("env=ant,speed=3", r"unknown argument 'speed'.*allowed: env, backend"),
     ("env=ant,num_evals=1", r"num_evals must be an integer of at least 2, got '1'"),
     ("env=ant,num_timesteps=lots", r"num_timesteps must be.*'lots'"),
@@ -70,9 +87,13 @@ def test_bad_arguments_name_the_argument(arg, match):
     _config(arg)
 
 
-def _settings():
+def _module():
   from tests import helpers   # pylint: disable=import-outside-toplevel
-  return helpers.load_script(CONFIG, "ppo_brax_settings").BRAX_SETTINGS
+  return helpers.load_script(CONFIG, "ppo_brax_settings")
+
+
+def _settings():
+  return _module().BRAX_SETTINGS
 
 
 @pytest.mark.parametrize("repeat", [1, 3])
