@@ -72,6 +72,8 @@ CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
                       "configs", "ppo_brax.py")
 EVAL_ENVS = 128
 TRAINERS = ("rlcore", "brax")
+# rlcore's per-update metrics kept per epoch in a run's JSON (`train_metrics`).
+TRAIN_METRICS = ("episode_return", "entropy", "approx_kl", "value_loss")
 
 
 def restore_device_put_replicated():
@@ -124,12 +126,17 @@ def run_rlcore(task, backend, seed, num_timesteps=None, num_evals=None, override
       state, per_epoch).compile()
   compile_s = time.perf_counter() - t
   steps, returns, train_s = [0], [float(evaluate(state, eval_key))], []
+  # Per epoch, the mean over its updates of each TRAIN_METRICS key (a diagnosis aid:
+  # the policy's entropy tracks its state-independent std).
+  train = {k: [] for k in TRAIN_METRICS}
   setup_s = time.perf_counter() - t_start - compile_s
   for i in range(epochs):
     t = time.perf_counter()
     state, metrics = chunk(state)
     jax.block_until_ready(metrics)
     train_s.append(time.perf_counter() - t)
+    for k in TRAIN_METRICS:
+      train[k].append(float(np.nanmean(np.asarray(metrics[k]))))
     key, eval_key = jax.random.split(key)
     steps.append((i + 1) * epoch_steps)
     returns.append(float(evaluate(state, eval_key)))
@@ -141,7 +148,8 @@ def run_rlcore(task, backend, seed, num_timesteps=None, num_evals=None, override
               eval_returns=returns, final_return=returns[-1], compile_s=compile_s,
               steady_sps=steady_sps(train_s, epoch_steps), setup_s=setup_s,
               epoch_s=train_s, wall_s=time.perf_counter() - t_start,
-              final_train_return=float(np.asarray(metrics["episode_return"])[-1]))
+              final_train_return=float(np.asarray(metrics["episode_return"])[-1]),
+              train_metrics=train)
 
 
 def run_brax(task, backend, seed, num_timesteps=None, num_evals=None):
