@@ -6,8 +6,8 @@ settings, at inverted_double_pendulum's with its own budget, the config's
 `UNPUBLISHED`), on the same backend and the same env-step budget, and both are
 evaluated the same way after each of brax's evaluation epochs: 128 environments, one
 episode each of at most `episode_length` steps, deterministic policy (the Gaussian's
-mean here, brax's `deterministic_eval=True`, i.e. tanh of its mean), mean return. The trainers alternate (rlcore seed 0, brax seed 0, rlcore seed 1,
-...), one device each.
+mean here, brax's `deterministic_eval=True`, i.e. tanh of its mean), mean return. The
+trainers alternate (rlcore seed 0, brax seed 0, rlcore seed 1, ...), one device each.
 
 * rlcore: `ppo.make_agent(config)`, one `run_chunk` of an epoch's updates compiled ahead
   of time (its compile time is measured alone), `control.make_greedy_evaluator` after
