@@ -136,7 +136,7 @@ BRAX_SETTINGS = {
 # trainer (brax's, 11.5k steps/s on `positional`, measured 2026-12-05). Both trainers of
 # benchmarks/brax_learning.py use them; they are this library's choice, not brax's.
 UNPUBLISHED = {"hopper": "inverted_double_pendulum"}
-BRAX_SETTINGS["hopper"] = dict(BRAX_SETTINGS["inverted_double_pendulum"],
+BRAX_SETTINGS["hopper"] = dict(BRAX_SETTINGS[UNPUBLISHED["hopper"]],
                                num_timesteps=19_660_800, num_evals=11)
 # brax's ppo.train defaults the notebook leaves as they are.
 BRAX_DEFAULTS = dict(clipping_epsilon=0.3, gae_lambda=0.95, vf_loss_coefficient=0.5,
