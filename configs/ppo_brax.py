@@ -70,12 +70,13 @@ Launch (the evaluation against brax's trainer is `benchmarks/brax_learning.py`):
     python experiments/main.py --config=configs/ppo_brax.py:env=ant --workdir=runs/ant
 
 Runtime:
-* This 2-core CPU (jax 0.10.2, quiet, 2026-12-04): inverted_pendulum, 3.1e6 steps on
-  `generalized`, 5.3-5.8 min per seed with brax_learning.py's 20 evaluations (11-12.5k
-  env steps/s after a 10-13 s compile). inverted_double_pendulum, 2.2e7 steps: 32 min
-  per seed (11.7-11.8k env steps/s after a 10-11 s compile). reacher, 1.6e7 env steps
-  (10 of the published schedule's 38 updates): 25 min (11.8k env steps/s after an 18 s compile). hopper, 1.97e7 steps on
-  `positional`: 27 min (13.1k env steps/s after a 17 s compile).
+* This 2-core CPU (jax 0.10.2, quiet, 2026-12-04 and 05), per seed with
+  brax_learning.py's evaluations: inverted_pendulum, 3.1e6 steps on `generalized`,
+  5.3-5.8 min (11-12.5k env steps/s after a 10-13 s compile); inverted_double_pendulum,
+  2.2e7 steps: 32 min (11.4-11.8k env steps/s after a 10-11 s compile); reacher, 1.6e7
+  env steps (10 of the published schedule's 38 updates): 25 min (11.8k env steps/s after
+  an 18 s compile); hopper, 1.97e7 steps on `positional`: 27 min (13.1k env steps/s after
+  a 17 s compile).
 * One NVIDIA H200 (jax 0.11.2, 2026-12-04): ant, 5e7 steps on `positional`, 2.6 min per
   seed with 10 evaluations (717k env steps/s after a 28 s compile).
 * humanoid was not run.
