@@ -136,6 +136,7 @@ def test_advantages_bootstrap_from_the_true_next_observation_on_truncation():
   np.testing.assert_array_equal(np.asarray(shaped), 1.0)
 
 
+@pytest.mark.slow
 def test_rollout_next_values_are_the_critic_on_the_true_next_observations():
   """Time limit 15 with 60 steps: several truncations per env (several chunks), with
   terminations and normalised observations; two vmapped runs."""

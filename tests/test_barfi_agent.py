@@ -48,6 +48,7 @@ def test_schedule_follows_the_official_counts():
   assert int(state.buffer.size) == 12 and int(state.buffer.pos) == 6
 
 
+@pytest.mark.slow
 def test_vmapped_runs_equal_single_runs():
   config = _config(episodes=12, inner_mul=1, first_mul=0, hess_mul=2, buffer_size=12)
   agent = barfi.make_agent(config)
@@ -79,6 +80,7 @@ def test_baselines_on_the_distractor_gridworld():
   assert goal_naive < 0.3 and last_naive < 30 and aux_naive > 1000, final
 
 
+@pytest.mark.slow
 def test_outer_steps_move_reward_and_discount():
   # With the official CartPole code's learned weight on r_p, which moves too.
   _, m = _run(_config(episodes=240, first_mul=30, primary_weight="learned"), seeds=2)

@@ -252,6 +252,7 @@ def _run(cache, **overrides):
   return m
 
 
+@pytest.mark.slow
 def test_laser_removes_filler_faster_than_no_shaping(warm_cache):
   none = _run(warm_cache)
   laser = _run(warm_cache, **{"shaping.chain": "laser", "shaping.target_length": 40})
@@ -264,6 +265,7 @@ def test_laser_removes_filler_faster_than_no_shaping(warm_cache):
   assert mean(laser, "accuracy") > mean(none, "accuracy") - 0.1
 
 
+@pytest.mark.slow
 def test_lr_warmup_starts_the_optimizer_at_zero(warm_cache):
   """With lr_warmup_steps the first Adam step has size 0 (linear warm-up from 0), so
   the first update leaves the policy where it was; without it, it moves."""
@@ -283,6 +285,7 @@ def test_lr_warmup_starts_the_optimizer_at_zero(warm_cache):
   assert moved > 0.0
 
 
+@pytest.mark.slow
 def test_sum_form_prm_is_hacked_with_filler_and_min_form_is_not(warm_cache):
   sum_form = _run(warm_cache, reward="process", **{"process.credit": "sum"})
   min_form = _run(warm_cache, reward="process", **{"process.credit": "min"})
@@ -296,6 +299,7 @@ def test_sum_form_prm_is_hacked_with_filler_and_min_form_is_not(warm_cache):
   assert fill(sum_form, late) > fill(min_form, late) + 1.0
 
 
+@pytest.mark.slow
 def test_runner_resumes_a_grpo_run_with_identical_parameters(tmp_path, warm_cache):
   """Crash after the first chunk (the last checkpoint and the summary lost), rerun:
   same parameters and LASER-D state as an uninterrupted run."""
@@ -332,6 +336,7 @@ def test_runner_resumes_a_grpo_run_with_identical_parameters(tmp_path, warm_cach
 
 @pytest.mark.parametrize("aggregation", ["token-mean", "seq-mean-token-sum",
                                          "seq-mean-token-mean", "constant"])
+@pytest.mark.slow
 def test_microbatches_give_the_same_gradient_and_statistics(aggregation):
   from rlcore import lm
   from rlcore.agents.grpo import update as update_lib

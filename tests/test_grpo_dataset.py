@@ -105,6 +105,7 @@ def test_split_verifier_and_reward_hook(files):
                              [0.5, 1.0])
 
 
+@pytest.mark.slow
 def test_a_trivial_reward_rises_within_a_small_budget(files):
   """The user's reward pays digits; 12 updates of 8 x 8 completions (about 10 s)."""
   agent = grpo.make_agent(_config(files, **{
@@ -116,6 +117,7 @@ def test_a_trivial_reward_rises_within_a_small_budget(files):
   assert np.isfinite(m["loss"]).all() and "format_rate" in m and "length_d0" not in m
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_gives_identical_parameters_and_the_export_loads(tmp_path,
                                                                               files):
   """`experiments/main.py` on the dataset config, SIGKILLed after its third checkpoint and
@@ -184,6 +186,7 @@ def _check_export(params, out, files):
   assert np.abs(logits["source"] - ours).max() > 1e-3
 
 
+@pytest.mark.slow
 def test_process_reward_steps_split_at_the_separator(files):
   agent = grpo.make_agent(_config(files, reward="process", **{
       "dataset.step_scorer": f"{REWARDS_MODULE}:step_lengths"}))
@@ -257,6 +260,7 @@ def test_bad_input_names_the_file_and_the_field(files, tmp_path):
       task.verifier_scores(task.train[:2], ["1", "2"], None, None)
 
 
+@pytest.mark.slow
 def test_bfloat16_parameters_train_through_a_float32_master_copy(files):
   """bf16 policy, float32 Adam state and master; a step too small for bf16's resolution
   is kept in the master copy (and lost without one)."""
@@ -310,6 +314,7 @@ print("RESULT", json.dumps(out))
 """
 
 
+@pytest.mark.slow
 def test_parameters_and_optimiser_state_sharded_over_four_devices_train_as_on_one(files):
   """Two updates with `model.shard_params` on 4 simulated CPU devices: the same losses
   and parameters as unsharded, with the arrays split over the devices."""

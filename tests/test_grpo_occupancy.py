@@ -206,6 +206,7 @@ def test_occupancy_config_points_are_named_and_valid():
     cfg.get_config("sum_kl_7")
 
 
+@pytest.mark.slow
 def test_a_jitted_run_with_the_penalty_logs_it_and_diverges_from_the_unpenalised(tmp_path):
   """Update 0 samples from π = π_ref: d = 0 exactly, no penalty, the same loss as the
   unpenalised run. Then the policy has moved: the penalty is positive, and the shaped

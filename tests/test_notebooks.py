@@ -111,6 +111,7 @@ def test_notebook_is_clean_nbformat4(path):
   assert code_cells(nb), f"{name}: no code cells"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=os.path.basename)
 def test_notebook_runs_at_small_budget(path):
   name = os.path.basename(path)

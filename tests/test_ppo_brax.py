@@ -138,6 +138,7 @@ def test_evaluator_bad_sizes_name_the_argument():
     ppo.make_agent(c)
 
 
+@pytest.mark.slow
 def test_ppo_learns_inverted_pendulum_at_a_small_budget():
   """brax's inverted_pendulum (generalized backend) at the config's settings scaled down
   to 64 envs x 20 steps (four of brax's 5-step unrolls), 4 minibatches, a (64, 64)
@@ -178,6 +179,7 @@ def _value_losses(clip_value):
   return float(losses["value_loss"][0, 0]), value, target, old_value
 
 
+@pytest.mark.slow
 def test_value_loss_unclipped_and_clipped():
   """clip_value=False: ½ mean((V − R)²); True: ½ mean(max((V − R)², (V_old +
   clip(V − V_old, ±ε) − R)²)) (numpy, ε = 0.2); the two differ here."""

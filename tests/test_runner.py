@@ -45,6 +45,7 @@ def _small(**kw):
   return c
 
 
+@pytest.mark.slow
 def test_run_writes_metrics_checkpoint_summary_and_plot(tmp_path):
   summaries = runner.run(_small(num_seeds=2), str(tmp_path), progress=False)
   recs = rio.read_jsonl(tmp_path / "metrics.jsonl")
@@ -66,6 +67,7 @@ def test_run_writes_metrics_checkpoint_summary_and_plot(tmp_path):
   assert int(state.update_step[0]) == 12 and meta["updates"] == 12
 
 
+@pytest.mark.slow
 def test_main_runs_the_default_config_with_overrides_and_unknown_keys_fail(tmp_path):
   # No --config: `python experiments/main.py`, the README's first command, trains
   # configs/ppo_cartpole.py. (Unknown keys on the command line: test_run_integrity.)
@@ -92,6 +94,7 @@ def test_main_runs_the_default_config_with_overrides_and_unknown_keys_fail(tmp_p
     runner.run(_small(num_minibatches=5), str(tmp_path / "e"))
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_then_resume_gives_identical_parameters(tmp_path):
   flags = ["--config=configs/ppo_cartpole.py", f"--config.total_timesteps={512 * 150}",
            "--config.chunk_updates=3", "--config.host_eval_episodes=0"]
@@ -119,6 +122,7 @@ def test_sigkill_mid_run_then_resume_gives_identical_parameters(tmp_path):
   assert strip(ra) == strip(rb)
 
 
+@pytest.mark.slow
 def test_sweep_vmaps_scalars_separates_structure_and_skips_finished(tmp_path, capsys):
   import ml_collections
   c = _small(num_seeds=2, total_timesteps=512 * 4)
@@ -217,6 +221,7 @@ SHARD_CASES = [("seeds_one", 4, 4, "none"), ("seeds_four", 4, 4, "seeds"),
                ("auto", 3, 6, "auto")]
 
 
+@pytest.mark.slow
 def test_sharding_over_four_devices_matches_one_device_and_bad_sizes_fail(tmp_path):
   env = _env(XLA_FLAGS="--xla_force_host_platform_device_count=4")
   proc = subprocess.run([sys.executable, "-c", SHARD_SCRIPT, str(tmp_path),

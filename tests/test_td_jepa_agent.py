@@ -46,6 +46,7 @@ def _train(root):
   return str(path), str(root / "run")
 
 
+@pytest.mark.slow
 def test_small_budget_run_beats_random_and_its_value_is_a_ppo_potential(tmp_path):
   """One trained run for two checks (as a module fixture, pytest-xdist would train it
   once per worker that runs a test using it)."""
@@ -105,6 +106,7 @@ def _learner(data, **kw):
   return td_jepa.make_learner(c, (2,), pointmass.PointMassEnv.action_spec, data)
 
 
+@pytest.mark.slow
 def test_truncations_in_the_dataset_do_not_cut_the_bootstrap_and_terminations_do():
   data = offline.generate("pointmass", num_episodes=10, seed=0)
   flip = lambda d, **kw: dict(d, **kw)
@@ -125,6 +127,7 @@ def test_truncations_in_the_dataset_do_not_cut_the_bootstrap_and_terminations_do
   assert any(not np.array_equal(a, b) for a, b in zip(params["data"], params["all_terminated"]))
 
 
+@pytest.mark.slow
 def test_gridworld_reward_tasks_zero_shot(tmp_path):
   """Discrete actions (greedy over the predicted Q): after 3000 updates on four-rooms
   data, the reward tasks' inferred latents beat a random policy (mean return 31 vs 4
