@@ -401,11 +401,15 @@ class NormalizeObservation(Wrapper):
 
   def __init__(self, env, epsilon: float = 1e-8, clip: float = 10.0):
     super().__init__(env)
+    clip = float(clip)
+    if not clip > 0:
+      raise ValueError(f"NormalizeObservation: clip must be > 0 (inf: no clipping), got {clip}.")
     self.epsilon, self.clip = epsilon, clip
 
   def _normalise(self, x, mean, var):
     mean, scale = (jnp.broadcast_to(v, x.shape) for v in (mean, jnp.sqrt(var + self.epsilon)))
-    return jnp.clip((x - mean) / scale, -self.clip, self.clip)
+    z = (x - mean) / scale
+    return z if self.clip == float("inf") else jnp.clip(z, -self.clip, self.clip)
 
   @staticmethod
   def _update(count, mean, var, x):

@@ -104,7 +104,7 @@ def _make(name, *, max_episode_steps, backend, random_start):
 
 
 def make_batched(name: str, num_envs: int, *, normalize_obs: bool = False,
-                 **options) -> core.Environment:
+                 obs_clip: float = 10.0, **options) -> core.Environment:
   """`num_envs` copies of `make(name)` with auto-reset and episode statistics.
 
   `EpisodeStatistics(BatchedAutoReset(VmapEnv(make(name), num_envs)))`, then
@@ -114,6 +114,7 @@ def make_batched(name: str, num_envs: int, *, normalize_obs: bool = False,
     name: see `make`.
     num_envs: batch size B; every EnvState leaf gets a leading [B] axis.
     normalize_obs: add `NormalizeObservation` over the batch.
+    obs_clip: its bound on the normalised observations, ±obs_clip (inf: none).
     **options: passed to `make`.
 
   Returns:
@@ -121,4 +122,4 @@ def make_batched(name: str, num_envs: int, *, normalize_obs: bool = False,
   """
   env = core.BatchedAutoReset(core.VmapEnv(make(name, **options), num_envs))
   env = core.EpisodeStatistics(env)
-  return core.NormalizeObservation(env) if normalize_obs else env
+  return core.NormalizeObservation(env, clip=obs_clip) if normalize_obs else env

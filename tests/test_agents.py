@@ -188,6 +188,7 @@ def test_next_values_from_shifted_against_numpy(pattern):
     ({"shaping.chain": "potential_based", "shaping.potential": "upright"},
      "unknown potential 'upright'"),
     (dict(total_timesteps=100), "smaller than one update's batch"),
+    (dict(obs_clip=0.0), r"config.obs_clip must be a number > 0 \(inf: no clipping\), got 0.0"),
 ])
 def test_bad_configs_fail_with_the_value_and_what_is_allowed(overrides, match):
   with pytest.raises(ValueError, match=match):

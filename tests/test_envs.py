@@ -143,6 +143,23 @@ def test_vmap_env_and_observation_normalisation():
   assert envs.make_batched("Pendulum-v1", 2).observe(s, raw) is raw   # no normaliser
 
 
+def test_observation_normalisation_clips_at_its_bound_and_not_at_inf():
+  """Normalised observations are clipped to ±clip; clip=inf leaves them as they are."""
+  def normalised(clip):
+    env = envs.make_batched("Pendulum-v1", 4, normalize_obs=True, obs_clip=clip)
+    s = env.reset(jax.random.key(0))
+    far = np.asarray(s.obs_norm.raw_obs) + 1e3          # far outside the statistics
+    return np.asarray(env.observe(s, far)), far, s
+  clipped, _, _ = normalised(10.0)
+  free, far, s = normalised(float("inf"))
+  expected = (far - np.asarray(s.obs_norm.mean)) / np.sqrt(np.asarray(s.obs_norm.var) + 1e-8)
+  assert np.all(np.abs(expected) > 10)
+  np.testing.assert_allclose(clipped, np.clip(expected, -10, 10), rtol=1e-5)
+  np.testing.assert_allclose(free, expected, rtol=1e-5)
+  with pytest.raises(ValueError, match="clip must be > 0"):
+    envs.make_batched("Pendulum-v1", 4, normalize_obs=True, obs_clip=0.0)
+
+
 def test_pendulum_clips_actions_and_rewards_like_gymnasium():
   env = classic.pendulum()
   s = env.reset(jax.random.key(0))

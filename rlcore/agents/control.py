@@ -40,7 +40,7 @@ def default_config():
 
   Returns:
     ConfigDict: env_name, env_backend, max_episode_steps, action_repeat, normalize_obs,
-    random_start, num_envs, num_steps, total_timesteps, lr, anneal_lr, gamma,
+    obs_clip, random_start, num_envs, num_steps, total_timesteps, lr, anneal_lr, gamma,
     gae_lambda, ent_coef, vf_coef, max_grad_norm, hidden_sizes, critic_hidden_sizes,
     activation, log_std_init, gae_method, shaping (chain, potential, scale,
     reward_scale, clip, bootstraps_on_truncation, td_jepa), host_eval_env and
@@ -54,6 +54,7 @@ def default_config():
   c.max_episode_steps = placeholder(int)  # time limit in env steps (None: the task's own)
   c.action_repeat = 1               # env steps per agent step (rewards summed)
   c.normalize_obs = False           # running observation normalisation over the envs
+  c.obs_clip = 10.0                 # normalised observations clipped to ±obs_clip (inf: none)
   c.random_start = False            # episodes start anywhere free (pointmass/, gridworld/ only)
   c.num_envs = 4                    # environments per run
   c.num_steps = 128                 # rollout length per update
@@ -98,6 +99,9 @@ def validate_config(config) -> None:
     raise ValueError(f"total_timesteps = {config.total_timesteps} is smaller than one "
                      f"update's batch num_envs * num_steps = {batch}.")
   check_choice("activation", config.activation, tuple(mlp.ACTIVATIONS))
+  clip = config.get("obs_clip", 10.0)
+  if isinstance(clip, bool) or not isinstance(clip, (int, float)) or not clip > 0:
+    raise ValueError(f"config.obs_clip must be a number > 0 (inf: no clipping), got {clip!r}.")
   check_choice("env_name", config.env_name, tuple(envs.available()))
   envs.check_random_start(config.env_name, config.random_start, "config.random_start")
   check_number(config, "lr", 0.0, low_open=True)
@@ -204,6 +208,7 @@ def make_env(config) -> envs.Environment:
   """The batched training environment of `config` (auto-reset, episode statistics)."""
   return envs.make_batched(config.env_name, config.num_envs,
                            normalize_obs=bool(config.normalize_obs),
+                           obs_clip=float(config.get("obs_clip", 10.0)),
                            max_episode_steps=config.max_episode_steps,
                            backend=config.env_backend, random_start=config.random_start,
                            action_repeat=config.get("action_repeat", 1))
