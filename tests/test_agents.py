@@ -100,8 +100,11 @@ def test_shaped_return_telescopes_with_gamma_one():
   assert np.all((gap > 0.86) & (gap <= 1.0 + 1e-5)), gap
 
 
-def test_advantages_bootstrap_from_the_true_next_observation_on_truncation():
-  c = _cartpole()
+@pytest.mark.parametrize("unroll", [0, 2, 4])
+def test_advantages_bootstrap_from_the_true_next_observation_on_truncation(unroll):
+  """A numpy GAE loop; with gae_unroll = k the recursion is also cut after every k-th
+  step, bootstrapping from the critic there (brax's unrolls)."""
+  c = _cartpole(gae_unroll=unroll)
   agent = ppo.make_agent(c)
   params = agent.init(jax.random.key(0)).params
   T, B = 6, 2
@@ -129,6 +132,7 @@ def test_advantages_bootstrap_from_the_true_next_observation_on_truncation():
     a = 0.0
     for t in reversed(range(T)):
       term, trunc = bool(terminated[t, b]), bool(truncated[t, b])
+      trunc = trunc or (unroll > 0 and t % unroll == unroll - 1)
       delta = 1.0 + g * (0.0 if term else vn[t, b]) - v[t, b]
       a = delta + (0.0 if (term or trunc) else g * lam * a)
       expected[t, b] = a
@@ -188,6 +192,7 @@ def test_next_values_from_shifted_against_numpy(pattern):
     ({"shaping.chain": "potential_based", "shaping.potential": "upright"},
      "unknown potential 'upright'"),
     (dict(total_timesteps=100), "smaller than one update's batch"),
+    (dict(gae_unroll=-1), "config.gae_unroll must be a non-negative integer, got -1"),
     (dict(obs_clip=0.0), r"config.obs_clip must be a number > 0 \(inf: no clipping\), got 0.0"),
 ])
 def test_bad_configs_fail_with_the_value_and_what_is_allowed(overrides, match):

@@ -27,7 +27,7 @@ import rlcore
 from rlcore import envs
 from rlcore.agents import shaping_hook
 from rlcore.agents.validation import (check_choice, check_hparams, check_number,
-                                      require_positive_ints)
+                                      require_int, require_positive_ints)
 from rlcore.nets import mlp
 
 # Scalar hyperparameters every control agent traces (a sweep over them is vmapped).
@@ -42,7 +42,7 @@ def default_config():
     ConfigDict: env_name, env_backend, max_episode_steps, action_repeat, normalize_obs,
     obs_clip, random_start, num_envs, num_steps, total_timesteps, lr, anneal_lr, gamma,
     gae_lambda, ent_coef, vf_coef, max_grad_norm, hidden_sizes, critic_hidden_sizes,
-    activation, log_std_init, gae_method, shaping (chain, potential, scale,
+    activation, log_std_init, gae_method, gae_unroll, shaping (chain, potential, scale,
     reward_scale, clip, bootstraps_on_truncation, td_jepa), host_eval_env and
     host_eval_episodes.
   """
@@ -71,6 +71,7 @@ def default_config():
   c.activation = "tanh"             # MLP activation: tanh, relu or swish
   c.log_std_init = 0.0              # Gaussian policy's initial log std (continuous actions)
   c.gae_method = placeholder(str)   # recurrence: "scan" or "associative" (None: per backend)
+  c.gae_unroll = 0                  # cut GAE every this many steps, bootstrapping there (0: never)
   c.shaping = ml_collections.ConfigDict()
   c.shaping.chain = ""              # shaping transforms in order: potential_based, reward_scale, reward_clip
   c.shaping.potential = "zero"      # potential of potential_based (rlcore.envs.potentials)
@@ -94,6 +95,8 @@ def validate_config(config) -> None:
   require_positive_ints(config, ("num_envs", "num_steps", "total_timesteps"))
   if "action_repeat" in config:   # configs saved before it existed lack it (1)
     require_positive_ints(config, ("action_repeat",))
+  if "gae_unroll" in config:      # likewise (0)
+    require_int(config, "gae_unroll", 0)
   batch = config.num_envs * config.num_steps
   if config.total_timesteps < batch:
     raise ValueError(f"total_timesteps = {config.total_timesteps} is smaller than one "
@@ -347,7 +350,10 @@ def shaped_advantages(config, rollout: Rollout, shaping_state, hparams, gae_meth
   """Shapes the rollout's rewards with `config.shaping`, then GAE on the shaped rewards.
 
   GAE bootstraps from V of the true next observation (`rollout.next_value`), so
-  truncated steps are handled exactly; terminated steps get next value 0.
+  truncated steps are handled exactly; terminated steps get next value 0. With
+  `config.gae_unroll = k > 0` the λ-recursion is also cut after every k-th step of
+  the rollout, which then bootstraps from the critic on its next observation, as
+  brax's PPO computes GAE within unrolls of `unroll_length` steps.
 
   Returns:
     (shaped rewards [T, B], new shaping state, advantages [T, B]).
@@ -355,7 +361,12 @@ def shaped_advantages(config, rollout: Rollout, shaping_state, hparams, gae_meth
   t = rollout.transition
   shaping = shaping_hook.make_shaping(config.shaping, hparams)
   shaped, shaping_state = shaping.apply(t.reward, shaping_state, t)
-  advantage = rlcore.gae(shaped, rollout.value, t.terminated, t.truncated,
+  cut = t.truncated
+  unroll = int(config.get("gae_unroll", 0))
+  if unroll:
+    ends = jnp.arange(cut.shape[0]) % unroll == unroll - 1
+    cut = cut | ends.reshape((-1,) + (1,) * (cut.ndim - 1))
+  advantage = rlcore.gae(shaped, rollout.value, t.terminated, cut,
                          hparams["gamma"], hparams["gae_lambda"],
                          next_values=rollout.next_value,
                          method=gae_method)
