@@ -33,6 +33,9 @@ Not one-to-one:
   current critic in every minibatch); here the same env steps form one rollout of
   num_steps steps per env, and GAE runs over the whole rollout, before the epochs.
   Updates, env steps per update, minibatches and SGD steps per update are equal.
+  `gae_unroll=unroll_length` (e.g. `--config.gae_unroll=5`) cuts GAE as brax does; on
+  inverted_double_pendulum it learned at brax's slower pace and was no more stable
+  after solving (results/brax.md), so it is not the default.
 * Policy. brax samples a tanh-squashed Gaussian with a state-dependent scale
   (softplus + 0.001, so 0.69 at initialisation: executed actions have a standard
   deviation of 0.52); here a Gaussian with a state-independent log std whose samples
@@ -52,7 +55,7 @@ Not one-to-one:
 * Observation statistics. brax updates its running mean and variance once per update,
   from the whole batch, before the epochs; here `NormalizeObservation` updates them at
   every env step over the envs, and clips normalised observations to ±10 (brax does
-  not clip).
+  not clip; `obs_clip=inf` does neither, which did not help inverted_double_pendulum).
 
 Backend, unless `backend=` is given: `default_backend(task)`, the backend on which
 brax's own trainer was seen to learn the task (results/brax.md). `generalized` (brax's
