@@ -1,6 +1,8 @@
 """Control agents: learning on small budgets, sweeps by vmap, the shaping hook, config errors."""
 
+import dataclasses
 import pathlib
+import types
 
 import jax
 import jax.numpy as jnp
@@ -194,6 +196,8 @@ def test_next_values_from_shifted_against_numpy(pattern):
     (dict(total_timesteps=100), "smaller than one update's batch"),
     (dict(gae_unroll=-1), "config.gae_unroll must be a non-negative integer, got -1"),
     (dict(obs_clip=0.0), r"config.obs_clip must be a number > 0 \(inf: no clipping\), got 0.0"),
+    (dict(action_distribution="beta"),
+     "config.action_distribution: 'beta' is not allowed; choose one of normal, tanh_normal"),
 ])
 def test_bad_configs_fail_with_the_value_and_what_is_allowed(overrides, match):
   with pytest.raises(ValueError, match=match):
@@ -214,3 +218,40 @@ def test_partial_hparams_fill_from_the_config():
   partial = agent.init(jax.random.key(0), {"lr": 1e-3})
   assert float(partial.hparams["lr"]) == np.float32(1e-3)
   assert float(partial.hparams["gamma"]) == np.float32(0.99)
+
+
+def test_tanh_normal_policy_acts_through_the_squashing_in_the_action_box():
+  """Rollouts store the pre-tanh u (what log_prob reads) and step the env with
+  mid + half · tanh(u), Pendulum's box [-2, 2]; the greedy action is 2 tanh(loc)."""
+  c = experiment.override(ppo.default_config(), dict(
+      env_name="Pendulum-v1", num_envs=4, num_steps=8, total_timesteps=32,
+      normalize_obs=False, action_distribution="tanh_normal"))
+  agent = ppo.make_agent(c)
+  state = agent.init(jax.random.PRNGKey(0))
+  params = jax.tree.map(lambda x: x, state.params)
+  params["params"]["actor_head"]["bias"] = jnp.asarray([2.5, 0.0])   # loc 2.5: |u| past 2
+  rollout = control.make_rollout(agent.env, agent.network, agent.distribution, 8,
+                                 lambda s: s)
+  _, _, traj = rollout(params, state.env_state, jax.random.PRNGKey(1))
+  u = traj.transition.action
+  assert u.shape == (8, 4, 1) and float(jnp.max(jnp.abs(u))) > 3
+  # replaying the env with 2 tanh(u) gives the stored next observations
+  env_state = state.env_state
+  for t in range(8):
+    env_state = agent.env.step(env_state, 2 * jnp.tanh(u[t]))
+    np.testing.assert_allclose(env_state.next_obs, traj.next_obs[t], rtol=1e-5, atol=1e-5)
+  head, _ = agent.network.apply(params, traj.obs)
+  assert np.all(np.isfinite(np.asarray(agent.distribution.log_prob(head, u))))
+  greedy = agent.policy(params, traj.obs[0])
+  np.testing.assert_allclose(greedy, 2 * jnp.tanh(head[0, :, :1]), rtol=1e-6)
+  sampled = jax.vmap(lambda k: agent.policy(params, traj.obs[0, 0], k))(
+      jax.random.split(jax.random.PRNGKey(2), 500))
+  assert float(jnp.max(jnp.abs(sampled))) < 2 and float(jnp.max(jnp.abs(sampled))) > 1
+
+
+def test_tanh_normal_needs_a_bounded_box():
+  c = _cartpole(env_name="Pendulum-v1", action_distribution="tanh_normal")
+  spec = control.make_env(c).action_spec
+  env = types.SimpleNamespace(action_spec=dataclasses.replace(spec, high=None))
+  with pytest.raises(ValueError, match="'tanh_normal' needs a bounded action box"):
+    control.make_network(env, c)

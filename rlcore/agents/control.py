@@ -34,6 +34,9 @@ from rlcore.nets import mlp
 HPARAMS = ("lr", "ent_coef", "vf_coef", "gamma", "gae_lambda", "max_grad_norm") + tuple(
     shaping_hook.COEFFICIENTS.values())
 
+# config.action_distribution -> the continuous policy's distribution (rlcore.nets.mlp).
+ACTION_DISTRIBUTIONS = {"normal": mlp.diagonal_gaussian, "tanh_normal": mlp.tanh_normal}
+
 
 def default_config():
   """The keys every control agent reads, at PureJaxRL's CartPole settings.
@@ -42,9 +45,9 @@ def default_config():
     ConfigDict: env_name, env_backend, max_episode_steps, action_repeat, normalize_obs,
     obs_clip, random_start, num_envs, num_steps, total_timesteps, lr, anneal_lr, gamma,
     gae_lambda, ent_coef, vf_coef, max_grad_norm, hidden_sizes, critic_hidden_sizes,
-    activation, log_std_init, gae_method, gae_unroll, shaping (chain, potential, scale,
-    reward_scale, clip, bootstraps_on_truncation, td_jepa), host_eval_env and
-    host_eval_episodes.
+    activation, log_std_init, action_distribution, gae_method, gae_unroll, shaping
+    (chain, potential, scale, reward_scale, clip, bootstraps_on_truncation, td_jepa),
+    host_eval_env and host_eval_episodes.
   """
   import ml_collections
   placeholder = ml_collections.config_dict.placeholder
@@ -70,6 +73,9 @@ def default_config():
   c.critic_hidden_sizes = placeholder(tuple)  # MLP widths of the critic (None: hidden_sizes)
   c.activation = "tanh"             # MLP activation: tanh, relu or swish
   c.log_std_init = 0.0              # Gaussian policy's initial log std (continuous actions)
+  c.action_distribution = "normal"  # continuous actions: "normal" (state-independent std,
+                                    # env clips) or "tanh_normal" (brax's: state-dependent
+                                    # softplus scale, tanh-squashed; log_std_init unused)
   c.gae_method = placeholder(str)   # recurrence: "scan" or "associative" (None: per backend)
   c.gae_unroll = 0                  # cut GAE every this many steps, bootstrapping there (0: never)
   c.shaping = ml_collections.ConfigDict()
@@ -97,6 +103,8 @@ def validate_config(config) -> None:
     require_positive_ints(config, ("action_repeat",))
   if "gae_unroll" in config:      # likewise (0)
     require_int(config, "gae_unroll", 0)
+  if "action_distribution" in config:   # likewise ("normal")
+    check_choice("action_distribution", config.action_distribution, ACTION_DISTRIBUTIONS)
   batch = config.num_envs * config.num_steps
   if config.total_timesteps < batch:
     raise ValueError(f"total_timesteps = {config.total_timesteps} is smaller than one "
@@ -227,9 +235,23 @@ def make_network(env: envs.Environment, config):
                               config.activation, critic)
     return network, mlp.categorical(spec.num_actions)
   size = int(np.prod(spec.shape))
+  kind = config.get("action_distribution", "normal")
+  check_choice("action_distribution", kind, ACTION_DISTRIBUTIONS)
   network = mlp.ActorCritic(size, False, tuple(config.hidden_sizes), config.activation,
-                            critic, float(config.get("log_std_init", 0.0)))
-  return network, mlp.diagonal_gaussian(size)
+                            critic, float(config.get("log_std_init", 0.0)),
+                            state_dependent_scale=kind == "tanh_normal")
+  dist = ACTION_DISTRIBUTIONS[kind](size)
+  if kind == "tanh_normal":
+    low, high = (np.broadcast_to(np.asarray(np.inf if b is None else b, np.float32),
+                                 spec.shape).reshape(-1) for b in (spec.low, spec.high))
+    if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
+      raise ValueError(f"config.action_distribution: 'tanh_normal' needs a bounded action "
+                       f"box; {config.env_name!r} has low={spec.low}, high={spec.high}")
+    if not (np.all(low == -1) and np.all(high == 1)):   # brax's tasks: tanh as it is
+      mid, half = (high + low) / 2, (high - low) / 2
+      at = lambda x, u: x.reshape((1,) * (u.ndim - 1) + x.shape)   # explicit broadcast
+      dist = dist._replace(postprocess=lambda u: at(mid, u) + at(half, u) * jnp.tanh(u))
+  return network, dist
 
 
 def init_state(key, hparams, *, config, env, network, optimizer, constrain) -> ControlState:
@@ -268,8 +290,8 @@ def make_rollout(env, network, dist, num_steps: int, constrain: Callable):
     params, noise = noise
     obs = env_state.obs
     head, _ = network.apply(params, obs, critic=False)
-    action = dist.sample_with_noise(head, noise)
-    nxt = constrain(env.step(env_state, action))
+    action = dist.sample_with_noise(head, noise)   # stored: what log_prob reads
+    nxt = constrain(env.step(env_state, dist.postprocess(action)))
     ep = nxt.episode
     floats = jnp.stack([nxt.reward, ep.returned_return,
                         ep.returned_length.astype(jnp.float32),
@@ -441,7 +463,7 @@ def assemble(config, *, env, network, dist, hparam_names, init, update, steps_pe
 
   def policy(params, obs, key=None):
     head, _ = network.apply(params, obs)
-    return dist.mode(head) if key is None else dist.sample(key, head)
+    return dist.postprocess(dist.mode(head) if key is None else dist.sample(key, head))
 
   def observe(state, raw_obs):
     return env.observe(state.env_state, raw_obs)

@@ -65,7 +65,7 @@ def make_agent(config, *, env=None,
     return control.init_state(key, hparams, config=config, env=env, network=network,
                               optimizer=make_optimizer(hparams), constrain=constrain)
 
-  def loss_fn(params, traj: control.Rollout, advantage, hp):
+  def loss_fn(params, traj: control.Rollout, advantage, hp, entropy_key):
     head, value = network.apply(params, traj.obs)
     log_prob = dist.log_prob(head, traj.transition.action)
     valid = traj.transition.valid.astype(jnp.float32)
@@ -73,7 +73,7 @@ def make_agent(config, *, env=None,
     target = jax.lax.stop_gradient(advantage + traj.value)
     pg = -jnp.sum(log_prob * jax.lax.stop_gradient(advantage) * valid) / n
     value_loss = 0.5 * jnp.sum(jnp.square(value - target) * valid) / n
-    entropy = jnp.sum(dist.entropy(head) * valid) / n
+    entropy = jnp.sum(dist.entropy(head, entropy_key) * valid) / n
     total = pg + hp["vf_coef"] * value_loss - hp["ent_coef"] * entropy
     return total, dict(actor_loss=pg, value_loss=value_loss, entropy=entropy)
 
@@ -84,7 +84,8 @@ def make_agent(config, *, env=None,
         config, traj, state.shaping_state, hp, config.gae_method)
     flat, unravel = jax.flatten_util.ravel_pytree(state.params)   # see control.optimizer
     (loss, aux), grads = jax.value_and_grad(
-        lambda f: loss_fn(unravel(f), traj, advantage, hp), has_aux=True)(flat)
+        lambda f: loss_fn(unravel(f), traj, advantage, hp, jax.random.fold_in(key, 1)),
+        has_aux=True)(flat)
     updates, opt_state = make_optimizer(hp).update(grads, state.opt_state, flat)
     stats, ep_metrics = state.episode_stats.update(traj, shaped)
     metrics = dict(ep_metrics, loss=loss, **aux,

@@ -5,12 +5,16 @@ layers with orthogonal initialisation (gain √2 hidden, 0.01 policy head, 1.0 v
 head) and zero biases. The orthogonal matrices come from `rlcore.nets.initializers`,
 which draws what `jax.nn.initializers.orthogonal` draws without its LAPACK QR (that
 kernel can deadlock XLA:CPU when vmapped; see that module). Continuous policies are
-diagonal Gaussians with a state-independent log standard deviation, as in PureJaxRL
-and brax's PPO inputs before squashing (actions are clipped by the environment, not
-squashed).
+either diagonal Gaussians with a state-independent log standard deviation, as in
+PureJaxRL (`diagonal_gaussian`; actions are clipped by the environment, not squashed),
+or brax PPO's default: a Gaussian with a state-dependent scale softplus(·) + 0.001
+whose samples are squashed by tanh (`tanh_normal`).
 
 Distributions are plain functions of the head outputs (no distrax dependency):
-`Distribution(sample, log_prob, entropy, mode)`.
+`Distribution(sample, log_prob, entropy, mode, noise, sample_with_noise, postprocess)`.
+Samples, log-probabilities and the mode live in the distribution's own space (for
+`tanh_normal`, before the tanh); `postprocess` maps them to the actions the
+environment receives.
 """
 
 from __future__ import annotations
@@ -33,14 +37,19 @@ class Distribution(NamedTuple):
   `noise(key, batch_shape)` draws the randomness of many samples at once and
   `sample_with_noise(h, noise)` turns one slice of it into actions, so a rollout
   draws all its random numbers in one call before its loop (fewer small kernels
-  per step on CPU); `sample(key, h)` is the two together.
+  per step on CPU); `sample(key, h)` is the two together. Actions here are the
+  distribution's (pre-squashing) values; `postprocess(action)` is what the
+  environment receives (the identity unless the distribution squashes).
+  `entropy(h, key)` takes a key for distributions whose entropy is a one-sample
+  estimate (`tanh_normal`); the others ignore it.
   """
   sample: Callable             # (key, h) -> action
   log_prob: Callable           # (h, action) -> [...]
-  entropy: Callable            # (h) -> [...]
+  entropy: Callable            # (h, key=None) -> [...]
   mode: Callable               # (h) -> action, the greedy action
   noise: Callable              # (key, batch_shape) -> noise [*batch_shape, size]
   sample_with_noise: Callable  # (h, noise) -> action
+  postprocess: Callable = lambda action: action  # action -> the environment's action
 
 
 def categorical(num_actions: int) -> Distribution:
@@ -49,7 +58,8 @@ def categorical(num_actions: int) -> Distribution:
     logp = jax.nn.log_softmax(logits)
     return jnp.take_along_axis(logp, action[..., None].astype(jnp.int32), -1)[..., 0]
 
-  def entropy(logits):
+  def entropy(logits, key=None):
+    del key   # exact
     logp = jax.nn.log_softmax(logits)
     return -jnp.sum(jnp.exp(logp) * logp, -1)
 
@@ -84,7 +94,8 @@ def diagonal_gaussian(action_size: int) -> Distribution:
     z = (action - mean) * jnp.exp(-log_std)
     return jnp.sum(-0.5 * z * z - log_std - half_log_2pi, -1)
 
-  def entropy(h):
+  def entropy(h, key=None):
+    del key   # exact
     return jnp.sum(split(h)[1] + half_log_2pi_e, -1)
 
   return Distribution(sample=sample, log_prob=log_prob, entropy=entropy,
@@ -92,18 +103,83 @@ def diagonal_gaussian(action_size: int) -> Distribution:
                       sample_with_noise=sample_with_noise)
 
 
+def tanh_log_det_jacobian(u):
+  """log |d tanh(u) / du| = log(1 − tanh²u) = 2 (log 2 − u − softplus(−2u)), stably."""
+  return 2.0 * (np.log(2.0) - u - jax.nn.softplus(-2.0 * u))
+
+
+def tanh_normal(action_size: int, min_std: float = 0.001) -> Distribution:
+  """brax PPO's policy: u ~ N(loc, σ²), σ = softplus(s) + `min_std`, action tanh(u).
+
+  The head [..., 2 * action_size] is (loc, s), both functions of the state (brax's
+  `NormalTanhDistribution`, the default of `brax.training.agents.ppo.networks`).
+  Samples and log-probabilities are of the pre-tanh u (the PPO ratio of u equals
+  that of tanh(u): the Jacobian cancels); `postprocess` = tanh, and the greedy action
+  is tanh(loc). As in brax,
+
+      log π(u) = Σ_i [log N(u_i; loc_i, σ_i²) − log(1 − tanh² u_i)],
+      H ≈ Σ_i [½ log(2πe σ_i²) + log(1 − tanh² ũ_i)],   ũ = loc + σ ε, ε ~ N(0, I),
+
+  the entropy of tanh(u) estimated from one reparameterised sample (its gradient
+  reaches loc and σ), so `entropy(h, key)` needs a key.
+  https://github.com/google/brax/blob/main/brax/training/distribution.py
+
+  Args:
+    action_size: the action dimension.
+    min_std: the floor added to the softplus scale (brax: 0.001).
+  """
+  half_log_2pi_e = 0.5 * np.log(2 * np.pi * np.e)
+  half_log_2pi = 0.5 * np.log(2 * np.pi)
+
+  def split(h):
+    if h.shape[-1] != 2 * action_size:
+      raise ValueError(f"tanh_normal: the head's last axis must be 2 * action_size = "
+                       f"{2 * action_size}, got shape {h.shape}")
+    return h[..., :action_size], jax.nn.softplus(h[..., action_size:]) + min_std
+
+  def noise(key, shape):
+    return jax.random.normal(key, tuple(shape) + (action_size,))
+
+  def sample_with_noise(h, eps):
+    loc, scale = split(h)
+    return loc + scale * eps
+
+  def log_prob(h, u):
+    loc, scale = split(h)
+    z = (u - loc) / scale
+    return jnp.sum(-0.5 * z * z - jnp.log(scale) - half_log_2pi
+                   - tanh_log_det_jacobian(u), -1)
+
+  def entropy(h, key=None):
+    if key is None:
+      raise ValueError("tanh_normal: entropy(h, key) needs a key (a one-sample "
+                       "estimate, as brax's), got key=None")
+    loc, scale = split(h)
+    u = loc + scale * jax.random.normal(key, loc.shape)
+    return jnp.sum(jnp.log(scale) + half_log_2pi_e + tanh_log_det_jacobian(u), -1)
+
+  return Distribution(sample=lambda key, h: sample_with_noise(h, noise(key, h.shape[:-1])),
+                      log_prob=log_prob, entropy=entropy, mode=lambda h: split(h)[0],
+                      noise=noise, sample_with_noise=sample_with_noise, postprocess=jnp.tanh)
+
+
 class ActorCritic(nn.Module):
   """Separate actor and critic MLPs; returns (policy head output, value).
 
   Attributes:
     action_size: number of discrete actions, or the continuous action dimension.
-    discrete: categorical logits if True, else (mean, log_std) of a Gaussian.
+    discrete: categorical logits if True, else (mean, log_std) of a Gaussian, or
+      with `state_dependent_scale` the (loc, scale) parameters of `tanh_normal`.
     hidden_sizes: widths of the actor's hidden layers (and the critic's, unless
       `critic_hidden_sizes` is given).
     activation: "tanh", "relu" or "swish".
     critic_hidden_sizes: widths of the critic's hidden layers; None: `hidden_sizes`
       (brax's PPO uses a (32,) * 4 actor and a (256,) * 5 critic).
-    log_std_init: the Gaussian's initial log standard deviation (continuous only).
+    log_std_init: the Gaussian's initial log standard deviation (continuous only,
+      without `state_dependent_scale`).
+    state_dependent_scale: the actor's head gives 2 * action_size outputs, the
+      location and the (pre-softplus) scale of `tanh_normal`, instead of a mean
+      and a learned state-independent log std (continuous only).
   """
   action_size: int
   discrete: bool
@@ -111,6 +187,7 @@ class ActorCritic(nn.Module):
   activation: str = "tanh"
   critic_hidden_sizes: Sequence[int] | None = None
   log_std_init: float = 0.0
+  state_dependent_scale: bool = False
 
   @nn.compact
   def __call__(self, obs, critic: bool = True):
@@ -122,8 +199,9 @@ class ActorCritic(nn.Module):
     h = obs
     for i, n in enumerate(self.hidden_sizes):
       h = act(dense(n, np.sqrt(2), f"actor_{i}")(h))
-    head = dense(self.action_size, 0.01, "actor_head")(h)
-    if not self.discrete:
+    outputs = self.action_size * (2 if self.state_dependent_scale else 1)
+    head = dense(outputs, 0.01, "actor_head")(h)
+    if not self.discrete and not self.state_dependent_scale:
       log_std = self.param("log_std", nn.initializers.constant(self.log_std_init),
                            (self.action_size,))
       head = jnp.concatenate([head, jnp.broadcast_to(log_std, head.shape)], -1)
