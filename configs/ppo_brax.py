@@ -42,7 +42,10 @@ Not one-to-one:
   the environment clips to [-1, 1]. Its initial std is 0.5 (log_std_init = -0.69;
   0.48 after clipping), set to match brax's initial spread, not the library's default
   1 (0.72 after clipping): with std 1, rlcore reached 1000 on inverted_pendulum after
-  1.6-1.8e6 env steps against brax's 6.6e5 (results/brax.md).
+  1.6-1.8e6 env steps against brax's 6.6e5 (results/brax.md). brax's policy itself is
+  `--config.action_distribution=tanh_normal`; on inverted_double_pendulum (seed 2) it
+  kept the sampled policy from falling after solving but not the greedy one, so it is
+  not the default (results/brax.md, "ablations").
 * Time limits. brax zeroes the advantage of the step where an episode is truncated;
   here GAE bootstraps from the value of the true next observation.
 * Initialisation. brax's MLPs use lecun_uniform kernels; here orthogonal (PureJaxRL's).
