@@ -165,6 +165,10 @@ def run_brax(task, backend, seed, num_timesteps=None, num_evals=None):
   if num_evals:
     settings["num_evals"] = int(num_evals)
   steps, returns, train_s = [], [], []
+  # Per epoch, brax's losses of its last training step (what its progress_fn gets),
+  # as rlcore's TRAIN_METRICS: entropy = -entropy_loss / entropy_cost, value_loss =
+  # v_loss / vf_loss_coefficient (both halve the squared error).
+  train = {"entropy": [], "value_loss": []}
   t_start = time.perf_counter()
 
   def progress(step, metrics):
@@ -172,6 +176,11 @@ def run_brax(task, backend, seed, num_timesteps=None, num_evals=None):
     if "training/sps" in metrics:   # brax times the epoch alone, without the evaluation
       train_s.append((step - steps[-1]) / float(metrics["training/sps"]))
       _progress("brax", task, seed, step, float(metrics["eval/episode_reward"]), train_s[-1])
+      if "training/entropy_loss" in metrics:
+        train["entropy"].append(-float(metrics["training/entropy_loss"])
+                                / settings["entropy_cost"])
+        train["value_loss"].append(float(metrics["training/v_loss"])
+                                   / brax_config_module().BRAX_DEFAULTS["vf_loss_coefficient"])
     steps.append(step)
     returns.append(float(metrics["eval/episode_reward"]))
 
@@ -187,7 +196,7 @@ def run_brax(task, backend, seed, num_timesteps=None, num_evals=None):
   return dict(trainer="brax", task=task, backend=backend, seed=seed, env_steps=steps,
               eval_returns=returns, final_return=returns[-1],
               compile_s=sum(compiled) - len(compiled) * epoch_steps / sps, steady_sps=sps,
-              epoch_s=train_s, wall_s=time.perf_counter() - t_start)
+              epoch_s=train_s, wall_s=time.perf_counter() - t_start, train_metrics=train)
 
 
 RUNNERS = {"rlcore": run_rlcore, "brax": run_brax}
