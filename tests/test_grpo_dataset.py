@@ -129,10 +129,10 @@ def test_sigkill_then_resume_gives_identical_parameters_and_the_export_loads(tmp
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   main = os.path.join(root, "experiments", "main.py")
   flags = ["--config=configs/grpo_dataset.py", f"--config.model.hf_path={files['ckpt']}",
-           f"--config.dataset.path={files['data']}", "--config.num_updates=24",
+           f"--config.dataset.path={files['data']}", "--config.num_updates=12",
            "--config.chunk_updates=1", "--config.prompts_per_step=4",
            "--config.group_size=4", "--config.max_completion_len=16",
-           "--config.eval_every=8", "--config.eval_problems=4", "--config.lr=1e-3",
+           "--config.eval_every=4", "--config.eval_problems=4", "--config.lr=1e-3",
            "--config.shaping.chain=laser", "--config.shaping.target_length=8",
            "--progress=false"]
   env = quick_compile_env(dict(os.environ, JAX_PLATFORMS="cpu",
@@ -149,19 +149,19 @@ def test_sigkill_then_resume_gives_identical_parameters_and_the_export_loads(tmp
   run(full, f"--export_hf={tmp_path / 'hf'}")
   config = experiment.load_config(os.path.join(root, "configs", "grpo_dataset.py"))
   config = experiment.override(config, {
-      "model.hf_path": files["ckpt"], "dataset.path": files["data"], "num_updates": 24,
+      "model.hf_path": files["ckpt"], "dataset.path": files["data"], "num_updates": 12,
       "chunk_updates": 1, "prompts_per_step": 4, "group_size": 4,
-      "max_completion_len": 16, "eval_every": 8, "eval_problems": 4, "lr": 1e-3,
+      "max_completion_len": 16, "eval_every": 4, "eval_problems": 4, "lr": 1e-3,
       "shaping.chain": "laser", "shaping.target_length": 8})
   a, _, meta = experiment.load(config, str(killed))
   b, _, _ = experiment.load(config, str(full))
-  assert meta["updates"] == 24 and int(a[0].step) == 24
+  assert meta["updates"] == 12 and int(a[0].step) == 12
   for x, y in zip(jax.tree.leaves(a[0].params), jax.tree.leaves(b[0].params)):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
   keep = lambda rs: [{k: v for k, v in r.items()
                       if not k.startswith(("time_", "wall", "steps_per"))} for r in rs]
   ra, rb = (rio.read_jsonl(w / "metrics.jsonl") for w in (killed, full))
-  assert [r["update"] for r in ra] == list(range(1, 25)) and keep(ra) == keep(rb)
+  assert [r["update"] for r in ra] == list(range(1, 13)) and keep(ra) == keep(rb)
   _check_export(b[0].params, tmp_path / "hf", files)
 
 
