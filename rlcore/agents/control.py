@@ -247,7 +247,10 @@ def make_network(env: envs.Environment, config):
     if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
       raise ValueError(f"config.action_distribution: 'tanh_normal' needs a bounded action "
                        f"box; {config.env_name!r} has low={spec.low}, high={spec.high}")
-    if not (np.all(low == -1) and np.all(high == 1)):   # brax's tasks: tanh as it is
+    # brax's tasks: tanh as it is. Elsewhere the affine map onto the box; log_prob and
+    # entropy leave out its constant log-Jacobian Σ log half (no gradient; it cancels
+    # in PPO's ratio).
+    if not (np.all(low == -1) and np.all(high == 1)):
       mid, half = (high + low) / 2, (high - low) / 2
       at = lambda x, u: x.reshape((1,) * (u.ndim - 1) + x.shape)   # explicit broadcast
       dist = dist._replace(postprocess=lambda u: at(mid, u) + at(half, u) * jnp.tanh(u))
