@@ -235,8 +235,7 @@ def make_network(env: envs.Environment, config):
                               config.activation, critic)
     return network, mlp.categorical(spec.num_actions)
   size = int(np.prod(spec.shape))
-  kind = config.get("action_distribution", "normal")
-  check_choice("action_distribution", kind, ACTION_DISTRIBUTIONS)
+  kind = config.get("action_distribution", "normal")   # checked by validate_config
   network = mlp.ActorCritic(size, False, tuple(config.hidden_sizes), config.activation,
                             critic, float(config.get("log_std_init", 0.0)),
                             state_dependent_scale=kind == "tanh_normal")

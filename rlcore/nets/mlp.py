@@ -71,16 +71,27 @@ def categorical(num_actions: int) -> Distribution:
                       sample_with_noise=with_noise)
 
 
+_HALF_LOG_2PI = 0.5 * np.log(2 * np.pi)
+_HALF_LOG_2PI_E = 0.5 * np.log(2 * np.pi * np.e)   # a unit Gaussian's entropy
+
+
+def _normal_log_density(x, loc, log_scale):
+  """Elementwise log N(x; loc, exp(log_scale)²)."""
+  z = (x - loc) * jnp.exp(-log_scale)
+  return -0.5 * z * z - log_scale - _HALF_LOG_2PI
+
+
+def _normal_noise(action_size):
+  return lambda key, shape: jax.random.normal(key, tuple(shape) + (action_size,))
+
+
 def diagonal_gaussian(action_size: int) -> Distribution:
   """A diagonal Gaussian from [..., 2 * action_size] = (mean, log_std)."""
-  half_log_2pi_e = 0.5 * np.log(2 * np.pi * np.e)
-  half_log_2pi = 0.5 * np.log(2 * np.pi)
 
   def split(h):
     return h[..., :action_size], h[..., action_size:]
 
-  def noise(key, shape):
-    return jax.random.normal(key, tuple(shape) + (action_size,))
+  noise = _normal_noise(action_size)
 
   def sample_with_noise(h, eps):
     mean, log_std = split(h)
@@ -90,13 +101,11 @@ def diagonal_gaussian(action_size: int) -> Distribution:
     return sample_with_noise(h, noise(key, h.shape[:-1]))
 
   def log_prob(h, action):
-    mean, log_std = split(h)
-    z = (action - mean) * jnp.exp(-log_std)
-    return jnp.sum(-0.5 * z * z - log_std - half_log_2pi, -1)
+    return jnp.sum(_normal_log_density(action, *split(h)), -1)
 
   def entropy(h, key=None):
     del key   # exact
-    return jnp.sum(split(h)[1] + half_log_2pi_e, -1)
+    return jnp.sum(split(h)[1] + _HALF_LOG_2PI_E, -1)
 
   return Distribution(sample=sample, log_prob=log_prob, entropy=entropy,
                       mode=lambda h: split(h)[0], noise=noise,
@@ -128,17 +137,13 @@ def tanh_normal(action_size: int, min_std: float = 0.001) -> Distribution:
     action_size: the action dimension.
     min_std: the floor added to the softplus scale (brax: 0.001).
   """
-  half_log_2pi_e = 0.5 * np.log(2 * np.pi * np.e)
-  half_log_2pi = 0.5 * np.log(2 * np.pi)
-
   def split(h):
     if h.shape[-1] != 2 * action_size:
       raise ValueError(f"tanh_normal: the head's last axis must be 2 * action_size = "
                        f"{2 * action_size}, got shape {h.shape}")
     return h[..., :action_size], jax.nn.softplus(h[..., action_size:]) + min_std
 
-  def noise(key, shape):
-    return jax.random.normal(key, tuple(shape) + (action_size,))
+  noise = _normal_noise(action_size)
 
   def sample_with_noise(h, eps):
     loc, scale = split(h)
@@ -146,8 +151,7 @@ def tanh_normal(action_size: int, min_std: float = 0.001) -> Distribution:
 
   def log_prob(h, u):
     loc, scale = split(h)
-    z = (u - loc) / scale
-    return jnp.sum(-0.5 * z * z - jnp.log(scale) - half_log_2pi
+    return jnp.sum(_normal_log_density(u, loc, jnp.log(scale))
                    - tanh_log_det_jacobian(u), -1)
 
   def entropy(h, key=None):
@@ -156,7 +160,7 @@ def tanh_normal(action_size: int, min_std: float = 0.001) -> Distribution:
                        "estimate, as brax's), got key=None")
     loc, scale = split(h)
     u = loc + scale * jax.random.normal(key, loc.shape)
-    return jnp.sum(jnp.log(scale) + half_log_2pi_e + tanh_log_det_jacobian(u), -1)
+    return jnp.sum(jnp.log(scale) + _HALF_LOG_2PI_E + tanh_log_det_jacobian(u), -1)
 
   return Distribution(sample=lambda key, h: sample_with_noise(h, noise(key, h.shape[:-1])),
                       log_prob=log_prob, entropy=entropy, mode=lambda h: split(h)[0],
