@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
+import chex
 import jax
 import jax.flatten_util
 import jax.numpy as jnp
@@ -60,7 +61,17 @@ def default_config():
   c.num_minibatches = 4             # minibatches per epoch
   c.clip_eps = 0.2                  # ratio and value clip ε (traced)
   c.clip_value = True               # clip the value loss as PureJaxRL (False: brax's plain squared error)
+  c.advantages = "rollout"          # "rollout" | "brax" (see ADVANTAGES)
   return c
+
+
+# config.advantages: when and how the advantages and value targets are computed.
+# "rollout": GAE once per update, with the critic that collected the rollout.
+# "brax": as brax's PPO, in every minibatch with the current critic, over whole
+#   `gae_unroll`-step unrolls (the minibatches are shuffled unrolls), with brax's
+#   advantage r_t + γ(1 − d_t) v_{t+1} − V(s_t) (v the λ-return targets); see
+#   `make_learner`.
+ADVANTAGES = ("rollout", "brax")
 
 
 def validate_config(config) -> None:
@@ -69,6 +80,21 @@ def validate_config(config) -> None:
   require_positive_ints(config, ("update_epochs", "num_minibatches"))
   check_number(config, "clip_eps", 0.0)
   batch = config.num_envs * config.num_steps
+  advantages = config.get("advantages", "rollout")
+  if advantages not in ADVANTAGES:
+    raise ValueError(f"config.advantages = {advantages!r}; expected one of {ADVANTAGES}.")
+  if advantages == "brax":
+    unroll = int(config.get("gae_unroll", 0))
+    if unroll <= 0 or config.num_steps % unroll:
+      raise ValueError(
+          f"config.advantages = 'brax' needs config.gae_unroll (the unroll length, now "
+          f"{unroll}) > 0 dividing config.num_steps = {config.num_steps}.")
+    unrolls = batch // unroll
+    if unrolls % config.num_minibatches:
+      raise ValueError(
+          f"config.advantages = 'brax' splits the num_envs * num_steps / gae_unroll = "
+          f"{unrolls} unrolls into num_minibatches = {config.num_minibatches}; choose "
+          f"num_minibatches among the divisors of {unrolls}.")
   if batch % config.num_minibatches:
     raise ValueError(
         f"num_envs * num_steps = {config.num_envs} * {config.num_steps} = {batch} is not "
@@ -106,8 +132,11 @@ def make_agent(config, *, env=None,
                               optimizer=make_optimizer(hparams), constrain=constrain)
 
   rollout = control.make_rollout(env, network, dist, num_steps, constrain)
+  brax_unroll = (int(config.gae_unroll)
+                 if config.get("advantages", "rollout") == "brax" else 0)
   learn = make_learner(network, dist, num_minibatches=num_minibatches, epochs=epochs,
-                       clip_value=bool(config.get("clip_value", True)))
+                       clip_value=bool(config.get("clip_value", True)),
+                       brax_unroll=brax_unroll, gae_method=config.gae_method)
 
   def update(state: PPOState):
     hp = state.hparams
@@ -116,7 +145,13 @@ def make_agent(config, *, env=None,
     shaped, shaping_state, advantage = control.shaped_advantages(
         config, traj, state.shaping_state, hp, config.gae_method)
     data = dict(obs=traj.obs, action=traj.transition.action, log_prob=traj.log_prob,
-                value=traj.value, advantage=advantage, target=advantage + traj.value)
+                value=traj.value)
+    if brax_unroll:       # the learner computes them (`advantage` is dead code then)
+      t = traj.transition
+      data.update(reward=shaped, next_obs=traj.next_obs, terminated=t.terminated,
+                  truncated=t.truncated)
+    else:
+      data.update(advantage=advantage, target=advantage + traj.value)
     key, learn_key = jax.random.split(key)
     params, opt_state, losses = learn(state.params, state.opt_state, data, hp, learn_key,
                                       opt)
@@ -135,7 +170,8 @@ def make_agent(config, *, env=None,
 
 
 def make_learner(network, dist, *, num_minibatches: int, epochs: int,
-                 extra_loss: Optional[Callable] = None, clip_value: bool = True) -> Callable:
+                 extra_loss: Optional[Callable] = None, clip_value: bool = True,
+                 brax_unroll: int = 0, gae_method: Optional[str] = None) -> Callable:
   """The PPO learning step: `epochs` passes of clipped-surrogate SGD over a rollout.
 
   Returns `learn(params, opt_state, data, hp, key, opt) -> (params, opt_state, losses)`
@@ -158,10 +194,26 @@ def make_learner(network, dist, *, num_minibatches: int, epochs: int,
       10, discount 0.97: returns near 330) the clipped form lets each value move by
       at most ε per update, which brax's settings (19 updates on inverted_pendulum)
       cannot afford.
+    brax_unroll: 0: `data` holds advantage and target. k > 0 (config.advantages =
+      "brax"): `data` holds reward, next_obs, terminated and truncated instead, the
+      rollout is cut into unrolls of k steps per env, each minibatch is a set of
+      whole unrolls, and its advantages and targets are computed in the loss with
+      the current critic (not differentiated), as brax's PPO does:
+
+          v_t = V(s_t) + A_t                      (A: `rlcore.gae` within the unroll)
+          Â_t = r_t + γ (1 − d_t) v'_t − V(s_t),  v'_t = v_{t+1}, or V(s'_t) where
+                                                  the unroll or the episode is cut
+
+      with targets v_t and advantages Â_t (brax's `compute_gae`). Unlike brax, a
+      truncated step bootstraps from the critic on its true next observation
+      (`control.next_values_from_shifted`); brax zeroes its advantage.
+    gae_method: `rlcore.gae`'s method (brax_unroll > 0 only).
   """
 
   def loss_fn(params, mb, hp, key):
     head, value = network.apply(params, mb["obs"])
+    if brax_unroll:
+      mb = dict(mb, **_brax_advantages(params, mb, value, hp))
     log_prob = dist.log_prob(head, mb["action"])
     ratio = jnp.exp(log_prob - mb["log_prob"])
     adv = mb["advantage"]
@@ -186,10 +238,22 @@ def make_learner(network, dist, *, num_minibatches: int, epochs: int,
                **extra_aux)
     return total, aux
 
+  def _brax_advantages(params, mb, value, hp):
+    tm = lambda x: jnp.swapaxes(x, 0, 1)       # mb: [n, k, ...] whole unrolls
+    critic = lambda x: network.apply(jax.lax.stop_gradient(params), x)[1]
+    advantage, target = brax_advantages(
+        critic, tm(jax.lax.stop_gradient(value)), tm(mb["reward"]), tm(mb["next_obs"]),
+        tm(mb["terminated"]), tm(mb["truncated"]), hp["gamma"], hp["gae_lambda"],
+        method=gae_method)
+    return dict(advantage=tm(advantage), target=tm(target))
+
   def learn(params, opt_state, data, hp, key, opt):
-    batch_size = data["advantage"].size
+    if brax_unroll:
+      data = jax.tree.map(lambda x: to_unrolls(x, brax_unroll), data)
+    else:
+      data = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), data)
+    batch_size = data["log_prob"].shape[0]     # transitions, or unrolls
     minibatch_size = batch_size // num_minibatches
-    data = jax.tree.map(lambda x: x.reshape((batch_size,) + x.shape[2:]), data)
     flat, unravel = jax.flatten_util.ravel_pytree(params)   # see control.optimizer
 
     def sgd_step(carry, mb_and_key):
@@ -218,6 +282,60 @@ def make_learner(network, dist, *, num_minibatches: int, epochs: int,
     return unravel(flat), opt_state, losses
 
   return learn
+
+
+def brax_advantages(critic: Callable, values, reward, next_obs, terminated, truncated,
+                    gamma, lambda_, *, method: Optional[str] = None):
+  """Advantages and value targets of brax's PPO (`brax.training.agents.ppo.losses.compute_gae`).
+
+      v_t = V(s_t) + A_t,     A = `rlcore.gae` cut after the last step and at truncations
+      Â_t = r_t + γ (1 − d_t) v'_t − V(s_t),   v'_t = v_{t+1}, or V(s'_t) where cut
+
+  Â differs from the GAE advantage A by the λ of its first step: Â_t = δ_t +
+  γ (1 − d_t) A_{t+1} within an unroll. v are the λ-return targets. brax zeroes a
+  truncated step's advantage (and its TD error); here it bootstraps from the critic
+  on the true next observation, as `rlcore.gae` does. See brax
+  (https://github.com/google/brax) and Schulman et al. 2015
+  (https://arxiv.org/abs/1506.02438).
+
+  Args:
+    critic: [N, *obs] -> [N] values (not differentiated through: pass stopped params).
+    values: [k, n] V(s_t) of one unroll of k steps per column.
+    reward: [k, n] rewards (shaped and scaled).
+    next_obs: [k, n, *obs] true next observations (before any auto-reset).
+    terminated: [k, n] bool.
+    truncated: [k, n] bool.
+    gamma: discount, scalar.
+    lambda_: GAE λ, scalar.
+    method: `rlcore.gae`'s method.
+
+  Returns:
+    (advantages Â [k, n], targets v [k, n]).
+  """
+  chex.assert_rank([values, reward, terminated, truncated], 2)
+  chex.assert_equal_shape([values, reward, terminated, truncated])
+  chex.assert_equal_shape_prefix([values, next_obs], 2)
+  values, reward, next_obs, terminated, truncated = (jnp.asarray(x) for x in (
+      values, reward, next_obs, terminated, truncated))
+  values = jax.lax.stop_gradient(values)
+  shifted = jnp.concatenate([values[1:], critic(next_obs[-1])[None]], 0)
+  next_v = control.next_values_from_shifted(critic, shifted, next_obs, terminated,
+                                            truncated)
+  cut = truncated.at[-1].set(True)
+  adv = rlcore.gae(reward, values, terminated, cut, gamma, lambda_,
+                   next_values=next_v, method=method)
+  target = values + adv
+  boot = jnp.where(cut, next_v, jnp.concatenate([target[1:], next_v[-1:]], 0))
+  advantage = reward + gamma * jnp.where(terminated, 0.0, boot) - values
+  return advantage, target
+
+
+def to_unrolls(x, k: int):
+  """[T, B, ...] -> [T / k * B, k, ...]: each env's rollout cut into unrolls of k steps
+  (unroll j of env b is row j * B + b)."""
+  t, b = x.shape[:2]
+  x = jnp.swapaxes(x.reshape((t // k, k, b) + x.shape[2:]), 1, 2)
+  return x.reshape((t // k * b, k) + x.shape[3:])
 
 
 def make_train(config, **kwargs) -> Callable:
