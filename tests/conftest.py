@@ -37,6 +37,27 @@ if (os.environ.get("RLCORE_TEST_COMPILATION_CACHE", "1") != "0"
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
   jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
+# Tests not marked slow compile with most of XLA's optimisations off
+# (`jax_disable_most_optimizations`: backend optimisation level 0, no expensive LLVM
+# passes): their time is compiling small programs, not running them. Slow tests (the
+# training runs) keep the optimised compiler. MEASURED_IN_THE_COMMIT_MESSAGE.
+# The setting is part of the persistent cache's key, so the two never share entries.
+# RLCORE_TEST_QUICK_COMPILE=0 turns it off.
+_QUICK_COMPILE = os.environ.get("RLCORE_TEST_QUICK_COMPILE", "1") != "0"
+
+
+@pytest.fixture(autouse=True)
+def _quick_compile_unless_slow(request):
+  if not _QUICK_COMPILE or request.node.get_closest_marker("slow"):
+    yield
+    return
+  jax.config.update("jax_disable_most_optimizations", True)
+  try:
+    yield
+  finally:
+    jax.config.update("jax_disable_most_optimizations", False)
+
+
 settings.register_profile(
     "ci", max_examples=int(os.environ.get("HYPOTHESIS_MAX_EXAMPLES", "25")), deadline=None,
     suppress_health_check=[HealthCheck.too_slow], derandomize=True)
@@ -52,14 +73,32 @@ def rng():
 def pytest_configure(config):
   config.addinivalue_line(
       "markers", "slow: a test of 15 s or more on a 2-core CPU (a training run, a notebook, a "
-      "subprocess); collected first, so that pytest-xdist's workers start the long tests "
-      "early and finish together; `-m 'not slow'` skips them for a quick pass.")
+      "subprocess); each pytest-xdist worker starts its share of them first (see "
+      "pytest_collection_modifyitems) and compiles them with XLA's optimisations on; "
+      "`-m 'not slow'` skips them for a quick pass.")
 
 
 def pytest_collection_modifyitems(config, items):
-  # pytest-xdist (`-n 2`) deals the first quarter of the tests out round-robin and the
-  # rest as workers free up: with the long tests first, they are split between the
-  # workers and the short ones fill the end, instead of one worker finishing a long
-  # test alone while the other waits. A stable sort keeps the order deterministic, as
-  # xdist requires of every worker's collection.
-  items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+  # The README runs `pytest -n 2 --dist worksteal`: pytest-xdist first gives each of the
+  # n workers one contiguous n-th of the collection, and a worker whose queue runs out
+  # takes the second half of the longest other queue. So the order is: n blocks, block
+  # k = the slow tests k, k + n, ... (the long ones, split between the workers and
+  # started first), then the k-th contiguous n-th of the other tests (module fixtures
+  # stay in one worker); their tails are what gets stolen, so the workers finish
+  # together. With the slow tests at the front of the whole collection instead (the
+  # previous order), the first worker was handed all of them while the other ran out
+  # of work: MEASURED_IN_THE_COMMIT_MESSAGE. Deterministic, as xdist requires every
+  # worker's collection to be identical.
+  workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+  slow = [item for item in items if item.get_closest_marker("slow") is not None]
+  fast = [item for item in items if item.get_closest_marker("slow") is None]
+  order, start = [], 0
+  for k in range(workers):
+    block = (len(items) * (k + 1)) // workers - (len(items) * k) // workers
+    mine = slow[k::workers]
+    take = max(0, block - len(mine))
+    if k == workers - 1:
+      take = len(fast) - start
+    order += mine + fast[start:start + take]
+    start += take
+  items[:] = order
