@@ -35,7 +35,13 @@ Not one-to-one:
   Updates, env steps per update, minibatches and SGD steps per update are equal.
   `gae_unroll=unroll_length` (e.g. `--config.gae_unroll=5`) cuts GAE as brax does; on
   inverted_double_pendulum it learned at brax's slower pace and was no more stable
-  after solving (results/brax.md), so it is not the default.
+  after solving (results/brax.md), so it is not the default. brax's advantages
+  themselves, recomputed in every minibatch of whole unrolls with the current critic
+  as r + γ v_{t+1} − V(s_t) (v the λ-return targets), are
+  `--config.advantages=brax --config.gae_unroll=5`; on inverted_double_pendulum
+  (seed 2) they brought the critic's loss down to brax's level but the policy still
+  fell after solving, at 0.82x the env steps per second, so they are not the default
+  either.
 * Policy. brax samples a tanh-squashed Gaussian with a state-dependent scale
   (softplus + 0.001, so 0.69 at initialisation: executed actions have a standard
   deviation of 0.52); here a Gaussian with a state-independent log std whose samples
@@ -48,7 +54,9 @@ Not one-to-one:
   not the default (results/brax.md, "ablations").
 * Time limits. brax zeroes the advantage of the step where an episode is truncated;
   here GAE bootstraps from the value of the true next observation.
-* Initialisation. brax's MLPs use lecun_uniform kernels; here orthogonal (PureJaxRL's).
+* Initialisation and optimiser. brax's MLPs use lecun_uniform kernels, here orthogonal
+  (PureJaxRL's; `--config.kernel_init=lecun_uniform` gives brax's); brax's Adam has
+  optax's ε = 1e-8, here PureJaxRL's 1e-5 (`--config.adam_eps=1e-8`).
 * Action repeat (reacher: 4). brax counts num_timesteps and episode_length in env
   (physics) steps, action repeats included; here total_timesteps counts agent steps,
   so it is brax's env steps / action_repeat, while max_episode_steps counts env steps

@@ -83,3 +83,27 @@ def test_vmapped_training_programs_have_no_lapack_kernels(module, env):
   keys = jax.random.split(jax.random.key(0), 2)
   calls = _custom_calls(jax.vmap(module.make_train(c)), keys)
   assert not [x for x in calls if "lapack" in x], calls
+
+
+def test_lecun_uniform_kernels_are_brax_s_and_orthogonal_stays_the_default():
+  """kernel_init="lecun_uniform": every kernel, heads included, is U(±sqrt(3 / fan_in))
+  as brax's MLPs (brax.training.networks.MLP's default); biases 0. The default draws
+  orthogonal kernels (here: the critic head's gain-1 unit-norm column)."""
+  from rlcore.nets import mlp
+  obs = jnp.zeros((1, 17))
+  net = mlp.ActorCritic(3, False, (32, 32), "swish", (256, 256),
+                        state_dependent_scale=True, kernel_init="lecun_uniform")
+  params = net.init(jax.random.PRNGKey(0), obs)["params"]
+  for name, layer in params.items():
+    w = np.asarray(layer["kernel"], np.float64)
+    bound = np.sqrt(3.0 / w.shape[0])
+    assert np.abs(w).max() <= bound and np.abs(w).max() > 0.9 * bound, name
+    assert np.all(np.asarray(layer["bias"]) == 0), name
+    if w.size >= 1024:       # the variance of U(±b) is b² / 3 = 1 / fan_in
+      assert abs(w.var() * w.shape[0] - 1.0) < 0.1, name
+  default = mlp.ActorCritic(3, False, (32, 32), "swish", (256, 256)).init(
+      jax.random.PRNGKey(0), obs)["params"]
+  head = np.asarray(default["critic_head"]["kernel"], np.float64)
+  assert abs(np.linalg.norm(head) - 1.0) < 1e-5
+  with pytest.raises(ValueError, match=r"kernel_init = 'xavier'; expected one of"):
+    mlp.ActorCritic(3, False, kernel_init="xavier").init(jax.random.PRNGKey(0), obs)

@@ -210,3 +210,23 @@ def test_critic_widths_are_their_own():
   c.critic_hidden_sizes = (32, 0)
   with pytest.raises(ValueError, match=r"config.critic_hidden_sizes must be a non-empty"):
     ppo.make_agent(c)
+
+
+def test_adam_eps_is_the_config_s():
+  """Adam's first step is lr · g / (|g| + ε) per coordinate (bias-corrected moments):
+  for |g| = 1e-6 that is lr / 11 with ε = 1e-5 (the default) and lr / 1.01 with brax's
+  1e-8 (config.adam_eps)."""
+  hp = {"lr": jnp.float32(1e-3), "max_grad_norm": jnp.float32(1e9)}
+  g = jnp.full((3,), 1e-6, jnp.float32)
+  for eps, expected in ((1e-5, 1e-3 * 1e-6 / (1e-6 + 1e-5)), (1e-8, 1e-3 * 1e-6 / (1e-6 + 1e-8))):
+    opt = control.optimizer(hp, num_updates=1, steps_per_update=1, anneal=False, eps=eps)
+    updates, _ = jax.jit(opt.update)(g, opt.init(jnp.zeros(3)))
+    np.testing.assert_allclose(-np.asarray(updates), expected, rtol=1e-4)
+  c = ppo.default_config()
+  assert c.adam_eps == 1e-5 and c.kernel_init == "orthogonal"
+  for key, value, match in (("adam_eps", 0.0, "adam_eps"),
+                            ("kernel_init", "xavier", "kernel_init")):
+    bad = ppo.default_config()
+    bad[key] = value
+    with pytest.raises(ValueError, match=match):
+      ppo.validate_config(bad)

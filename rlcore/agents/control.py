@@ -45,7 +45,8 @@ def default_config():
     ConfigDict: env_name, env_backend, max_episode_steps, action_repeat, normalize_obs,
     obs_clip, random_start, num_envs, num_steps, total_timesteps, lr, anneal_lr, gamma,
     gae_lambda, ent_coef, vf_coef, max_grad_norm, hidden_sizes, critic_hidden_sizes,
-    activation, log_std_init, action_distribution, gae_method, gae_unroll, shaping
+    activation, log_std_init, action_distribution, kernel_init, adam_eps, gae_method,
+    gae_unroll, shaping
     (chain, potential, scale, reward_scale, clip, bootstraps_on_truncation, td_jepa),
     host_eval_env and host_eval_episodes.
   """
@@ -76,6 +77,8 @@ def default_config():
   c.action_distribution = "normal"  # continuous actions: "normal" (state-independent std,
                                     # env clips) or "tanh_normal" (brax's: state-dependent
                                     # softplus scale, tanh-squashed; log_std_init unused)
+  c.kernel_init = "orthogonal"      # dense kernels: "orthogonal" (PureJaxRL's gains) or "lecun_uniform" (brax's)
+  c.adam_eps = 1e-5                 # Adam's ε (PureJaxRL's 1e-5; brax and optax use 1e-8)
   c.gae_method = placeholder(str)   # recurrence: "scan" or "associative" (None: per backend)
   c.gae_unroll = 0                  # cut GAE every this many steps, bootstrapping there (0: never)
   c.shaping = ml_collections.ConfigDict()
@@ -105,6 +108,10 @@ def validate_config(config) -> None:
     require_int(config, "gae_unroll", 0)
   if "action_distribution" in config:   # likewise ("normal")
     check_choice("action_distribution", config.action_distribution, ACTION_DISTRIBUTIONS)
+  if "kernel_init" in config:           # likewise ("orthogonal")
+    check_choice("kernel_init", config.kernel_init, mlp.KERNEL_INITS)
+  if "adam_eps" in config:              # likewise (1e-5)
+    check_number(config, "adam_eps", 0.0, low_open=True)
   batch = config.num_envs * config.num_steps
   if config.total_timesteps < batch:
     raise ValueError(f"total_timesteps = {config.total_timesteps} is smaller than one "
@@ -230,15 +237,17 @@ def make_network(env: envs.Environment, config):
   spec = env.action_spec
   critic = config.get("critic_hidden_sizes")
   critic = None if critic is None else tuple(critic)
+  kernel_init = config.get("kernel_init", "orthogonal")
   if spec.is_discrete:
     network = mlp.ActorCritic(spec.num_actions, True, tuple(config.hidden_sizes),
-                              config.activation, critic)
+                              config.activation, critic, kernel_init=kernel_init)
     return network, mlp.categorical(spec.num_actions)
   size = int(np.prod(spec.shape))
   kind = config.get("action_distribution", "normal")   # checked by validate_config
   network = mlp.ActorCritic(size, False, tuple(config.hidden_sizes), config.activation,
                             critic, float(config.get("log_std_init", 0.0)),
-                            state_dependent_scale=kind == "tanh_normal")
+                            state_dependent_scale=kind == "tanh_normal",
+                            kernel_init=kernel_init)
   dist = ACTION_DISTRIBUTIONS[kind](size)
   if kind == "tanh_normal":
     low, high = (np.broadcast_to(np.asarray(np.inf if b is None else b, np.float32),
@@ -397,14 +406,14 @@ def shaped_advantages(config, rollout: Rollout, shaping_state, hparams, gae_meth
   return shaped, shaping_state, advantage
 
 
-def _clipped_adam(learning_rate, max_grad_norm):
+def _clipped_adam(learning_rate, max_grad_norm, eps):
   return optax.chain(optax.clip_by_global_norm(max_grad_norm),
-                     optax.adam(learning_rate, eps=1e-5))
+                     optax.adam(learning_rate, eps=eps))
 
 
 def optimizer(hparams: dict, *, num_updates: int, steps_per_update: int,
-              anneal: bool) -> optax.GradientTransformation:
-  """Adam (eps 1e-5) after global-norm clipping, with the run's traced lr and clip norm.
+              anneal: bool, eps: float = 1e-5) -> optax.GradientTransformation:
+  """Adam (ε = `eps`) after global-norm clipping, with the run's traced lr and clip norm.
 
       lr_k = lr · (1 − ⌊k / steps_per_update⌋ / num_updates)   (anneal; else lr)
 
@@ -424,6 +433,7 @@ def optimizer(hparams: dict, *, num_updates: int, steps_per_update: int,
     num_updates: updates in the run.
     steps_per_update: optimiser steps per update (epochs x minibatches).
     anneal: anneal the learning rate linearly to 0.
+    eps: Adam's ε (config.adam_eps; static).
   """
   lr = hparams["lr"]
 
@@ -431,8 +441,9 @@ def optimizer(hparams: dict, *, num_updates: int, steps_per_update: int,
     update = (count // steps_per_update).astype(jnp.float32)
     return lr * (1.0 - update / num_updates)
 
-  return optax.inject_hyperparams(_clipped_adam)(
-      learning_rate=schedule if anneal else lr, max_grad_norm=hparams["max_grad_norm"])
+  return optax.inject_hyperparams(_clipped_adam, static_args=("eps",))(
+      learning_rate=schedule if anneal else lr, max_grad_norm=hparams["max_grad_norm"],
+      eps=float(eps))
 
 
 class ControlAgent(NamedTuple):

@@ -241,7 +241,7 @@ def make_agent(config, *, env=None, reference: Optional[Reference] = None,
   disc_in = obs_size + (num_actions if config.occupancy == "state_action" else 0)
   make_optimizer = lambda hp: control.optimizer(
       hp, num_updates=num_updates, steps_per_update=epochs * config.num_minibatches,
-      anneal=bool(config.anneal_lr))
+      anneal=bool(config.anneal_lr), eps=float(config.get("adam_eps", 1e-5)))
   disc_optimizer = lambda hp: optax.inject_hyperparams(optax.adam)(learning_rate=hp["disc_lr"])
 
   def features(obs, action):

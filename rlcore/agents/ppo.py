@@ -125,7 +125,7 @@ def make_agent(config, *, env=None,
   num_updates = config.total_timesteps // batch_size
   make_optimizer = lambda hp: control.optimizer(
       hp, num_updates=num_updates, steps_per_update=epochs * num_minibatches,
-      anneal=bool(config.anneal_lr))
+      anneal=bool(config.anneal_lr), eps=float(config.get("adam_eps", 1e-5)))
 
   def init(key, hparams):
     return control.init_state(key, hparams, config=config, env=env, network=network,

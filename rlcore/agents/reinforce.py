@@ -58,7 +58,7 @@ def make_agent(config, *, env=None,
   steps_per_update = config.num_envs * config.num_steps
   make_optimizer = lambda hp: control.optimizer(
       hp, num_updates=config.total_timesteps // steps_per_update, steps_per_update=1,
-      anneal=bool(config.anneal_lr))
+      anneal=bool(config.anneal_lr), eps=float(config.get("adam_eps", 1e-5)))
   rollout = control.make_rollout(env, network, dist, config.num_steps, constrain)
 
   def init(key, hparams):

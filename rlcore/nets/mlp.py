@@ -167,6 +167,9 @@ def tanh_normal(action_size: int, min_std: float = 0.001) -> Distribution:
                       noise=noise, sample_with_noise=sample_with_noise, postprocess=jnp.tanh)
 
 
+KERNEL_INITS = ("orthogonal", "lecun_uniform")
+
+
 class ActorCritic(nn.Module):
   """Separate actor and critic MLPs; returns (policy head output, value).
 
@@ -184,6 +187,8 @@ class ActorCritic(nn.Module):
     state_dependent_scale: the actor's head gives 2 * action_size outputs, the
       location and the (pre-softplus) scale of `tanh_normal`, instead of a mean
       and a learned state-independent log std (continuous only).
+    kernel_init: "orthogonal" (the gains above, PureJaxRL's) or "lecun_uniform"
+      (every layer, heads included, as brax's MLPs: U(±sqrt(3 / fan_in))).
   """
   action_size: int
   discrete: bool
@@ -192,14 +197,19 @@ class ActorCritic(nn.Module):
   critic_hidden_sizes: Sequence[int] | None = None
   log_std_init: float = 0.0
   state_dependent_scale: bool = False
+  kernel_init: str = "orthogonal"
 
   @nn.compact
   def __call__(self, obs, critic: bool = True):
     """(head, value); with `critic=False` only the actor runs and value is None."""
     act = ACTIVATIONS[self.activation]
+    if self.kernel_init not in KERNEL_INITS:
+      raise ValueError(f"ActorCritic.kernel_init = {self.kernel_init!r}; expected one of "
+                       f"{KERNEL_INITS}.")
+    init = ((lambda gain: orthogonal(gain)) if self.kernel_init == "orthogonal" else
+            (lambda gain: nn.initializers.lecun_uniform()))
     dense = lambda n, gain, name: nn.Dense(
-        n, kernel_init=orthogonal(gain), bias_init=nn.initializers.zeros,
-        name=name)
+        n, kernel_init=init(gain), bias_init=nn.initializers.zeros, name=name)
     h = obs
     for i, n in enumerate(self.hidden_sizes):
       h = act(dense(n, np.sqrt(2), f"actor_{i}")(h))
