@@ -299,41 +299,6 @@ def test_sum_form_prm_is_hacked_with_filler_and_min_form_is_not(warm_cache):
   assert fill(sum_form, late) > fill(min_form, late) + 1.0
 
 
-@pytest.mark.slow
-def test_runner_resumes_a_grpo_run_with_identical_parameters(tmp_path, warm_cache):
-  """Crash after the first chunk (the last checkpoint and the summary lost), rerun:
-  same parameters and LASER-D state as an uninterrupted run."""
-  import shutil
-  from rlcore import experiment as runner
-  from rlcore import io as rio
-  c = runner.with_runner_defaults(_config(**{
-      "sft.cache_dir": warm_cache, "prompts_per_step": 4, "group_size": 4,
-      "num_updates": 4, "eval_every": 2, "eval_problems": 16, "shaping.chain": "laser_d",
-      "shaping.monitor_every": 2, "shaping.monitor_prompts": 4}))
-  c.chunk_updates = 2
-  runner.run(c, str(tmp_path / "full"), progress=False)
-  crash = tmp_path / "crash"
-  shutil.copytree(tmp_path / "full", crash)   # the same run, then the crash loses:
-  shutil.rmtree(crash / "checkpoints" / "4")
-  (crash / "summary.json").unlink()
-  shutil.rmtree(crash / "points")
-  runner.run(c, str(crash), progress=False)
-  agent = grpo.make_agent(runner.prepare_config(c))
-  template = [agent.init(jax.random.key(0), seed=0)]
-  with rio.Checkpointer(tmp_path / "full" / "checkpoints") as ck:
-    a, _ = ck.restore(template)
-  b, _, meta = runner.load(c, str(crash))   # the runner's loader: one state per seed
-  assert meta["updates"] == 4 and int(b[0].step) == 4
-  for x, y in zip(jax.tree.leaves((a[0].params, a[0].shaping_state)),
-                  jax.tree.leaves((b[0].params, b[0].shaping_state))):
-    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
-  ra = rio.read_jsonl(tmp_path / "full" / "metrics.jsonl")
-  rb = rio.read_jsonl(crash / "metrics.jsonl")
-  keep = lambda rs: [{k: v for k, v in r.items() if not k.startswith(("time_", "wall", "steps_per"))}
-                     for r in rs]
-  assert keep(ra) == keep(rb)
-
-
 @pytest.mark.parametrize("aggregation", ["token-mean", "seq-mean-token-sum",
                                          "seq-mean-token-mean", "constant"])
 @pytest.mark.slow

@@ -117,12 +117,19 @@ def test_a_trivial_reward_rises_within_a_small_budget(files):
   assert np.isfinite(m["loss"]).all() and "format_rate" in m and "length_d0" not in m
 
 
+# LASER-D over candidate targets 4, 8, 12, 16, monitored every 2 updates on 4 prompts.
+LASER_D = dict(chain="laser_d", laser_lower=4, laser_upper=16, laser_interval=4,
+               monitor_every=2, monitor_prompts=4)
+
+
 @pytest.mark.slow
 def test_sigkill_then_resume_gives_identical_parameters_and_the_export_loads(tmp_path,
                                                                               files):
-  """`experiments/main.py` on the dataset config, SIGKILLed after its third checkpoint and
-  run again: the same parameters and metrics as an uninterrupted run; then the run's
-  policy exported with --export_hf as a Hugging Face checkpoint."""
+  """`experiments/main.py` on the dataset config with LASER-D (stateful shaping: its
+  monitor pass updates the targets every 2 updates), SIGKILLed after its third
+  checkpoint and run again: the same parameters, LASER-D state and metrics as an
+  uninterrupted run; then the run's policy exported with --export_hf as a Hugging Face
+  checkpoint."""
   import subprocess
   from rlcore import io as rio
   from tests.helpers import kill_after_checkpoint, quick_compile_env
@@ -133,7 +140,7 @@ def test_sigkill_then_resume_gives_identical_parameters_and_the_export_loads(tmp
            "--config.chunk_updates=1", "--config.prompts_per_step=4",
            "--config.group_size=4", "--config.max_completion_len=16",
            "--config.eval_every=4", "--config.eval_problems=4", "--config.lr=1e-3",
-           "--config.shaping.chain=laser", "--config.shaping.target_length=8",
+           *(f"--config.shaping.{k}={v}" for k, v in LASER_D.items()),
            "--progress=false"]
   env = quick_compile_env(dict(os.environ, JAX_PLATFORMS="cpu",
                                PYTHONPATH=str(files["root"]) + os.pathsep + root))
@@ -152,11 +159,17 @@ def test_sigkill_then_resume_gives_identical_parameters_and_the_export_loads(tmp
       "model.hf_path": files["ckpt"], "dataset.path": files["data"], "num_updates": 12,
       "chunk_updates": 1, "prompts_per_step": 4, "group_size": 4,
       "max_completion_len": 16, "eval_every": 4, "eval_problems": 4, "lr": 1e-3,
-      "shaping.chain": "laser", "shaping.target_length": 8})
+      **{f"shaping.{k}": v for k, v in LASER_D.items()}})
   a, _, meta = experiment.load(config, str(killed))
   b, _, _ = experiment.load(config, str(full))
   assert meta["updates"] == 12 and int(a[0].step) == 12
-  for x, y in zip(jax.tree.leaves(a[0].params), jax.tree.leaves(b[0].params)):
+  # LASER-D ran: its per-difficulty targets are logged (16: the untrained policy is
+  # rarely correct, so the longest candidate; -1: a difficulty the data lacks).
+  targets = [[v for k, v in r.items() if k.startswith("target_length_")]
+             for r in rio.read_jsonl(full / "metrics.jsonl")]
+  assert all(16.0 in t for t in targets), targets
+  for x, y in zip(jax.tree.leaves((a[0].params, a[0].shaping_state)),
+                  jax.tree.leaves((b[0].params, b[0].shaping_state))):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
   keep = lambda rs: [{k: v for k, v in r.items()
                       if not k.startswith(("time_", "wall", "steps_per"))} for r in rs]
