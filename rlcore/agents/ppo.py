@@ -9,6 +9,8 @@ with advantages A from `rlcore.gae` over rewards that first pass through the
 configured shaping chain (`rlcore.agents.shaping_hook`). Unlike PureJaxRL, time
 limits are truncations: GAE bootstraps from V of the true next observation and only
 cuts the λ-recursion there (Pardo et al. 2018, https://arxiv.org/abs/1712.00378).
+With config.advantages = "brax" they are recomputed in every minibatch with the
+current critic instead, as brax's PPO does (`brax_advantages`, `make_learner`).
 
 See "Proximal Policy Optimization Algorithms", Schulman et al. 2017
 (https://arxiv.org/abs/1707.06347), and PureJaxRL (Lu et al. 2022,
