@@ -128,7 +128,7 @@ def test_with_lambda_one_one_minibatch_it_is_the_rollout_gae():
   rollout, m_rollout = _one_update("rollout", 1.0)
   brax, m_brax = _one_update("brax", 1.0)
   assert_close(m_brax["value_loss"], m_rollout["value_loss"], rtol=1e-5)
-  assert float(jnp.max(jnp.abs(brax - rollout))) < 1e-7
+  assert float(jnp.max(jnp.abs(brax - rollout))) < 1e-6   # float rounding only
   rollout, m_rollout = _one_update("rollout", 0.5)
   brax, m_brax = _one_update("brax", 0.5)
   assert_close(m_brax["value_loss"], m_rollout["value_loss"], rtol=1e-5)
