@@ -75,7 +75,8 @@ def pytest_configure(config):
   config.addinivalue_line(
       "markers", "slow: a test of 15 s or more on a 2-core CPU (a training run, a notebook, a "
       "subprocess); each pytest-xdist worker starts its share of them first (see "
-      "pytest_collection_modifyitems) and compiles them with XLA's optimisations on; "
+      "pytest_collection_modifyitems), and they compile with XLA's optimisations on "
+      "unless they ask otherwise (tests/helpers.py's jit_quick_compile); "
       "`-m 'not slow'` skips them for a quick pass.")
 
 
