@@ -57,10 +57,10 @@ Not one-to-one:
 * Initialisation and optimiser. brax's MLPs use lecun_uniform kernels, here orthogonal
   (PureJaxRL's; `--config.kernel_init=lecun_uniform` gives brax's); brax's Adam has
   optax's ε = 1e-8, here PureJaxRL's 1e-5 (`--config.adam_eps=1e-8`). On
-  inverted_double_pendulum seed 2, these two with brax's policy
-  (`--config.action_distribution=tanh_normal`) held the task for 10 epochs where the
-  config and each single change fell (results/brax.md, "ablations"); one seed, so not
-  the default yet.
+  inverted_double_pendulum seed 2, lecun_uniform with brax's policy
+  (`--config.action_distribution=tanh_normal`; Adam's ε made no difference) held the
+  task for 10 epochs where the config and each single change fell (results/brax.md,
+  "ablations"); one seed, so not the default yet.
 * Action repeat (reacher: 4). brax counts num_timesteps and episode_length in env
   (physics) steps, action repeats included; here total_timesteps counts agent steps,
   so it is brax's env steps / action_repeat, while max_episode_steps counts env steps
