@@ -56,6 +56,7 @@ import math
 import os
 import platform
 import sys
+import textwrap
 import time
 from statistics import median
 
@@ -278,12 +279,13 @@ def plot(runs, plot_dir):
         ax.plot(r["env_steps"], r["eval_returns"], color=colour, alpha=0.3, lw=0.8)
       n = min(len(r["env_steps"]) for r in rs)
       mean = np.mean([r["eval_returns"][:n] for r in rs], 0)
+      # An ablation's name lists its keys: wrap it so the legend stays inside the axes.
       ax.plot(rs[0]["env_steps"][:n], mean, color=colour, lw=2,
-              label=f"{trainer} (mean of {len(rs)} seeds)")
+              label=textwrap.fill(f"{trainer} (mean of {len(rs)} seeds)".replace(",", ", "), 40))
     ax.set_xlabel("env steps")
     ax.set_ylabel("eval return (deterministic policy, 128 episodes)")
     ax.set_title(f"{task} ({runs[0]['backend']} backend)")
-    ax.legend()
+    ax.legend(fontsize="small")
     fig.tight_layout()
     path = os.path.join(plot_dir, f"brax_{task}.png")
     fig.savefig(path, dpi=100)
