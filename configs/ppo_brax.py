@@ -178,9 +178,10 @@ def default_backend(task: str) -> str:
 
 
 # Per task, brax's policy and initialisation where this library's Gaussian with
-# orthogonal initialisation was measured to fall after solving the task and these held
-# it on fresh seeds (inverted_double_pendulum: results/brax.md, "ablations"). Tasks not
-# named keep the library's defaults, on which their results were measured.
+# orthogonal initialisation was measured to fall after solving the task and these ended
+# at brax's returns on fresh seeds, one-epoch falls remaining (inverted_double_pendulum:
+# results/brax.md, "the current config"). Tasks not named keep the library's defaults,
+# on which their results were measured.
 TASK_POLICY = {"inverted_double_pendulum": dict(action_distribution="tanh_normal",
                                                 kernel_init="lecun_uniform")}
 # brax's initial executed-action spread (std 0.52, see "Policy" above), approximately.

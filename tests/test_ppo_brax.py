@@ -49,7 +49,7 @@ def test_each_update_is_one_brax_training_step(task):
 def test_brax_policy_and_init_only_where_the_task_needs_them():
   """inverted_double_pendulum runs brax's tanh-squashed policy and lecun init (the
   Gaussian with orthogonal init fell after solving it, results/brax.md); the other
-  tasks keep the library's defaults, and the agent builds with both."""
+  tasks keep the library's defaults, and the task's agent builds with them."""
   idp = _config("inverted_double_pendulum")
   assert (idp.action_distribution, idp.kernel_init) == ("tanh_normal", "lecun_uniform")
   ip = _config("inverted_pendulum")
