@@ -128,3 +128,40 @@ def test_readme_opens_with_the_two_commands_ci_runs():
   assert "pytest" in block[1] and "agents,test]" in block[1]
   ci = (ROOT / ".ci" / "run").read_text()
   assert "sed -n 2p" in ci and "README.md" in ci
+
+
+# Import name of each distribution the install asks for, where the two differ.
+IMPORT_NAME = {"orbax-checkpoint": "orbax", "ml-collections": "ml_collections",
+               "absl-py": "absl"}
+
+
+def test_every_module_level_import_comes_with_the_agents_install():
+  """`pip install -e '.[agents]'` (the README's first command) brings every third-party
+  package that the installed code and the entry point import at module level; imports
+  inside functions (optional writers, the toy tokenizer's torch) may need more."""
+  import configparser  # pylint: disable=import-outside-toplevel
+  cfg = configparser.ConfigParser()
+  cfg.read(ROOT / "setup.cfg")
+
+  def names(field):
+    reqs = [line.strip() for line in field.splitlines() if line.strip()]
+    dists = [r.split(";")[0].split("<")[0].split(">")[0].split("=")[0].strip() for r in reqs]
+    return {IMPORT_NAME.get(d, d.replace("-", "_")) for d in dists}
+
+  installed = (names(cfg["options"]["install_requires"])
+               | names(cfg["options.extras_require"]["agents"]))
+  missing = {}
+  for folder in ("rlcore", "envs", "experiments", "configs"):
+    for path in (ROOT / folder).rglob("*.py"):
+      for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+          mods = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+          mods = [node.module]
+        else:
+          continue
+        for mod in mods:
+          top = mod.split(".")[0]
+          if top not in sys.stdlib_module_names | {"rlcore"} | installed:
+            missing.setdefault(top, []).append(str(path.relative_to(ROOT)))
+  assert not missing, f"imported at module level but not in install_requires or agents: {missing}"
