@@ -58,8 +58,9 @@ Not one-to-one:
   optax's ε = 1e-8, here PureJaxRL's 1e-5 (`--config.adam_eps=1e-8`). On
   inverted_double_pendulum the Gaussian with orthogonal initialisation solved the task
   and then fell (to 2,862 on seed 2; 8,236 at the end on seed 0); lecun_uniform with
-  brax's policy held it on seed 2 where each single change fell (Adam's ε made no
-  difference), and on the fresh seeds 3, 4, 5 at the published budget ended at
+  brax's policy held it on seed 2 where brax's policy alone and brax's advantages fell
+  (Adam's ε made no difference; lecun_uniform with the Gaussian held seed 2 too, not run
+  on fresh seeds), and on the fresh seeds 3, 4, 5 at the published budget ended at
   9,355.8-9,359.9 (brax's trainer: 9,359.9-9,360.0 on seeds 0-2), though seed 5 still
   fell twice for one epoch (4,793 and 4,525) and recovered (results/brax.md). So
   `TASK_POLICY` makes both that task's default
