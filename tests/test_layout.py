@@ -25,18 +25,19 @@ EXTRAS = ("flax", "optax", "orbax", "gymnasium", "brax", "ml_collections", "absl
           "rlax", "tensorboardX", "jinja2")
 
 
+def _imported(nodes):
+  """The modules that the import statements among `nodes` name (relative ones as "")."""
+  for node in nodes:
+    if isinstance(node, ast.Import):
+      yield from (a.name for a in node.names)
+    elif isinstance(node, ast.ImportFrom):
+      yield "" if node.level else node.module
+
+
 @pytest.mark.parametrize("path", TRANSFORM_FILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_transforms_import_only_jax_and_numpy(path):
-  tree = ast.parse(path.read_text())
-  for node in ast.walk(tree):
-    if isinstance(node, ast.Import):
-      names = [a.name for a in node.names]
-    elif isinstance(node, ast.ImportFrom):
-      names = [node.module or ""]
-    else:
-      continue
-    for name in names:
-      assert name.split(".")[0] in ALLOWED, f"{path.name} imports {name}"
+  for name in _imported(ast.walk(ast.parse(path.read_text()))):
+    assert name.split(".")[0] in ALLOWED, f"{path.name} imports {name}"
 
 
 def test_import_rlcore_and_a_transform_work_without_the_agent_stack():
@@ -153,15 +154,8 @@ def test_every_module_level_import_comes_with_the_agents_install():
   missing = {}
   for folder in ("rlcore", "envs", "experiments", "configs"):
     for path in (ROOT / folder).rglob("*.py"):
-      for node in ast.parse(path.read_text()).body:
-        if isinstance(node, ast.Import):
-          mods = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0:
-          mods = [node.module]
-        else:
-          continue
-        for mod in mods:
-          top = mod.split(".")[0]
-          if top not in sys.stdlib_module_names | {"rlcore"} | installed:
-            missing.setdefault(top, []).append(str(path.relative_to(ROOT)))
+      for mod in _imported(ast.parse(path.read_text()).body):
+        top = mod.split(".")[0]
+        if top not in sys.stdlib_module_names | {"rlcore", ""} | installed:
+          missing.setdefault(top, []).append(str(path.relative_to(ROOT)))
   assert not missing, f"imported at module level but not in install_requires or agents: {missing}"
