@@ -30,8 +30,11 @@ def jit_quick_compile(fn, **kwargs):
 
 
 # The same for a subprocess's XLA_FLAGS: the four notebooks at their small budget took
-# 167 s instead of 220 s with it (2-core CPU, two test workers).
-QUICK_COMPILE_FLAG = "--xla_backend_optimization_level=0"
+# 167 s instead of 220 s with it (2-core CPU, two test workers). Without LLVM's
+# expensive passes too, as `jax_disable_most_optimizations` in the test process
+# (tests/conftest.py): the runner's SIGKILL test took 30 s instead of 36 s, the TD-JEPA
+# notebook 49 s instead of 52 s (one worker, 2026-12-06).
+QUICK_COMPILE_FLAG = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
 
 
 def quick_compile_env(env: dict) -> dict:

@@ -265,7 +265,6 @@ def test_laser_removes_filler_faster_than_no_shaping(warm_cache):
   assert mean(laser, "accuracy") > mean(none, "accuracy") - 0.1
 
 
-@pytest.mark.slow
 def test_lr_warmup_starts_the_optimizer_at_zero(warm_cache):
   """With lr_warmup_steps the first Adam step has size 0 (linear warm-up from 0), so
   the first update leaves the policy where it was; without it, it moves."""
@@ -301,7 +300,6 @@ def test_sum_form_prm_is_hacked_with_filler_and_min_form_is_not(warm_cache):
 
 @pytest.mark.parametrize("aggregation", ["token-mean", "seq-mean-token-sum",
                                          "seq-mean-token-mean", "constant"])
-@pytest.mark.slow
 def test_microbatches_give_the_same_gradient_and_statistics(aggregation):
   from rlcore import lm
   from rlcore.agents.grpo import update as update_lib

@@ -199,7 +199,6 @@ def _check_export(params, out, files):
   assert np.abs(logits["source"] - ours).max() > 1e-3
 
 
-@pytest.mark.slow
 def test_process_reward_steps_split_at_the_separator(files):
   agent = grpo.make_agent(_config(files, reward="process", **{
       "dataset.step_scorer": f"{REWARDS_MODULE}:step_lengths"}))
@@ -273,7 +272,6 @@ def test_bad_input_names_the_file_and_the_field(files, tmp_path):
       task.verifier_scores(task.train[:2], ["1", "2"], None, None)
 
 
-@pytest.mark.slow
 def test_bfloat16_parameters_train_through_a_float32_master_copy(files):
   """bf16 policy, float32 Adam state and master; a step too small for bf16's resolution
   is kept in the master copy (and lost without one)."""

@@ -55,7 +55,8 @@ def test_brax_policy_and_init_only_where_the_task_needs_them():
   ip = _config("inverted_pendulum")
   assert (ip.action_distribution, ip.kernel_init) == ("normal", "orthogonal")
   agent = ppo.make_agent(idp)
-  params = agent.init(jax.random.PRNGKey(0)).params["params"]
+  # The parameters' structure only (an eager init on a brax task took 14 s, 2-core CPU).
+  params = jax.eval_shape(agent.init, jax.random.PRNGKey(0)).params["params"]
   assert "log_std" not in params   # the scale is a head output, as brax's
 
 

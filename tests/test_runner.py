@@ -96,7 +96,10 @@ def test_main_runs_the_default_config_with_overrides_and_unknown_keys_fail(tmp_p
 
 @pytest.mark.slow
 def test_sigkill_mid_run_then_resume_gives_identical_parameters(tmp_path):
-  flags = ["--config=configs/ppo_cartpole.py", f"--config.total_timesteps={512 * 150}",
+  # 48 updates in chunks of 3 (a checkpoint each), killed after update 9: 13 chunks are
+  # left to run when the kill is sent.
+  updates = 48
+  flags = ["--config=configs/ppo_cartpole.py", f"--config.total_timesteps={512 * updates}",
            "--config.chunk_updates=3", "--config.host_eval_episodes=0"]
   killed, full = tmp_path / "killed", tmp_path / "full"
   proc = subprocess.Popen([sys.executable, MAIN, f"--workdir={killed}", "--progress=false",
@@ -109,14 +112,14 @@ def test_sigkill_mid_run_then_resume_gives_identical_parameters(tmp_path):
   _main(full, *flags)
 
   config = ppo.default_config()
-  config.total_timesteps, config.chunk_updates = 512 * 150, 3
+  config.total_timesteps, config.chunk_updates = 512 * updates, 3
   a, _, _ = runner.load(config, str(killed))
   b, _, _ = runner.load(config, str(full))
-  assert int(a.update_step[0]) == 150
+  assert int(a.update_step[0]) == updates
   for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
   ra, rb = rio.read_jsonl(killed / "metrics.jsonl"), rio.read_jsonl(full / "metrics.jsonl")
-  assert [r["update"] for r in ra] == list(range(1, 151))
+  assert [r["update"] for r in ra] == list(range(1, updates + 1))
   strip = lambda rs: [{k: v for k, v in r.items() if k not in ("wall_time", "steps_per_second")}
                       for r in rs]
   assert strip(ra) == strip(rb)
