@@ -174,8 +174,7 @@ def _check_value_is_a_shaping_potential_for_ppo(path, workdir):
   v = np.asarray(phi(jnp.asarray(data["next_observation"][:10_000])))
   assert v.min() == pytest.approx(0.0, abs=1e-5) and v.max() == pytest.approx(1.0, abs=1e-5)
   agent = ppo.make_agent(c)
-  state = agent.init(jax.random.PRNGKey(0))
-  state, m = jax.jit(lambda s: agent.run_chunk(s, 2))(state)
+  _, m = jit_quick_compile(lambda k: agent.run_chunk(agent.init(k), 2))(jax.random.PRNGKey(0))
   assert np.all(np.isfinite(np.asarray(m["loss"])))
   bad = c.copy_and_resolve_references()
   bad.shaping.td_jepa.workdir = ""
