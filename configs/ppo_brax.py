@@ -97,7 +97,7 @@ Runtime:
   brax_learning.py's evaluations: inverted_pendulum, 3.1e6 steps on `generalized`,
   5.3-5.8 min (11-12.5k env steps/s after a 10-13 s compile); inverted_double_pendulum,
   2.2e7 steps: 33-35 min (10.8-11.3k env steps/s after a 12-16 s compile); reacher, 1.6e7
-  env steps (10 of the published schedule's 38 updates): 25-26 min (11.3-11.8k env steps/s
+  env steps (10 of the published schedule's 38 updates): 25-28 min (10.5-11.8k env steps/s
   after a 17-18 s compile); hopper, 1.97e7 steps on `positional`: 26-28 min (12.6-13.2k env
   steps/s after a 17-20 s compile; seeds 0-2 ended at 1,301-1,658 against brax's trainer's
   819-1,570).
